@@ -1,0 +1,32 @@
+# AI-Ops Core: `make run` starts everything, `make test` checks everything.
+# Both create .venv on first use (and refresh it when pyproject.toml changes).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint bench clean-var
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) manage.py run_stack
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: lint
+	$(VENV)/bin/pytest
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+# Removes all embedded data (PostgreSQL, Redis, secret key): only when nothing is running.
+clean-var: $(STAMP)
+	$(PY) manage.py embedded stop
+	rm -rf var

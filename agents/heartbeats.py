@@ -1,0 +1,44 @@
+"""Heartbeats: each long-running part (worker, beat, agent) says it is alive, in one Redis hash.
+
+The hash maps a component name to the Unix time of its last beat. ``/health`` reads it, so a
+component whose beats stop is reported stale (503) instead of looking fine.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from aiops_site.redis_client import get_redis
+
+HEARTBEATS_KEY = "aiops:heartbeats"
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    component: str
+    last_beat: float
+    age_seconds: float
+    stale: bool
+
+
+def record_heartbeat(component: str, *, at: float | None = None) -> None:
+    get_redis().hset(HEARTBEATS_KEY, component, at if at is not None else time.time())
+
+
+def forget_heartbeat(component: str) -> None:
+    """Drop a component that was retired on purpose, so it stops counting as stale."""
+    get_redis().hdel(HEARTBEATS_KEY, component)
+
+
+def read_heartbeats(now: float | None = None) -> list[Heartbeat]:
+    now = time.time() if now is None else now
+    stale_after = settings.HEARTBEAT_STALE_SECONDS
+    beats = []
+    for raw_name, raw_value in sorted(get_redis().hgetall(HEARTBEATS_KEY).items()):
+        last = float(raw_value)
+        age = max(0.0, now - last)
+        beats.append(Heartbeat(raw_name.decode(), last, round(age, 1), age > stale_after))
+    return beats

@@ -1,0 +1,1 @@
+"""Models of the agents app (the service registry, API tokens and agents come later)."""

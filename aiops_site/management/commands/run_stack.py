@@ -1,0 +1,84 @@
+"""Start the whole system (web, Celery worker and beat, ...) until Ctrl-C; `make run` calls it."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
+from honcho.manager import Manager
+
+from aiops_site import embedded
+from aiops_site.stack import (
+    AlreadyRunning,
+    child_environment,
+    ensure_first_admin,
+    process_table,
+    run_lock,
+)
+
+
+class Command(BaseCommand):
+    help = "Migrate, create the first admin, and run every process of AI-Ops Core until Ctrl-C."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=settings.PORT)
+        parser.add_argument(
+            "--only", nargs="*", default=None, help="Run only these Procfile processes."
+        )
+
+    def handle(self, *args: Any, host: str, port: int, only: list[str] | None, **opts: Any) -> None:
+        try:
+            with run_lock(settings.VAR_DIR):
+                returncode = self._run(host, port, only)
+        except AlreadyRunning as exc:
+            raise CommandError(str(exc)) from None
+        sys.exit(returncode)
+
+    def _run(self, host: str, port: int, only: list[str] | None) -> int:
+        call_command("migrate", interactive=False, verbosity=0)
+        self._announce_admin()
+        processes = process_table()
+        if only:
+            processes = {name: processes[name] for name in only}
+        env = child_environment(host, port)
+        connections.close_all()  # honcho forks; children must not inherit our sockets
+
+        manager = Manager()
+        for name, command in processes.items():
+            manager.add_process(name, command, env=env, cwd=str(settings.BASE_DIR))
+        self.stdout.write(
+            self.style.SUCCESS(f"AI-Ops Core is starting on http://{host}:{port}/")
+            + f"  (admin: http://{host}:{port}/admin/, health: http://{host}:{port}/health)"
+        )
+        try:
+            manager.loop()
+        finally:
+            self._stop_embedded()
+        return manager.returncode or 0
+
+    def _announce_admin(self) -> None:
+        created = ensure_first_admin()
+        if created is None:
+            return
+        if created.password is None:
+            self.stdout.write(f"Created admin user {created.username!r} (password from env).")
+        else:
+            self.stdout.write(
+                self.style.WARNING(
+                    f"Created admin user {created.username!r} with password "
+                    f"{created.password!r} — shown once; change it in the admin."
+                )
+            )
+
+    def _stop_embedded(self) -> None:
+        if os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"):
+            return
+        stopped = embedded.stop_servers(settings.VAR_DIR)
+        if stopped:
+            self.stdout.write(f"Stopped embedded {', '.join(stopped)}.")
