@@ -266,3 +266,17 @@ LOGGING = {
         "pgserver": {"level": "WARNING"},
     },
 }
+
+# --- Event mesh ----------------------------------------------------------------------------
+
+EVENT_CUSTOM_PREFIXES = tuple(env_list("EVENT_CUSTOM_PREFIXES", "custom."))
+EVENT_STREAM_MAXLEN = env_int("EVENT_STREAM_MAXLEN", 1_000_000, minimum=1000)
+EVENT_RETENTION_HOURS = env_int("EVENT_RETENTION_HOURS", 72, minimum=1)
+MESH_CLAIM_IDLE_MS = env_int("MESH_CLAIM_IDLE_MS", 30_000, minimum=10)
+MESH_MAX_DELIVERIES = env_int("MESH_MAX_DELIVERIES", 5, minimum=1)
+MESH_BATCH_SIZE = env_int("MESH_BATCH_SIZE", 100, minimum=1)
+INGEST_MAX_BATCH_EVENTS = env_int("INGEST_MAX_BATCH_EVENTS", 1000, minimum=1)
+INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
+INGEST_RATE_LIMIT_PER_MINUTE = env_int("INGEST_RATE_LIMIT_PER_MINUTE", 600, minimum=1)
+# Ingest bodies are bounded by INGEST_MAX_BODY_BYTES (413); Django's own cap must not be lower.
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(INGEST_MAX_BODY_BYTES * 2, 2_621_440)
