@@ -118,6 +118,8 @@ _database = dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_che
 if _database["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must be a postgresql:// URL (pgvector is required)")
 _database["ENGINE"] = "django_prometheus.db.backends.postgresql"
+# Lets parallel test runs on one server keep apart (default: test_<name>).
+_database["TEST"] = {"NAME": env_str("AIOPS_TEST_DB_NAME") or None}
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
