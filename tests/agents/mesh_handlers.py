@@ -1,0 +1,32 @@
+"""Batch handlers run by consumer processes that the mesh tests start and kill."""
+
+from __future__ import annotations
+
+import time
+
+from django.db import connection, transaction
+
+from agents.mesh import Delivery
+
+
+def create_tables() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE IF NOT EXISTS mesh_test_effects (event_id text PRIMARY KEY)")
+        cursor.execute("CREATE TABLE IF NOT EXISTS mesh_test_calls (event_id text NOT NULL)")
+
+
+def record_effects(deliveries: list[Delivery]) -> None:
+    """Store one effect per event id (idempotent), log every call, then dawdle.
+
+    The pause after the commit is the window in which a test SIGKILLs the process: effects
+    stored, entries not yet acknowledged, exactly the case reclaim and dedup must handle.
+    """
+    rows = [(d.event.id,) for d in deliveries]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.executemany("INSERT INTO mesh_test_calls VALUES (%s)", rows)
+        cursor.executemany("INSERT INTO mesh_test_effects VALUES (%s) ON CONFLICT DO NOTHING", rows)
+    time.sleep(0.05)
+
+
+def noop(deliveries: list[Delivery]) -> None:
+    """For throughput measurements: the mesh's own cost, nothing else."""
