@@ -25,11 +25,11 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 
 import redis
 from django.conf import settings
 from prometheus_client import Counter, Histogram
-from ulid import ULID
 
 from agents.events import Event, stream_name
 from aiops_site.redis_client import get_redis
@@ -40,6 +40,9 @@ DEAD_LETTER_STREAM = "events:dead"
 STREAM_PREFIX = "events:"
 STREAM_INDEX_KEY = "aiops:streams"  # set of every events:<type> stream ever written
 EVENT_FIELD = "e"
+ID_FIELD = "id"
+DONE_BUCKET_PREFIX = 5
+DONE_BUCKET_SECONDS = 2**23 // 1000
 
 EVENTS_PUBLISHED = Counter("ai_ops_events_published", "Events appended to the mesh", ["type"])
 EVENTS_PROCESSED = Counter(
@@ -57,6 +60,11 @@ HANDLER_SECONDS = Histogram(
 # --- Publishing ---------------------------------------------------------------------------
 
 
+def _entry_fields(event: Event) -> dict[str, str]:
+    # The id travels beside the JSON so dedup and routing never need to decode the event.
+    return {ID_FIELD: event.id, EVENT_FIELD: event.to_json()}
+
+
 def publish(event: Event, *, client: redis.Redis | None = None) -> str:
     """Append one event to its stream; returns the stream entry id."""
     return publish_many([event], client=client)[0]
@@ -71,7 +79,7 @@ def publish_many(events: Sequence[Event], *, client: redis.Redis | None = None) 
     pipe = client.pipeline(transaction=False)
     counts: dict[str, int] = defaultdict(int)
     for event in events:
-        pipe.xadd(event.stream, {EVENT_FIELD: event.to_json()}, maxlen=maxlen, approximate=True)
+        pipe.xadd(event.stream, _entry_fields(event), maxlen=maxlen, approximate=True)
         counts[event.type] += 1
     pipe.sadd(STREAM_INDEX_KEY, *{stream_name(t) for t in counts})
     entry_ids = pipe.execute()[:-1]
@@ -90,11 +98,29 @@ def known_streams(client: redis.Redis | None = None) -> list[str]:
 
 @dataclass(frozen=True)
 class Delivery:
-    """One stream entry handed to a handler."""
+    """One stream entry handed to a handler; the event is decoded on first access."""
 
     stream: str
     entry_id: str
-    event: Event
+    event_id: str
+    raw: bytes
+
+    @cached_property
+    def event(self) -> Event:
+        return Event.from_json(self.raw)
+
+    @classmethod
+    def from_entry(cls, stream: str, entry_id: str, fields: dict[bytes, bytes]) -> Delivery:
+        raw = fields[EVENT_FIELD.encode()]
+        event_id = fields.get(ID_FIELD.encode())
+        if event_id is None:  # an entry written by hand or by an older publisher
+            return _decoded(cls(stream, entry_id, "", raw))
+        return cls(stream, entry_id, event_id.decode(), raw)
+
+
+def _decoded(delivery: Delivery) -> Delivery:
+    event = delivery.event
+    return Delivery(delivery.stream, delivery.entry_id, event.id, delivery.raw)
 
 
 BatchHandler = Callable[[list[Delivery]], None]
@@ -105,12 +131,13 @@ def default_consumer_name() -> str:
 
 
 def _done_key(group: str, event_id: str) -> str:
-    """The hour bucket of the event's ULID: dedup keys expire with the retention window."""
-    try:
-        minted = ULID.from_str(event_id).datetime
-    except ValueError:
-        minted = datetime.now(UTC)
-    return f"aiops:done:{group}:{minted:%Y%m%d%H}"
+    """The dedup set an event id belongs to: one set per ~2.3 hours of ULID time.
+
+    A ULID's first five characters are the top 25 bits of its millisecond timestamp, so
+    equal prefixes mean "minted in the same 2^23 ms window"; every set expires after the
+    retention window. Ids that are not ULIDs still map deterministically to one set.
+    """
+    return f"aiops:done:{group}:{event_id[:DONE_BUCKET_PREFIX]}"
 
 
 def _failures_key(group: str) -> str:
@@ -221,10 +248,7 @@ class StreamConsumer:
     def _handle_entries(self, entries: list[tuple[str, str, dict]]) -> int:
         if not entries:
             return 0
-        deliveries = [
-            Delivery(stream, entry_id, Event.from_json(fields[EVENT_FIELD.encode()]))
-            for stream, entry_id, fields in entries
-        ]
+        deliveries = [Delivery.from_entry(*entry) for entry in entries]
         fresh, duplicates = self._split_done(deliveries)
         if duplicates:
             self._ack(duplicates)
@@ -268,31 +292,31 @@ class StreamConsumer:
             "handler failed",
             extra={
                 "group": self.group,
-                "event_id": delivery.event.id,
+                "event_id": delivery.event_id,
                 "type": delivery.event.type,
                 "failures": failures,
                 "error": error,
             },
         )
         if failures >= self.max_deliveries:
-            self._dead_letter(delivery.stream, [(delivery.entry_id, delivery.event.to_json())])
+            self._dead_letter(delivery.stream, [(delivery.entry_id, delivery.raw.decode())])
 
     def _split_done(self, deliveries: list[Delivery]) -> tuple[list[Delivery], list[Delivery]]:
         by_key: dict[str, list[Delivery]] = defaultdict(list)
         for delivery in deliveries:
-            by_key[_done_key(self.group, delivery.event.id)].append(delivery)
+            by_key[_done_key(self.group, delivery.event_id)].append(delivery)
         pipe = self.client.pipeline(transaction=False)
         for key, items in by_key.items():
-            pipe.smismember(key, [d.event.id for d in items])
+            pipe.smismember(key, [d.event_id for d in items])
         done_ids: set[str] = set()
         for (_, items), flags in zip(by_key.items(), pipe.execute(), strict=True):
-            done_ids.update(d.event.id for d, flag in zip(items, flags, strict=True) if flag)
+            done_ids.update(d.event_id for d, flag in zip(items, flags, strict=True) if flag)
         fresh, duplicates, seen = [], [], set()
         for delivery in deliveries:
-            if delivery.event.id in done_ids or delivery.event.id in seen:
+            if delivery.event_id in done_ids or delivery.event_id in seen:
                 duplicates.append(delivery)
             else:
-                seen.add(delivery.event.id)
+                seen.add(delivery.event_id)
                 fresh.append(delivery)
         return fresh, duplicates
 
@@ -300,10 +324,11 @@ class StreamConsumer:
         """Mark handled events done, then acknowledge them, in one round trip."""
         if not deliveries:
             return
-        ttl = int(timedelta(hours=settings.EVENT_RETENTION_HOURS + 1).total_seconds())
+        ttl = int(timedelta(hours=settings.EVENT_RETENTION_HOURS).total_seconds())
+        ttl += DONE_BUCKET_SECONDS
         by_key: dict[str, list[str]] = defaultdict(list)
         for delivery in deliveries:
-            by_key[_done_key(self.group, delivery.event.id)].append(delivery.event.id)
+            by_key[_done_key(self.group, delivery.event_id)].append(delivery.event_id)
         pipe = self.client.pipeline(transaction=False)
         for key, ids in by_key.items():
             pipe.sadd(key, *ids)
@@ -312,7 +337,7 @@ class StreamConsumer:
         pipe.execute()
         counts: dict[str, int] = defaultdict(int)
         for delivery in deliveries:
-            counts[delivery.event.type] += 1
+            counts[delivery.stream.removeprefix(STREAM_PREFIX)] += 1
         for event_type, count in counts.items():
             EVENTS_PROCESSED.labels(self.group, event_type).inc(count)
 
@@ -418,7 +443,7 @@ def redrive_dead_letters(
         pipe = client.pipeline(transaction=True)
         pipe.xadd(
             letter.stream,
-            {EVENT_FIELD: letter.event.to_json()},
+            _entry_fields(letter.event),
             maxlen=settings.EVENT_STREAM_MAXLEN,
             approximate=True,
         )
@@ -468,7 +493,7 @@ def replay(
     while True:
         entries = client.xrange(stream, start, end, count=chunk)
         for entry_id, fields in entries:
-            yield Delivery(stream, entry_id.decode(), Event.from_json(fields[EVENT_FIELD.encode()]))
+            yield Delivery.from_entry(stream, entry_id.decode(), fields)
         if len(entries) < chunk:
             return
         start = "(" + entries[-1][0].decode()

@@ -1,1 +1,176 @@
-"""Models of the agents app (the service registry, API tokens and agents come later)."""
+"""Models of the agents app: API tokens for ingest, and the service registry.
+
+Row behaviour lives here (issuing and revoking a token, deriving an instance's status);
+changes that span rows or talk to the network live in ``agents/ingest.py`` and
+``agents/registry.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from django.db import models
+from django.utils import timezone
+
+TOKEN_PREFIX = "aiops_"  # noqa: S105 (a marker that makes leaked tokens greppable)
+# "aiops_" plus 8 characters of the secret: shown in the admin and used to find the row.
+TOKEN_LOOKUP_LENGTH = len(TOKEN_PREFIX) + 8
+
+
+def hash_token(plaintext: str) -> str:
+    """SHA-256 of the token. Tokens are 32 random bytes, so no slow password hash is needed:
+    nobody can brute-force 256 bits, and a fast hash keeps authentication off the hot path."""
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+class ApiToken(models.Model):
+    """A per-service bearer token for the ingest API. Only its hash is stored."""
+
+    name = models.CharField(max_length=100, help_text="What the token is for, e.g. 'web pods'.")
+    service = models.CharField(
+        max_length=100, help_text="The service events are published as when they name none."
+    )
+    prefix = models.CharField(max_length=TOKEN_LOOKUP_LENGTH, unique=True, editable=False)
+    token_hash = models.CharField(max_length=64, editable=False)
+    scopes = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Endpoints this token may use (events, logs, alertmanager, registry); "
+        "empty means all.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["service", "name"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.service}, {self.prefix}…)"
+
+    @classmethod
+    def issue(
+        cls, name: str, service: str, *, scopes: list[str] | None = None
+    ) -> tuple[ApiToken, str]:
+        """Create a token; the plaintext is returned here once and never stored."""
+        token = cls(name=name, service=service, scopes=scopes or [])
+        plaintext = token.assign_secret()
+        token.save()
+        return token, plaintext
+
+    def assign_secret(self) -> str:
+        """Give an unsaved token a fresh secret; returns the plaintext (shown once)."""
+        plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        self.prefix = plaintext[:TOKEN_LOOKUP_LENGTH]
+        self.token_hash = hash_token(plaintext)
+        return plaintext
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    def revoke(self) -> bool:
+        """Revoke once; True when this call revoked it (a conditional update, so two admins
+        revoking at once record one time)."""
+        now = timezone.now()
+        changed = ApiToken.objects.filter(pk=self.pk, revoked_at__isnull=True).update(
+            revoked_at=now
+        )
+        if changed:
+            self.revoked_at = now
+        return bool(changed)
+
+
+class Service(models.Model):
+    """A managed service known to the registry (its instances register themselves)."""
+
+    name = models.SlugField(max_length=100, unique=True)
+    version = models.CharField(max_length=100, blank=True, help_text="Last version registered.")
+    control_url = models.URLField(
+        blank=True, help_text="The service's control API, used by remediation actions."
+    )
+    tags = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class InstanceStatus(models.TextChoices):
+    UP = "up"
+    DEGRADED = "degraded"
+    DOWN = "down"
+    STALE = "stale"
+
+
+class CheckResult(models.TextChoices):
+    OK = "ok"
+    DEGRADED = "degraded"
+    FAILED = "failed"
+
+
+class ServiceInstance(models.Model):
+    """One running copy of a service: heartbeats say it is alive, health checks say it works."""
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="instances")
+    instance_id = models.CharField(max_length=200)
+    version = models.CharField(max_length=100, blank=True)
+    base_url = models.URLField(blank=True)
+    health_url = models.URLField(blank=True)
+    tags = models.JSONField(default=dict, blank=True)
+    heartbeat_ttl_seconds = models.PositiveIntegerField(default=30)
+    registered_at = models.DateTimeField(default=timezone.now)
+    last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    last_check_result = models.CharField(
+        max_length=10, choices=CheckResult.choices, blank=True, default=""
+    )
+    last_check_latency_ms = models.FloatField(null=True, blank=True)
+    last_check_error = models.CharField(max_length=500, blank=True, default="")
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["service__name", "instance_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["service", "instance_id"], name="agents_instance_unique_per_service"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service.name}/{self.instance_id}"
+
+    def heartbeat_expired(self, now: datetime | None = None) -> bool:
+        if self.last_heartbeat_at is None:
+            return True
+        now = now or timezone.now()
+        return now - self.last_heartbeat_at > timedelta(seconds=self.heartbeat_ttl_seconds)
+
+    def get_status(self, now: datetime | None = None) -> InstanceStatus:
+        """Down when its health check failed (it answered, badly, or not at all); stale when
+        it stopped beating; degraded when the check says so; up otherwise.
+
+        A failed check outranks a missing heartbeat: "we tried and it failed" says more than
+        "we have not heard from it". Instances without a health URL go by heartbeats alone.
+        """
+        if self.last_check_result == CheckResult.FAILED:
+            return InstanceStatus.DOWN
+        if self.heartbeat_expired(now):
+            return InstanceStatus.STALE
+        if self.last_check_result == CheckResult.DEGRADED:
+            return InstanceStatus.DEGRADED
+        return InstanceStatus.UP
+
+    @property
+    def status(self) -> InstanceStatus:
+        return self.get_status()
+
+    def is_healthy(self, now: datetime | None = None) -> bool:
+        """Fit to receive traffic: up, or degraded (working, but slow or impaired)."""
+        return self.get_status(now) in (InstanceStatus.UP, InstanceStatus.DEGRADED)

@@ -6,6 +6,7 @@ import socket
 
 from celery import shared_task
 
+from agents import registry
 from agents.heartbeats import record_heartbeat
 
 
@@ -13,3 +14,13 @@ from agents.heartbeats import record_heartbeat
 def record_worker_heartbeat() -> None:
     """Scheduled by beat, run by a worker: one beat proves the broker, beat and a worker work."""
     record_heartbeat(f"celery-worker@{socket.gethostname()}")
+
+
+@shared_task(name="agents.tasks.check_service_health", ignore_result=True)
+def check_service_health() -> int:
+    """Health-check every registered instance (scheduled by beat); returns how many.
+
+    Idempotent: a check only overwrites the instance's last result, so a redelivered or
+    overlapping run does no harm.
+    """
+    return registry.check_all_instances()

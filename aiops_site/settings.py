@@ -163,6 +163,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "agents.tasks.record_worker_heartbeat",
         "schedule": float(HEARTBEAT_INTERVAL_SECONDS),
     },
+    "check-service-health": {
+        "task": "agents.tasks.check_service_health",
+        "schedule": 30.0,
+        # A check queued while workers were down is worthless by the time it would run.
+        "options": {"expires": 25},
+    },
 }
 
 # --- Django --------------------------------------------------------------------------------
@@ -178,6 +184,7 @@ INSTALLED_APPS = [
     "channels",
     "django_htmx",
     "template_partials",
+    "ninja",
     "aiops_site",
     "agents",
     "knowledge",

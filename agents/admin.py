@@ -1,0 +1,129 @@
+"""Admin for API tokens (issue, revoke) and the service registry (status shown as text)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db import models
+from django.db.models import Count, QuerySet
+from django.forms import ModelForm
+from django.http import HttpRequest
+
+from agents import ingest, registry
+from agents.models import ApiToken, Service, ServiceInstance
+
+# Registered URLs come from services on an internal network, usually plain http; say so
+# rather than rely on Django's changing default scheme.
+URL_FIELDS = {models.URLField: {"assume_scheme": "http"}}
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ("name", "service", "prefix", "created_at", "last_used_at", "state")
+    list_filter = ("service", ("revoked_at", admin.EmptyFieldListFilter))
+    search_fields = ("name", "service", "prefix")
+    readonly_fields = ("prefix", "created_at", "last_used_at", "revoked_at")
+    actions = ("revoke_tokens",)
+
+    @admin.display(description="state")
+    def state(self, token: ApiToken) -> str:
+        return "active" if token.is_active else f"revoked {token.revoked_at:%Y-%m-%d %H:%M}"
+
+    def save_model(
+        self, request: HttpRequest, obj: ApiToken, form: ModelForm, change: bool
+    ) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        plaintext = obj.assign_secret()
+        super().save_model(request, obj, form, change)
+        # The only time the token is ever shown: only its hash is stored.
+        messages.warning(
+            request,
+            f"Token for {obj.service}: {plaintext} (copy it now; it will not be shown again)",
+        )
+
+    @admin.action(description="Revoke selected tokens")
+    def revoke_tokens(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        revoked = sum(ingest.revoke_token(token) for token in queryset)
+        self.message_user(request, f"Revoked {revoked} token(s).", messages.SUCCESS)
+
+
+class ServiceInstanceInline(admin.TabularInline):
+    model = ServiceInstance
+    extra = 0
+    formfield_overrides = URL_FIELDS
+    fields = (
+        "instance_id",
+        "status",
+        "version",
+        "base_url",
+        "last_heartbeat_at",
+        "last_checked_at",
+    )
+    readonly_fields = fields
+    can_delete = True
+    show_change_link = True
+
+    @admin.display(description="status")
+    def status(self, instance: ServiceInstance) -> str:
+        return instance.status.value
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # instances register themselves
+
+
+@admin.register(Service)
+class ServiceAdmin(admin.ModelAdmin):
+    formfield_overrides = URL_FIELDS
+    list_display = ("name", "version", "instance_count", "updated_at")
+    search_fields = ("name",)
+    inlines = (ServiceInstanceInline,)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Service]:
+        return super().get_queryset(request).annotate(instance_total=Count("instances"))
+
+    @admin.display(description="instances", ordering="instance_total")
+    def instance_count(self, service: Service) -> int:
+        return service.instance_total
+
+
+@admin.register(ServiceInstance)
+class ServiceInstanceAdmin(admin.ModelAdmin):
+    formfield_overrides = URL_FIELDS
+    list_display = (
+        "instance_id",
+        "service",
+        "status",
+        "version",
+        "last_heartbeat_at",
+        "last_check_result",
+        "last_check_latency_ms",
+        "last_checked_at",
+    )
+    list_filter = ("service", "last_check_result")
+    list_select_related = ("service",)
+    search_fields = ("instance_id", "service__name", "base_url")
+    readonly_fields = (
+        "status",
+        "registered_at",
+        "last_heartbeat_at",
+        "last_check_result",
+        "last_check_latency_ms",
+        "last_check_error",
+        "last_checked_at",
+    )
+    actions = ("check_health_now",)
+
+    @admin.display(description="status")
+    def status(self, instance: ServiceInstance) -> str:
+        return instance.status.value
+
+    @admin.action(description="Check health now")
+    def check_health_now(self, request: HttpRequest, queryset: QuerySet[ServiceInstance]) -> None:
+        results = [
+            registry.check_instance_health(pk) for pk in queryset.values_list("pk", flat=True)
+        ]
+        checked = [r for r in results if r is not None]
+        self.message_user(request, f"Checked {len(checked)} instance(s).", messages.INFO)

@@ -1,0 +1,177 @@
+"""Event mesh throughput and latency, each beside the raw redis-py building block (issue 3).
+
+Uses a scratch Redis database (``BENCH_REDIS_DB``, default 14) on the configured server, so
+the figures share one server with the raw baselines and leave a running stack's data alone.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import threading
+import time
+from urllib.parse import urlparse, urlunparse
+
+import redis
+from django.conf import settings
+from django.test import override_settings
+
+from agents import mesh
+from agents.events import parse_event
+from agents.mesh import StreamConsumer
+
+BENCH_DB = int(os.environ.get("BENCH_REDIS_DB", "14"))
+EVENTS = int(os.environ.get("BENCH_MESH_EVENTS", "100000"))
+PAYLOAD_BYTES = 500
+
+
+def _client() -> redis.Redis:
+    url = urlunparse(urlparse(settings.REDIS_URL)._replace(path=f"/{BENCH_DB}"))
+    return redis.Redis.from_url(url)
+
+
+def _events(count: int) -> list:
+    # About 500 bytes of JSON each, like a real import.failed event with some context.
+    template = {
+        "type": "import.failed",
+        "source": "bookmarks",
+        "instance": "web-1",
+        "severity": "error",
+        "payload": {
+            "import_id": "imp-000000",
+            "user_id": "user-42",
+            "source": "chrome",
+            "error": "Timeout after 30s while inserting batch",
+            "bookmark_count": 25000,
+            "batch_size": 1000,
+            "detail": "x" * 180,
+        },
+    }
+    return [parse_event(template) for _ in range(count)]
+
+
+def _rate(count: int, seconds: float) -> float:
+    return count / seconds if seconds else float("inf")
+
+
+def bench_publish(client: redis.Redis) -> None:
+    events = _events(EVENTS)
+    raw_fields = [{"e": e.to_json()} for e in events]
+    print(f"event JSON size: {len(raw_fields[0]['e'])} bytes, {EVENTS} events per run")
+    for batch in (100, 1000):
+        client.flushdb()
+        started = time.perf_counter()
+        for offset in range(0, EVENTS, batch):
+            pipe = client.pipeline(transaction=False)
+            for fields in raw_fields[offset : offset + batch]:
+                pipe.xadd("events:raw", fields)
+            pipe.execute()
+        raw = _rate(EVENTS, time.perf_counter() - started)
+
+        client.flushdb()
+        started = time.perf_counter()
+        for offset in range(0, EVENTS, batch):
+            mesh.publish_many(events[offset : offset + batch], client=client)
+        ours = _rate(EVENTS, time.perf_counter() - started)
+        print(
+            f"publish batch={batch:<5} raw XADD {raw:>9,.0f}/s   publish_many {ours:>9,.0f}/s"
+            f"   ratio {ours / raw:.0%} (target >= 70%)"
+        )
+
+
+def bench_consume(client: redis.Redis) -> None:
+    count = EVENTS
+    payloads = [{"e": e.to_json()} for e in _events(count)]
+
+    def fill(stream: str) -> None:
+        client.delete(stream)
+        for offset in range(0, count, 1000):
+            pipe = client.pipeline(transaction=False)
+            for fields in payloads[offset : offset + 1000]:
+                pipe.xadd(stream, fields)
+            pipe.execute()
+
+    fill("events:raw")
+    client.xgroup_create("events:raw", "raw", id="0")
+    started = time.perf_counter()
+    done = 0
+    while done < count:
+        response = client.xreadgroup("raw", "c", {"events:raw": ">"}, count=100)
+        ids = [entry_id for _, entries in response for entry_id, _ in entries]
+        client.xack("events:raw", "raw", *ids)
+        done += len(ids)
+    raw = _rate(count, time.perf_counter() - started)
+
+    fill("events:import.failed")
+    handled = 0
+
+    def handler(deliveries: list) -> None:
+        nonlocal handled
+        handled += len(deliveries)
+
+    consumer = StreamConsumer("bench", ["events:import.failed"], handler, client=client)
+    started = time.perf_counter()
+    while handled < count:
+        consumer.poll(block_ms=100)
+    ours = _rate(count, time.perf_counter() - started)
+    print(
+        f"consume+ack COUNT 100   raw {raw:>9,.0f}/s   StreamConsumer (dedup, metrics) "
+        f"{ours:>9,.0f}/s   ratio {ours / raw:.0%} (target >= 50%)"
+    )
+
+
+def bench_latency(client: redis.Redis, rate: int = 1000, seconds: float = 5.0) -> None:
+    client.flushdb()
+    latencies: list[float] = []
+    stop = threading.Event()
+
+    def handler(deliveries: list) -> None:
+        now = time.time()
+        latencies.extend(now - d.event.timestamp.timestamp() for d in deliveries)
+
+    consumer = StreamConsumer("latency", ["events:import.failed"], handler, client=_client())
+    worker = threading.Thread(target=lambda: consumer.run(stop.is_set, block_ms=50))
+    worker.start()
+    template = _events(1)[0].model_dump()
+    total = int(rate * seconds)
+    started = time.perf_counter()
+    for i in range(total):
+        # A fresh timestamp per event: latency is measured from publish, not from creation.
+        event = parse_event(_fresh(template))
+        mesh.publish(event, client=client)
+        target = started + (i + 1) / rate
+        pause = target - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+    deadline = time.monotonic() + 10
+    while len(latencies) < total and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop.set()
+    worker.join()
+    ms = sorted(value * 1000 for value in latencies)
+    p50 = statistics.median(ms)
+    p99 = ms[int(len(ms) * 0.99) - 1]
+    print(
+        f"publish->handler at {rate}/s for {seconds:.0f}s: {len(ms)} events, "
+        f"p50 {p50:.2f} ms, p99 {p99:.2f} ms (target p99 < 50 ms; raw Redis p99 about 0.6 ms)"
+    )
+
+
+def _fresh(template: dict) -> dict:
+    fresh = dict(template)
+    fresh.pop("id", None)
+    fresh.pop("timestamp", None)
+    return fresh
+
+
+def main() -> None:
+    client = _client()
+    with override_settings(EVENT_STREAM_MAXLEN=10_000_000):
+        bench_publish(client)
+        bench_consume(client)
+        bench_latency(client)
+    client.flushdb()
+
+
+if __name__ == "__main__":
+    main()
