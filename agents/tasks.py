@@ -6,7 +6,7 @@ import socket
 
 from celery import shared_task
 
-from agents import registry
+from agents import mesh, registry
 from agents.heartbeats import record_heartbeat
 
 
@@ -24,3 +24,9 @@ def check_service_health() -> int:
     overlapping run does no harm.
     """
     return registry.check_all_instances()
+
+
+@shared_task(name="agents.tasks.trim_event_streams", ignore_result=True)
+def trim_event_streams() -> int:
+    """Apply the retention window (EVENT_RETENTION_HOURS) to every stream; returns entries cut."""
+    return sum(mesh.trim_streams().values())

@@ -169,6 +169,11 @@ CELERY_BEAT_SCHEDULE = {
         # A check queued while workers were down is worthless by the time it would run.
         "options": {"expires": 25},
     },
+    "trim-event-streams": {
+        "task": "agents.tasks.trim_event_streams",
+        "schedule": 600.0,
+        "options": {"expires": 300},
+    },
 }
 
 # --- Django --------------------------------------------------------------------------------
@@ -289,3 +294,21 @@ INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 1024 * 1024, minimum=10
 INGEST_RATE_LIMIT_PER_MINUTE = env_int("INGEST_RATE_LIMIT_PER_MINUTE", 600, minimum=1)
 # Ingest bodies are bounded by INGEST_MAX_BODY_BYTES (413); Django's own cap must not be lower.
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(INGEST_MAX_BODY_BYTES * 2, 2_621_440)
+
+# --- Knowledge: embeddings, optional LLM, fingerprinting -----------------------------------
+
+# Vectors from different providers are not comparable: rebuild them (`manage.py reembed`)
+# after changing EMBEDDING_PROVIDER. Nothing requires the LLM; it is off while LLM_API_URL is empty.
+EMBEDDING_PROVIDER = env_choice(
+    "EMBEDDING_PROVIDER", "hashing", {"hashing", "sentence-transformers", "openai"}
+).lower()
+EMBEDDING_API_URL = env_str("EMBEDDING_API_URL")
+EMBEDDING_API_KEY = env_str("EMBEDDING_API_KEY")
+EMBEDDING_MODEL = env_str("EMBEDDING_MODEL")
+EMBEDDING_TIMEOUT_SECONDS = env_int("EMBEDDING_TIMEOUT_SECONDS", 30, minimum=1)
+if EMBEDDING_PROVIDER == "openai" and not EMBEDDING_API_URL:
+    raise ImproperlyConfigured("EMBEDDING_PROVIDER=openai needs EMBEDDING_API_URL")
+LLM_API_URL = env_str("LLM_API_URL")
+LLM_API_KEY = env_str("LLM_API_KEY")
+LLM_MODEL = env_str("LLM_MODEL", "gpt-4o-mini")
+LLM_TIMEOUT_SECONDS = env_int("LLM_TIMEOUT_SECONDS", 30, minimum=1)

@@ -76,6 +76,19 @@ def process_table() -> dict[str, str]:
     return dict(parse_procfile(PROCFILE.read_text()).processes)
 
 
+def prometheus_dir() -> Path:
+    return Path(settings.VAR_DIR) / "prometheus"
+
+
+def reset_prometheus_dir() -> None:
+    """Every process writes its metrics here; /metrics merges them. Stale files would lie."""
+    directory = prometheus_dir()
+    if directory.exists():
+        for stale in directory.glob("*.db"):
+            stale.unlink()
+    directory.mkdir(parents=True, exist_ok=True)
+
+
 def child_environment(host: str, port: int) -> dict[str, str]:
     """Children get resolved URLs, so none of them re-runs the embedded-server check."""
     env = dict(os.environ)
@@ -88,6 +101,7 @@ def child_environment(host: str, port: int) -> dict[str, str]:
         REDIS_URL=settings.REDIS_URL,
         SECRET_KEY=settings.SECRET_KEY,
         PYTHONUNBUFFERED="1",
+        PROMETHEUS_MULTIPROC_DIR=str(prometheus_dir()),
         DJANGO_SETTINGS_MODULE="aiops_site.settings",
     )
     return env

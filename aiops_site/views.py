@@ -7,7 +7,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from django_prometheus.exports import ExportToDjangoView
 
+from agents.metrics import refresh_mesh_gauges
 from aiops_site.health import build_health_report
 
 
@@ -22,3 +24,10 @@ def health(request: HttpRequest) -> JsonResponse:
 @require_GET
 def overview(request: HttpRequest) -> HttpResponse:
     return render(request, "overview.html", {"health": build_health_report()})
+
+
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus exposition (django-prometheus), with the mesh gauges read fresh."""
+    refresh_mesh_gauges()
+    return ExportToDjangoView(request)

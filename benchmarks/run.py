@@ -22,6 +22,9 @@ def main(selected: list[str]) -> int:
     import django
 
     django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
     modules = sorted(p.stem for p in HERE.glob("bench_*.py"))
     if selected:
         modules = [m for m in modules if any(s in m for s in selected)]

@@ -260,3 +260,16 @@ def test_sigkilled_consumer_loses_nothing_and_nothing_takes_effect_twice(clean_r
     # The killed batch was delivered again (at-least-once) but stored once (idempotent).
     assert _count("SELECT count(*) FROM mesh_test_calls") > total
     assert _count("SELECT count(*) FROM mesh_test_effects") == total
+
+
+def test_metrics_show_published_events_group_lag_and_dead_letters(client, clean_redis):
+    mesh.publish_many([work_event(i) for i in range(3)])
+    clean_redis.xgroup_create("events:custom.work", "slow-agent", id="0")
+    clean_redis.xreadgroup("slow-agent", "c1", {"events:custom.work": ">"}, count=2)
+
+    body = client.get("/metrics").content.decode()
+
+    assert 'ai_ops_events_published_total{type="custom.work"}' in body
+    assert 'ai_ops_stream_pending{group="slow-agent",stream="events:custom.work"} 2.0' in body
+    assert 'ai_ops_stream_length{stream="events:custom.work"} 3.0' in body
+    assert "ai_ops_dead_letters_waiting 0.0" in body

@@ -18,6 +18,7 @@ from aiops_site.stack import (
     child_environment,
     ensure_first_admin,
     process_table,
+    reset_prometheus_dir,
     run_lock,
 )
 
@@ -46,6 +47,7 @@ class Command(BaseCommand):
         processes = process_table()
         if only:
             processes = {name: processes[name] for name in only}
+        reset_prometheus_dir()
         env = child_environment(host, port)
         connections.close_all()  # honcho forks; children must not inherit our sockets
 
