@@ -32,6 +32,7 @@ from pydantic import BaseModel
 from agents import ingest, registry
 from agents.events import Event
 from agents.ingest import IngestRefused, Scope, TokenIdentity
+from knowledge.api import router as knowledge_router
 
 logger = logging.getLogger(__name__)
 
@@ -304,3 +305,6 @@ def list_instances(
     return Status(
         200, {"service": name, "instances": [registry.instance_summary(i) for i in instances]}
     )
+
+
+api.add_router("/v1/knowledge", knowledge_router)

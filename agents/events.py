@@ -13,6 +13,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import orjson
 from django.conf import settings
 from pydantic import (
     BaseModel,
@@ -219,7 +220,26 @@ class Event(BaseModel):
         return stream_name(self.type)
 
     def to_json(self) -> str:
-        return self.model_dump_json()
+        return self.to_json_bytes().decode()
+
+    def to_json_bytes(self) -> bytes:
+        """The wire form on the streams: orjson is about twice as fast as pydantic here."""
+        try:
+            return orjson.dumps(
+                {
+                    "id": self.id,
+                    "type": self.type,
+                    "source": self.source,
+                    "instance": self.instance,
+                    "timestamp": self.timestamp,
+                    "severity": self.severity,
+                    "correlation_id": self.correlation_id,
+                    "payload": self.payload,
+                },
+                option=orjson.OPT_UTC_Z,
+            )
+        except TypeError:  # a payload value orjson refuses (e.g. an int past 64 bits)
+            return self.model_dump_json().encode()
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Event:

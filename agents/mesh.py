@@ -41,6 +41,8 @@ STREAM_PREFIX = "events:"
 STREAM_INDEX_KEY = "aiops:streams"  # set of every events:<type> stream ever written
 EVENT_FIELD = "e"
 ID_FIELD = "id"
+_EVENT_KEY = EVENT_FIELD.encode()
+_ID_KEY = ID_FIELD.encode()
 DONE_BUCKET_PREFIX = 5
 DONE_BUCKET_SECONDS = 2**23 // 1000
 
@@ -62,7 +64,7 @@ HANDLER_SECONDS = Histogram(
 
 def _entry_fields(event: Event) -> dict[str, str]:
     # The id travels beside the JSON so dedup and routing never need to decode the event.
-    return {ID_FIELD: event.id, EVENT_FIELD: event.to_json()}
+    return {ID_FIELD: event.id, EVENT_FIELD: event.to_json_bytes()}
 
 
 def publish(event: Event, *, client: redis.Redis | None = None) -> str:
@@ -79,7 +81,11 @@ def publish_many(events: Sequence[Event], *, client: redis.Redis | None = None) 
     pipe = client.pipeline(transaction=False)
     counts: dict[str, int] = defaultdict(int)
     for event in events:
-        pipe.xadd(event.stream, _entry_fields(event), maxlen=maxlen, approximate=True)
+        # execute_command skips redis-py's per-call argument checks: this is the hot path.
+        pipe.execute_command(
+            "XADD", event.stream, "MAXLEN", "~", maxlen, "*",
+            ID_FIELD, event.id, EVENT_FIELD, event.to_json_bytes(),
+        )  # fmt: skip
         counts[event.type] += 1
     pipe.sadd(STREAM_INDEX_KEY, *{stream_name(t) for t in counts})
     entry_ids = pipe.execute()[:-1]
@@ -104,23 +110,21 @@ class Delivery:
     entry_id: str
     event_id: str
     raw: bytes
+    redelivered: bool = False  # reclaimed after a failure or a dead consumer
 
     @cached_property
     def event(self) -> Event:
         return Event.from_json(self.raw)
 
     @classmethod
-    def from_entry(cls, stream: str, entry_id: str, fields: dict[bytes, bytes]) -> Delivery:
-        raw = fields[EVENT_FIELD.encode()]
-        event_id = fields.get(ID_FIELD.encode())
+    def from_entry(
+        cls, stream: str, entry_id: str, fields: dict[bytes, bytes], redelivered: bool = False
+    ) -> Delivery:
+        raw = fields[_EVENT_KEY]
+        event_id = fields.get(_ID_KEY)
         if event_id is None:  # an entry written by hand or by an older publisher
-            return _decoded(cls(stream, entry_id, "", raw))
-        return cls(stream, entry_id, event_id.decode(), raw)
-
-
-def _decoded(delivery: Delivery) -> Delivery:
-    event = delivery.event
-    return Delivery(delivery.stream, delivery.entry_id, event.id, delivery.raw)
+            event_id = Event.from_json(raw).id.encode()
+        return cls(stream, entry_id, event_id.decode(), raw, redelivered)
 
 
 BatchHandler = Callable[[list[Delivery]], None]
@@ -240,15 +244,17 @@ class StreamConsumer:
                 missing = {m.decode() for m in retry} - {e[1] for e in entries}
                 if missing:  # trimmed while pending: nothing left to handle
                     self.client.xack(stream, self.group, *missing)
-                handled += self._handle_entries(entries)
+                handled += self._handle_entries(entries, redelivered=True)
         return handled
 
     # Handling ----------------------------------------------------------------------------
 
-    def _handle_entries(self, entries: list[tuple[str, str, dict]]) -> int:
+    def _handle_entries(
+        self, entries: list[tuple[str, str, dict]], redelivered: bool = False
+    ) -> int:
         if not entries:
             return 0
-        deliveries = [Delivery.from_entry(*entry) for entry in entries]
+        deliveries = [Delivery.from_entry(*entry, redelivered=redelivered) for entry in entries]
         fresh, duplicates = self._split_done(deliveries)
         if duplicates:
             self._ack(duplicates)
@@ -350,10 +356,12 @@ class StreamConsumer:
         by_stream: dict[str, list[str]] = defaultdict(list)
         for delivery in deliveries:
             by_stream[delivery.stream].append(delivery.entry_id)
-        failures = _failures_key(self.group)
         for stream, ids in by_stream.items():
             pipe.xack(stream, self.group, *ids)
-            fields = [f"{stream}|{entry_id}" for entry_id in ids]
+        # Only a redelivered entry can have failure records to clear.
+        fields = [f"{d.stream}|{d.entry_id}" for d in deliveries if d.redelivered]
+        if fields:
+            failures = _failures_key(self.group)
             pipe.hdel(failures, *fields)
             pipe.hdel(f"{failures}:errors", *fields)
 

@@ -23,6 +23,7 @@ from agents.mesh import StreamConsumer
 BENCH_DB = int(os.environ.get("BENCH_REDIS_DB", "14"))
 EVENTS = int(os.environ.get("BENCH_MESH_EVENTS", "100000"))
 PAYLOAD_BYTES = 500
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 
 
 def _client() -> redis.Redis:
@@ -59,29 +60,33 @@ def bench_publish(client: redis.Redis) -> None:
     raw_fields = [{"e": e.to_json()} for e in events]
     print(f"event JSON size: {len(raw_fields[0]['e'])} bytes, {EVENTS} events per run")
     for batch in (100, 1000):
-        client.flushdb()
-        started = time.perf_counter()
-        for offset in range(0, EVENTS, batch):
-            pipe = client.pipeline(transaction=False)
-            for fields in raw_fields[offset : offset + batch]:
-                pipe.xadd("events:raw", fields)
-            pipe.execute()
-        raw = _rate(EVENTS, time.perf_counter() - started)
+        raw_rates, our_rates = [], []
+        for _ in range(ROUNDS):  # alternate, best of each: the machine is shared and noisy
+            client.flushdb()
+            started = time.perf_counter()
+            for offset in range(0, EVENTS, batch):
+                pipe = client.pipeline(transaction=False)
+                for fields in raw_fields[offset : offset + batch]:
+                    pipe.xadd("events:raw", fields)
+                pipe.execute()
+            raw_rates.append(_rate(EVENTS, time.perf_counter() - started))
 
-        client.flushdb()
-        started = time.perf_counter()
-        for offset in range(0, EVENTS, batch):
-            mesh.publish_many(events[offset : offset + batch], client=client)
-        ours = _rate(EVENTS, time.perf_counter() - started)
+            client.flushdb()
+            started = time.perf_counter()
+            for offset in range(0, EVENTS, batch):
+                mesh.publish_many(events[offset : offset + batch], client=client)
+            our_rates.append(_rate(EVENTS, time.perf_counter() - started))
+        raw, ours = max(raw_rates), max(our_rates)
         print(
             f"publish batch={batch:<5} raw XADD {raw:>9,.0f}/s   publish_many {ours:>9,.0f}/s"
-            f"   ratio {ours / raw:.0%} (target >= 70%)"
+            f"   ratio {ours / raw:.0%} (target >= 70%; best of {ROUNDS})"
         )
 
 
 def bench_consume(client: redis.Redis) -> None:
     count = EVENTS
-    payloads = [{"e": e.to_json()} for e in _events(count)]
+    # Entries in the wire format publish_many writes (id beside the JSON), for both loops.
+    payloads = [mesh._entry_fields(e) for e in _events(count)]
 
     def fill(stream: str) -> None:
         client.delete(stream)

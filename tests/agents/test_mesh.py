@@ -88,11 +88,11 @@ def test_entries_of_a_dead_consumer_are_reclaimed_after_the_idle_timeout(clean_r
     clean_redis.xgroup_create("events:custom.work", "g", id="0")
     clean_redis.xreadgroup("g", "c-dead", {"events:custom.work": ">"}, count=5)
     seen = []
-    survivor = StreamConsumer("g", ["events:custom.work"], seen.extend, claim_idle_ms=100)
+    survivor = StreamConsumer("g", ["events:custom.work"], seen.extend, claim_idle_ms=1000)
 
     survivor.poll(block_ms=10)
     assert seen == []  # not idle long enough yet: the owner may still be working
-    time.sleep(0.15)
+    time.sleep(1.05)
     drain(survivor, lambda: len(seen) == 5)
 
     assert clean_redis.xpending("events:custom.work", "g")["pending"] == 0

@@ -1,0 +1,531 @@
+"""Stable fingerprints of error messages and log lines, shared by every worker through Redis.
+
+A fingerprint names one *kind* of failure (a Problem): 16 hex characters, the sha1 of the
+masked template at the moment the kind was first seen. Four decisions make it stable:
+
+1. **Masking** (``knowledge.logparse.mask``) replaces numbers, hex, UUIDs, IPs, URLs, paths,
+   e-mails, timestamps and sizes, so two sightings that differ only in values are the same
+   message for drain3.
+2. **One drain3 tree for all workers.** The tree and clusters live in Redis as a JSON
+   snapshot (``<ns>:state``) with a version counter (``<ns>:version``). A worker that meets a
+   masked message it has not seen takes the Redis lock ``<ns>:lock``, reloads the snapshot if
+   the version moved since it last looked, mines, and saves (version + 1) only if something
+   changed. Everything in one snapshot is consistent, and every worker mines against the same
+   tree, so cluster ids agree everywhere. The snapshot is plain JSON, not drain3's jsonpickle:
+   loading a pickle from a shared store would let whoever writes to Redis run code.
+3. **Fingerprints are keyed, not recomputed.** A sighting's key is its drain3 cluster id plus
+   the plain words of the message at each position (as in ``TemplateMiner``: messages that
+   differ in a *word* are different events). The key maps to the fingerprint given at first
+   sight, so when drain3 later generalises the cluster's template the fingerprint stays.
+4. **Merges are recorded, never silent.** When a word position of a cluster has taken more
+   than ``MAX_WORD_VALUES`` values it becomes a parameter (user names, table names...): the
+   keys that differed only there now fold into one generalised key, and each old fingerprint
+   gets an alias ``old -> new`` in ``<ns>:aliases``. When a cluster's template becomes
+   identical to a template another fingerprint already holds, the later one is aliased to the
+   earlier one. ``resolve_alias`` follows the chain; results carry the resolved fingerprint.
+
+Fast path: a per-process LRU maps a masked message to its result, so a repeated error costs
+one regex pass and a dict lookup, no Redis. The cache is dropped when another worker changed
+the shared state (checked at most every ``CACHE_CHECK_SECONDS``), since a merge may change
+what a fingerprint resolves to. Batch calls (``fingerprint_messages``) take the lock once.
+
+Header splitting (``fingerprint_line``) uses one ``HeaderModel`` per ``service`` (each source
+has its own header layout), learned from the first ``LEARN_LINES`` lines of that service as
+collected in Redis, so all workers converge on the same layout. The fingerprint itself does
+not depend on the service: one kind of failure seen in two services is one Problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import threading
+import time
+import zlib
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from drain3.drain import LogCluster, Node
+
+from knowledge.logparse import LEARN_LINES, MAX_WORD_VALUES, PARAM, HeaderModel, TemplateMiner, mask
+
+logger = logging.getLogger(__name__)
+
+NAMESPACE = "aiops:fingerprint"
+FINGERPRINT_CHARS = 16
+CACHE_SIZE = 50_000
+CACHE_CHECK_SECONDS = 1.0
+LOCK_TIMEOUT_SECONDS = 30.0
+MAX_ALIAS_HOPS = 32
+STATE_FORMAT = 1
+
+_WORD = re.compile(r"[A-Za-z]+[.,:;]?")
+
+
+@dataclass(frozen=True)
+class FingerprintResult:
+    """One sighting's fingerprint (resolved through aliases), template and drain3 cluster.
+
+    ``cluster_id`` is the shared drain3 cluster id (the same in every worker); ``own`` is the
+    fingerprint the sighting's key was given before alias resolution (equal to
+    ``fingerprint`` unless that key was merged into another); ``message`` is the input
+    without its header.
+    """
+
+    fingerprint: str
+    template: str
+    cluster_id: int
+    own: str = ""
+    message: str = ""
+
+
+def template_fingerprint(template: str) -> str:
+    """The fingerprint a template gets at first sight: sha1 of its text, 16 hex characters."""
+    return hashlib.sha1(template.encode(), usedforsecurity=False).hexdigest()[:FINGERPRINT_CHARS]
+
+
+def _key(cluster_id: int, words: Sequence[tuple[int, str]]) -> str:
+    return f"{cluster_id}|" + " ".join(f"{pos}:{word}" for pos, word in words)
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared state: drain3 tree + keys, (de)serialised as one JSON document
+# ---------------------------------------------------------------------------------------------
+
+
+class _State:
+    """Everything workers must agree on, mirrored in memory and saved to Redis as one document."""
+
+    def __init__(self) -> None:
+        self.miner = TemplateMiner()
+        self.drain = self.miner.drain3.drain
+        self.version = 0
+        self.keys: dict[str, str] = {}  # key -> fingerprint
+        self.cluster_keys: dict[int, list[str]] = {}  # drain cluster -> its keys
+        self.position_values: dict[str, list[str]] = {}  # "cluster:pos" -> words seen (capped)
+        self.templates: dict[str, str] = {}  # fingerprint -> current template
+        self.by_template: dict[str, str] = {}  # template -> first fingerprint holding it
+        self.aliases: dict[str, str] = {}  # merged fingerprint -> the one it merged into
+
+    def dumps(self) -> bytes:
+        drain = self.drain
+
+        def node(n: Node) -> dict[str, Any]:
+            return {
+                "c": list(n.cluster_ids),
+                "k": {token: node(child) for token, child in n.key_to_child_node.items()},
+            }
+
+        document = {
+            "format": STATE_FORMAT,
+            "counter": drain.clusters_counter,
+            "clusters": [
+                [c.cluster_id, list(c.log_template_tokens), c.size]
+                for c in drain.id_to_cluster.values()
+            ],
+            "root": node(drain.root_node),
+            "keys": self.keys,
+            "position_values": self.position_values,
+            "templates": self.templates,
+            "by_template": self.by_template,
+            "aliases": self.aliases,
+        }
+        return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 3)
+
+    @classmethod
+    def loads(cls, payload: bytes, version: int) -> _State:
+        document = json.loads(zlib.decompress(payload))
+        if document.get("format") != STATE_FORMAT:
+            raise ValueError(f"unknown fingerprint state format {document.get('format')!r}")
+        state = cls()
+        state.version = version
+
+        def node(data: dict[str, Any]) -> Node:
+            n = Node()
+            n.cluster_ids = list(data["c"])
+            n.key_to_child_node = {token: node(child) for token, child in data["k"].items()}
+            return n
+
+        drain = state.drain
+        drain.clusters_counter = document["counter"]
+        drain.root_node = node(document["root"])
+        id_to_cluster = {}
+        for cluster_id, tokens, size in document["clusters"]:
+            cluster = LogCluster(tokens, cluster_id)
+            cluster.size = size
+            id_to_cluster[cluster_id] = cluster
+        drain.id_to_cluster = id_to_cluster
+        state.keys = document["keys"]
+        for key in state.keys:
+            state.cluster_keys.setdefault(int(key.split("|", 1)[0]), []).append(key)
+        state.position_values = document["position_values"]
+        state.templates = document["templates"]
+        state.by_template = document["by_template"]
+        state.aliases = document["aliases"]
+        return state
+
+    def resolve(self, fingerprint: str) -> str:
+        for _ in range(MAX_ALIAS_HOPS):
+            target = self.aliases.get(fingerprint)
+            if target is None or target == fingerprint:
+                return fingerprint
+            fingerprint = target
+        return fingerprint
+
+
+# ---------------------------------------------------------------------------------------------
+# Fingerprinter
+# ---------------------------------------------------------------------------------------------
+
+
+class Fingerprinter:
+    """Fingerprints messages against the drain3 state shared in Redis under ``namespace``.
+
+    One instance per process is enough (``get_fingerprinter``); it is thread-safe. Several
+    processes (Celery workers, web) with the same Redis and namespace share one set of
+    clusters and fingerprints.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        namespace: str = NAMESPACE,
+        cache_size: int = CACHE_SIZE,
+        cache_check_seconds: float = CACHE_CHECK_SECONDS,
+    ) -> None:
+        self.redis = client
+        self.namespace = namespace
+        self.cache_size = cache_size
+        self.cache_check_seconds = cache_check_seconds
+        self._state = _State()
+        self._cache: OrderedDict[str, FingerprintResult] = OrderedDict()
+        self._cache_version = 0
+        self._checked_at = 0.0
+        self._headers: dict[str, tuple[HeaderModel, bool]] = {}
+        self._mutex = threading.RLock()
+        self._k_state = f"{namespace}:state"
+        self._k_version = f"{namespace}:version"
+        self._k_lock = f"{namespace}:lock"
+        self._k_aliases = f"{namespace}:aliases"
+
+    # -- public API --------------------------------------------------------------------------
+
+    def fingerprint_message(self, message: str, *, service: str = "") -> FingerprintResult:
+        """Fingerprint one bare message (no header). ``service`` is accepted for symmetry."""
+        return self.fingerprint_messages([message], service=service)[0]
+
+    def fingerprint_line(self, raw_line: str, *, service: str = "") -> FingerprintResult:
+        """Fingerprint one raw log line: split the header (per ``service``), then the message."""
+        return self.fingerprint_lines([raw_line], service=service)[0]
+
+    def fingerprint_lines(
+        self, raw_lines: Sequence[str], *, service: str = ""
+    ) -> list[FingerprintResult]:
+        """Fingerprint raw lines of one source; the header model is ``service``'s."""
+        messages = [self.split_header(line, service=service) for line in raw_lines]
+        return self.fingerprint_messages(messages, service=service)
+
+    def fingerprint_messages(
+        self, messages: Sequence[str], *, service: str = ""
+    ) -> list[FingerprintResult]:
+        """Fingerprint bare messages; all cache misses of the batch share one lock round."""
+        with self._mutex:
+            self._maybe_drop_cache()
+            results: list[FingerprintResult | None] = []
+            misses: dict[str, list[int]] = {}
+            masked_all = []
+            for i, message in enumerate(messages):
+                masked = mask(message, typed=False)
+                masked_all.append(masked)
+                hit = self._cache.get(masked)
+                if hit is None:
+                    misses.setdefault(masked, []).append(i)
+                elif hit.message != message:
+                    hit = FingerprintResult(
+                        hit.fingerprint, hit.template, hit.cluster_id, hit.own, message
+                    )
+                results.append(hit)
+            if misses:
+                mined = self._mine_shared(list(misses))
+                for masked, (fingerprint, template, cluster_id, own) in mined.items():
+                    for i in misses[masked]:
+                        results[i] = FingerprintResult(
+                            fingerprint, template, cluster_id, own, messages[i]
+                        )
+                    self._remember(masked, results[misses[masked][0]])  # type: ignore[arg-type]
+            return results  # type: ignore[return-value]
+
+    def resolve_alias(self, fingerprint: str) -> str:
+        """The fingerprint that ``fingerprint`` was merged into, following chains (or itself)."""
+        for _ in range(MAX_ALIAS_HOPS):
+            target = self.redis.hget(self._k_aliases, fingerprint)
+            if target is None:
+                return fingerprint
+            target_str = target.decode() if isinstance(target, bytes) else str(target)
+            if target_str == fingerprint:
+                return fingerprint
+            fingerprint = target_str
+        return fingerprint
+
+    def aliases(self) -> dict[str, str]:
+        """Every recorded merge, ``old -> new`` (one hop each)."""
+        raw = self.redis.hgetall(self._k_aliases)
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    def split_header(self, raw_line: str, *, service: str = "") -> str:
+        """The message part of ``raw_line``, with the header layout learned for ``service``."""
+        model = self._header_model(service, raw_line)
+        return model.split(raw_line).message
+
+    # -- cache -------------------------------------------------------------------------------
+
+    def _remember(self, masked: str, result: FingerprintResult) -> None:
+        cache = self._cache
+        cache[masked] = result
+        if len(cache) > self.cache_size:
+            cache.popitem(last=False)
+
+    def _maybe_drop_cache(self) -> None:
+        now = time.monotonic()
+        if now - self._checked_at < self.cache_check_seconds:
+            return
+        self._checked_at = now
+        version = int(self.redis.get(self._k_version) or 0)
+        if version != self._cache_version:
+            self._cache.clear()
+            self._cache_version = version
+
+    # -- shared mining -----------------------------------------------------------------------
+
+    def _mine_shared(self, masked_messages: list[str]) -> dict[str, tuple[str, str, int, str]]:
+        """Mine under the Redis lock against the latest shared state; save if it changed."""
+        lock = self.redis.lock(
+            self._k_lock, timeout=LOCK_TIMEOUT_SECONDS, blocking_timeout=LOCK_TIMEOUT_SECONDS
+        )
+        if not lock.acquire():
+            raise TimeoutError(f"could not take {self._k_lock} in {LOCK_TIMEOUT_SECONDS}s")
+        try:
+            for _attempt in range(3):
+                self._load_if_stale()
+                state = self._state
+                new_aliases: dict[str, str] = {}
+                changed = False
+                out = {}
+                for masked in masked_messages:
+                    result, did_change = self._mine_one(state, masked, new_aliases)
+                    out[masked] = result
+                    changed = changed or did_change
+                if not changed or self._save(state, new_aliases):
+                    break
+                # Another writer slipped in (our lock had expired): drop our copy and redo.
+                self._state = _State()
+            if changed:
+                self._cache.clear()
+            self._cache_version = self._state.version
+            self._checked_at = time.monotonic()
+            # Aliases recorded in this round may re-point results mined before them.
+            return {
+                masked: (state.resolve(own), template, cluster_id, own)
+                for masked, (_, template, cluster_id, own) in out.items()
+            }
+        finally:
+            try:
+                lock.release()
+            except redis.exceptions.LockError:
+                logger.warning("fingerprint lock %s expired while mining", self._k_lock)
+
+    def _load_if_stale(self) -> None:
+        version = int(self.redis.get(self._k_version) or 0)
+        if version == self._state.version:
+            return
+        payload = self.redis.get(self._k_state)
+        if payload is None:  # state deleted (e.g. flushed): start over from nothing
+            self._state = _State()
+            self._state.version = version
+        else:
+            self._state = _State.loads(payload, version)
+        self._cache.clear()
+
+    def _save(self, state: _State, new_aliases: dict[str, str]) -> bool:
+        """Write the snapshot as version + 1, only if nobody wrote since we loaded."""
+        payload = state.dumps()
+        with self.redis.pipeline() as pipe:
+            try:
+                pipe.watch(self._k_version)
+                current = int(pipe.get(self._k_version) or 0)
+                if current != state.version:
+                    pipe.unwatch()
+                    return False
+                pipe.multi()
+                pipe.set(self._k_state, payload)
+                pipe.incr(self._k_version)
+                if new_aliases:
+                    pipe.hset(self._k_aliases, mapping=new_aliases)
+                pipe.execute()
+            except redis.exceptions.WatchError:
+                return False
+        state.version += 1
+        return True
+
+    def _mine_one(
+        self, state: _State, masked: str, new_aliases: dict[str, str]
+    ) -> tuple[tuple[str, str, int, str], bool]:
+        cluster, change_type = state.drain.add_log_message(masked)
+        changed = change_type != "none"
+        cluster_id = cluster.cluster_id
+        tokens = masked.split()
+        template_tokens = list(cluster.log_template_tokens)
+        if len(tokens) != len(template_tokens):  # drain3 splits on whitespace as we do
+            tokens = template_tokens
+        words = [(pos, tok) for pos, tok in enumerate(tokens) if _WORD.fullmatch(tok)]
+
+        # Track the values each word position took; past MAX_WORD_VALUES it is a parameter.
+        newly_params: list[int] = []
+        kept: list[tuple[int, str]] = []
+        for pos, word in words:
+            slot = f"{cluster_id}:{pos}"
+            seen = state.position_values.setdefault(slot, [])
+            if word not in seen and len(seen) <= MAX_WORD_VALUES:
+                seen.append(word)
+                changed = True
+                if len(seen) > MAX_WORD_VALUES:
+                    newly_params.append(pos)
+            if len(seen) <= MAX_WORD_VALUES:
+                kept.append((pos, word))
+        key = _key(cluster_id, kept)
+        template = self._template(template_tokens, kept)
+
+        own = state.keys.get(key)
+        if own is None:
+            own = state.by_template.get(template) or template_fingerprint(template)
+            state.keys[key] = own
+            state.cluster_keys.setdefault(cluster_id, []).append(key)
+            state.by_template.setdefault(template, own)
+            changed = True
+        if state.templates.get(own) != template:
+            # First sight, or drain3 generalised the cluster: the fingerprint stays, but when
+            # the new template is one another fingerprint already holds, the two are merged.
+            holder = state.by_template.setdefault(template, own)
+            if holder != own and state.resolve(holder) != state.resolve(own):
+                self._alias(state, own, holder, new_aliases)
+            state.templates[own] = template
+            changed = True
+        if newly_params:
+            self._fold_keys(state, cluster_id, template_tokens, set(newly_params), new_aliases)
+        return (state.resolve(own), template, cluster_id, own), changed
+
+    @staticmethod
+    def _template(template_tokens: list[str], kept: list[tuple[int, str]]) -> str:
+        """drain3's template with the key's words put back where drain3 has ``<*>``."""
+        tokens = list(template_tokens)
+        for pos, word in kept:
+            if tokens[pos] == PARAM:
+                tokens[pos] = word
+        return " ".join(tokens)
+
+    def _fold_keys(
+        self,
+        state: _State,
+        cluster_id: int,
+        template_tokens: list[str],
+        params: set[int],
+        new_aliases: dict[str, str],
+    ) -> None:
+        """Positions in ``params`` became parameters: alias each older key to its fold."""
+        for key in list(state.cluster_keys.get(cluster_id, [])):
+            _, _, body = key.partition("|")
+            pairs = [(int(p), w) for p, w in (item.split(":", 1) for item in body.split())]
+            if not any(pos in params for pos, _ in pairs):
+                continue
+            kept = [(pos, word) for pos, word in pairs if pos not in params]
+            folded_key = _key(cluster_id, kept)
+            template = self._template(template_tokens, kept)
+            folded = state.keys.get(folded_key)
+            if folded is None:
+                folded = state.by_template.get(template) or template_fingerprint(template)
+                state.keys[folded_key] = folded
+                state.cluster_keys[cluster_id].append(folded_key)
+                state.by_template.setdefault(template, folded)
+                state.templates.setdefault(folded, template)
+            self._alias(state, state.keys[key], folded, new_aliases)
+
+    @staticmethod
+    def _alias(state: _State, old: str, new: str, new_aliases: dict[str, str]) -> None:
+        if old == new or state.resolve(new) == old:  # never close a loop
+            return
+        if state.aliases.get(old) != new:
+            logger.info("fingerprint %s merged into %s", old, new)
+            state.aliases[old] = new
+            new_aliases[old] = new
+
+    # -- headers -----------------------------------------------------------------------------
+
+    def _header_model(self, service: str, line: str) -> HeaderModel:
+        """``service``'s header model, learned from its first lines as collected in Redis.
+
+        Until ``LEARN_LINES`` lines were collected the layout is refitted at 1, 2, 4... lines
+        (the best guess so far); from then on every worker fits the same sample, so all of
+        them split that service's lines the same way.
+        """
+        current = self._headers.get(service)
+        if current is not None and current[1]:
+            return current[0]
+        key = f"{self.namespace}:header:{service or '-'}"
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(key, line)
+            pipe.ltrim(key, 0, LEARN_LINES - 1)
+            pipe.llen(key)
+            size = int(pipe.execute()[-1])
+        if current is None or size >= LEARN_LINES or size & (size - 1) == 0:
+            sample = [raw.decode(errors="replace") for raw in self.redis.lrange(key, 0, -1)]
+            current = (HeaderModel(learn_lines=LEARN_LINES).fit(sample), size >= LEARN_LINES)
+            self._headers[service] = current
+        return current[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Process-wide helpers
+# ---------------------------------------------------------------------------------------------
+
+_default: Fingerprinter | None = None
+_default_pid: int | None = None
+_default_lock = threading.Lock()
+
+
+def get_fingerprinter() -> Fingerprinter:
+    """This process's ``Fingerprinter`` on the project's Redis (a new one after fork)."""
+    global _default, _default_pid
+    from aiops_site.redis_client import get_redis
+
+    with _default_lock:
+        if _default is None or _default_pid != os.getpid():
+            _default = Fingerprinter(get_redis())
+            _default_pid = os.getpid()
+        return _default
+
+
+def fingerprint_message(message: str, *, service: str = "") -> FingerprintResult:
+    """Fingerprint a bare error message (header already removed)."""
+    return get_fingerprinter().fingerprint_message(message, service=service)
+
+
+def fingerprint_line(raw_line: str, *, service: str = "") -> FingerprintResult:
+    """Fingerprint a raw log line of ``service``: header split first, then the message."""
+    return get_fingerprinter().fingerprint_line(raw_line, service=service)
+
+
+def fingerprint_messages(messages: Iterable[str], *, service: str = "") -> list[FingerprintResult]:
+    """Batch form of ``fingerprint_message``: one Redis lock round for all unseen messages."""
+    return get_fingerprinter().fingerprint_messages(list(messages), service=service)
+
+
+def resolve_alias(fingerprint: str) -> str:
+    """The fingerprint ``fingerprint`` was merged into (following chains), or itself."""
+    return get_fingerprinter().resolve_alias(fingerprint)
