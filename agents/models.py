@@ -174,3 +174,55 @@ class ServiceInstance(models.Model):
     def is_healthy(self, now: datetime | None = None) -> bool:
         """Fit to receive traffic: up, or degraded (working, but slow or impaired)."""
         return self.get_status(now) in (InstanceStatus.UP, InstanceStatus.DEGRADED)
+
+
+class AgentStatus(models.TextChoices):
+    STARTING = "starting", "starting"
+    RUNNING = "running", "running"
+    DEGRADED = "degraded", "degraded"
+    DOWN = "down", "down"
+    DISABLED = "disabled", "disabled"
+
+
+class Agent(models.Model):
+    """One registered agent kind and how it is doing across every worker that runs it.
+
+    Workers fold their counters in at each heartbeat (``agents/runtime.py``); the row is the
+    operator's view and the on/off switch (``enabled``), not the hot path.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=50)
+    version = models.CharField(max_length=20)
+    description = models.TextField(blank=True)
+    subscribes = models.JSONField(default=list, blank=True, editable=False)
+    enabled = models.BooleanField(
+        default=True, help_text="A disabled agent reads nothing; its events wait in the streams."
+    )
+    status = models.CharField(
+        max_length=20, choices=AgentStatus.choices, default=AgentStatus.STARTING
+    )
+    last_heartbeat = models.DateTimeField(null=True, blank=True)
+    events_processed = models.BigIntegerField(default=0)
+    errors = models.BigIntegerField(default=0)
+    current_activity = models.CharField(max_length=300, blank=True)
+    last_error = models.TextField(blank=True)
+    workers = models.JSONField(
+        default=dict, blank=True, help_text="Consumer name → last beat (Unix time)."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def heartbeat_age(self, now: datetime | None = None) -> float | None:
+        if self.last_heartbeat is None:
+            return None
+        return ((now or timezone.now()) - self.last_heartbeat).total_seconds()
+
+    def is_stale(self, stale_after: timedelta, now: datetime | None = None) -> bool:
+        age = self.heartbeat_age(now)
+        return age is None or age > stale_after.total_seconds()

@@ -30,3 +30,19 @@ def check_service_health() -> int:
 def trim_event_streams() -> int:
     """Apply the retention window (EVENT_RETENTION_HOURS) to every stream; returns entries cut."""
     return sum(mesh.trim_streams().values())
+
+
+@shared_task(name="agents.tasks.tick_agent", ignore_result=True)
+def tick_agent(name: str) -> None:
+    """An agent's periodic work; a tick missed while workers were down simply expires."""
+    from agents.runtime import run_tick
+
+    run_tick(name)
+
+
+@shared_task(name="agents.tasks.check_agents", ignore_result=True)
+def check_agents() -> list[str]:
+    """The watchdog: agents whose heartbeat stopped are marked down and ``agent.down`` raised."""
+    from agents.runtime import check_agents as mark_silent_agents_down
+
+    return mark_silent_agents_down()

@@ -176,6 +176,17 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# Agents: which modules register them, whether workers run them, when they count as down.
+AGENT_MODULES = env_list("AGENT_MODULES", "agents.builtin")
+RUN_AGENTS_IN_WORKERS = env_bool("RUN_AGENTS_IN_WORKERS", True)
+AGENT_HEARTBEAT_SECONDS = env_int("AGENT_HEARTBEAT_SECONDS", 5, minimum=1)
+AGENT_DOWN_AFTER_SECONDS = env_int("AGENT_DOWN_AFTER_SECONDS", 30, minimum=2)
+CELERY_BEAT_SCHEDULE["check-agents"] = {
+    "task": "agents.tasks.check_agents",
+    "schedule": 5.0,
+    "options": {"expires": 5},
+}
+
 # --- Django --------------------------------------------------------------------------------
 
 INSTALLED_APPS = [

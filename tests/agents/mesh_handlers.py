@@ -13,6 +13,8 @@ def create_tables() -> None:
     with connection.cursor() as cursor:
         cursor.execute("CREATE TABLE IF NOT EXISTS mesh_test_effects (event_id text PRIMARY KEY)")
         cursor.execute("CREATE TABLE IF NOT EXISTS mesh_test_calls (event_id text NOT NULL)")
+        # Transactional tests flush Django's tables only: start these empty too.
+        cursor.execute("TRUNCATE mesh_test_effects, mesh_test_calls")
 
 
 def record_effects(deliveries: list[Delivery]) -> None:

@@ -1,0 +1,1 @@
+"""The built-in agents. Importing this package registers them (``AGENT_MODULES``)."""
