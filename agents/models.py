@@ -226,3 +226,97 @@ class Agent(models.Model):
     def is_stale(self, stale_after: timedelta, now: datetime | None = None) -> bool:
         age = self.heartbeat_age(now)
         return age is None or age > stale_after.total_seconds()
+
+
+# --- Monitor: metric series, their points, and the anomalies found on them -------------------
+
+
+class MetricKind(models.TextChoices):
+    COUNT = "count", "count per minute"
+    RATIO = "ratio", "ratio"
+    LATENCY = "latency", "latency"
+    GAUGE = "gauge", "gauge"
+
+
+class MetricSeries(models.Model):
+    """One chartable series, named with its labels: ``api.latency_p95{endpoint=/api/x}``.
+
+    Written by the monitor agent's minute finalisation (``agents/rollups.py``); the name is
+    the identity, so every worker finds the same row without coordination.
+    """
+
+    name = models.CharField(max_length=300, unique=True)
+    unit = models.CharField(max_length=20, blank=True)
+    kind = models.CharField(max_length=10, choices=MetricKind.choices, default=MetricKind.GAUGE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "metric series"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MetricPoint(models.Model):
+    """A series' value for one closed minute. Upserted, so re-finalising a minute is harmless."""
+
+    series = models.ForeignKey(MetricSeries, on_delete=models.CASCADE, related_name="points")
+    minute = models.DateTimeField(help_text="Start of the minute.")
+    value = models.FloatField()
+
+    class Meta:
+        ordering = ["series", "minute"]
+        constraints = [
+            models.UniqueConstraint(fields=["series", "minute"], name="agents_point_per_minute")
+        ]
+        indexes = [models.Index(fields=["minute"], name="agents_point_minute")]
+
+    def __str__(self) -> str:
+        return f"{self.series_id} @ {self.minute:%Y-%m-%d %H:%M} = {self.value:g}"
+
+
+class AnomalyDetector(models.TextChoices):
+    MINUTE = "minute", "minute rollup (streaming detector)"
+    BURST = "burst", "fast path (seconds against the recent baseline)"
+
+
+class Anomaly(models.Model):
+    """An anomaly the monitor raised: what, how sure, against what expectation, and proof.
+
+    Unique per (series, detector, window start), so a redelivered or re-finalised window
+    records it once. ``problem`` is the knowledge-graph Problem its sighting counted for.
+    """
+
+    series = models.CharField(max_length=300, db_index=True)
+    detector = models.CharField(max_length=10, choices=AnomalyDetector.choices)
+    category = models.CharField(max_length=20)
+    severity = models.CharField(max_length=10)
+    score = models.FloatField()
+    value = models.FloatField()
+    expected = models.FloatField(null=True, blank=True, help_text="Median or baseline.")
+    expected_low = models.FloatField(null=True, blank=True)
+    expected_high = models.FloatField(null=True, blank=True)
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    evidence = models.JSONField(default=dict, blank=True)
+    detected_at = models.DateTimeField(default=timezone.now, db_index=True)
+    problem = models.ForeignKey(
+        "knowledge.Problem",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="anomalies",
+    )
+
+    class Meta:
+        ordering = ["-detected_at"]
+        verbose_name_plural = "anomalies"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["series", "detector", "window_start"], name="agents_anomaly_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.series} {self.score:.2f} @ {self.window_start:%Y-%m-%d %H:%M:%S}"

@@ -323,3 +323,5 @@ LLM_API_URL = env_str("LLM_API_URL")
 LLM_API_KEY = env_str("LLM_API_KEY")
 LLM_MODEL = env_str("LLM_MODEL", "gpt-4o-mini")
 LLM_TIMEOUT_SECONDS = env_int("LLM_TIMEOUT_SECONDS", 30, minimum=1)
+# drain3 logs every miner it builds at INFO; fingerprinting builds one per state reload.
+LOGGING["loggers"]["drain3"] = {"level": "WARNING"}

@@ -97,8 +97,12 @@ def export_knowledge(
         solution_qs = Solution.objects.filter(problem__in=ids)
         pattern_qs = Pattern.objects.filter(problems__in=ids).distinct()
     problem_list = list(problem_qs.select_related("merged_into").order_by("fingerprint"))
-    solution_list = list(solution_qs.select_related("problem").order_by("problem__fingerprint", "title"))
-    pattern_list = list(pattern_qs.prefetch_related("problems", "solutions__problem").order_by("name"))
+    solution_list = list(
+        solution_qs.select_related("problem").order_by("problem__fingerprint", "title")
+    )
+    pattern_list = list(
+        pattern_qs.prefetch_related("problems", "solutions__problem").order_by("name")
+    )
 
     keys: dict[Node, Any] = {p.node: p.fingerprint for p in problem_list}
     keys.update({s.node: list(s.key) for s in solution_list})
@@ -177,7 +181,9 @@ def export_knowledge(
 def check_format(data: Any) -> None:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         found = data.get("format") if isinstance(data, dict) else type(data).__name__
-        raise BackupFormatError(f"not an AI-Ops knowledge export (format {found!r}, want {FORMAT!r})")
+        raise BackupFormatError(
+            f"not an AI-Ops knowledge export (format {found!r}, want {FORMAT!r})"
+        )
     if data.get("version") != VERSION:
         raise BackupFormatError(
             f"unsupported knowledge export version {data.get('version')!r}; "
@@ -197,7 +203,14 @@ def import_knowledge(data: dict[str, Any], *, progress: bool = False) -> dict[st
     """Load an export; returns how many rows were created or changed, by kind. All or
     nothing: a bad row rolls the whole import back."""
     check_format(data)
-    stats = {"problems": 0, "solutions": 0, "patterns": 0, "versions": 0, "edges": 0, "occurrences": 0}
+    stats = {
+        "problems": 0,
+        "solutions": 0,
+        "patterns": 0,
+        "versions": 0,
+        "edges": 0,
+        "occurrences": 0,
+    }
     problems: dict[str, Problem] = {p.fingerprint: p for p in Problem.objects.all()}
     to_embed: list[Problem] = []
     for row in tqdm(data.get("problems", []), desc="problems", disable=not progress):

@@ -53,7 +53,15 @@ from typing import Any
 import redis
 from drain3.drain import LogCluster, Node
 
-from knowledge.logparse import LEARN_LINES, MAX_WORD_VALUES, PARAM, HeaderModel, TemplateMiner, mask
+from knowledge.logparse import (
+    LEARN_LINES,
+    MAX_WORD_VALUES,
+    PARAM,
+    HeaderModel,
+    TemplateMiner,
+    mask,
+    shape,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +74,7 @@ MAX_ALIAS_HOPS = 32
 STATE_FORMAT = 1
 
 _WORD = re.compile(r"[A-Za-z]+[.,:;]?")
+_DIGIT = re.compile(r"\d")
 
 
 @dataclass(frozen=True)
@@ -206,9 +215,10 @@ class Fingerprinter:
         self.cache_check_seconds = cache_check_seconds
         self._state = _State()
         self._cache: OrderedDict[str, FingerprintResult] = OrderedDict()
+        self._shapes: dict[bytes, str] = {}
         self._cache_version = 0
         self._checked_at = 0.0
-        self._headers: dict[str, tuple[HeaderModel, bool]] = {}
+        self._headers: dict[str, tuple[HeaderModel, bool, int]] = {}  # model, final, sample
         self._mutex = threading.RLock()
         self._k_state = f"{namespace}:state"
         self._k_version = f"{namespace}:version"
@@ -229,7 +239,11 @@ class Fingerprinter:
         self, raw_lines: Sequence[str], *, service: str = ""
     ) -> list[FingerprintResult]:
         """Fingerprint raw lines of one source; the header model is ``service``'s."""
-        messages = [self.split_header(line, service=service) for line in raw_lines]
+        model = self._header_model(service, raw_lines)
+        messages = []
+        for line in raw_lines:
+            start = model.message_start(line)
+            messages.append(line[start:].strip() if start else line.strip())
         return self.fingerprint_messages(messages, service=service)
 
     def fingerprint_messages(
@@ -240,9 +254,9 @@ class Fingerprinter:
             self._maybe_drop_cache()
             results: list[FingerprintResult | None] = []
             misses: dict[str, list[int]] = {}
-            masked_all = []
+            masked_all: list[str] = []
             for i, message in enumerate(messages):
-                masked = mask(message, typed=False)
+                masked = self._mask(message)
                 masked_all.append(masked)
                 hit = self._cache.get(masked)
                 if hit is None:
@@ -281,10 +295,30 @@ class Fingerprinter:
 
     def split_header(self, raw_line: str, *, service: str = "") -> str:
         """The message part of ``raw_line``, with the header layout learned for ``service``."""
-        model = self._header_model(service, raw_line)
-        return model.split(raw_line).message
+        model = self._header_model(service, [raw_line])
+        start = model.message_start(raw_line)
+        return raw_line[start:].strip() if start else raw_line.strip()
 
     # -- cache -------------------------------------------------------------------------------
+
+    def _mask(self, message: str) -> str:
+        """``mask(message, typed=False)``, skipped for a message of an already-seen shape.
+
+        Exact, not a heuristic: a shape is remembered only when masking removed every digit.
+        Mask patterns look at digits by position and count, never by value (``shape`` keeps
+        the ``0`` of ``0x``), so every message of that shape masks to the same text. Messages
+        that keep digits (``KB3121255``, ``node-D3``) are masked each time.
+        """
+        key = shape(message)
+        masked = self._shapes.get(key)
+        if masked is None:
+            masked = mask(message, typed=False)
+            if _DIGIT.search(masked) is None:
+                shapes = self._shapes
+                if len(shapes) >= self.cache_size:
+                    del shapes[next(iter(shapes))]
+                shapes[key] = masked
+        return masked
 
     def _remember(self, masked: str, result: FingerprintResult) -> None:
         cache = self._cache
@@ -326,7 +360,9 @@ class Fingerprinter:
                     break
                 # Another writer slipped in (our lock had expired): drop our copy and redo.
                 self._state = _State()
-            if changed:
+            else:
+                logger.warning("fingerprint state not saved after 3 attempts; results stand")
+            if new_aliases:  # cached results may now resolve elsewhere
                 self._cache.clear()
             self._cache_version = self._state.version
             self._checked_at = time.monotonic()
@@ -467,27 +503,31 @@ class Fingerprinter:
 
     # -- headers -----------------------------------------------------------------------------
 
-    def _header_model(self, service: str, line: str) -> HeaderModel:
+    def _header_model(self, service: str, lines: Sequence[str]) -> HeaderModel:
         """``service``'s header model, learned from its first lines as collected in Redis.
 
-        Until ``LEARN_LINES`` lines were collected the layout is refitted at 1, 2, 4... lines
-        (the best guess so far); from then on every worker fits the same sample, so all of
-        them split that service's lines the same way.
+        Until ``LEARN_LINES`` lines were collected the layout is refitted whenever the shared
+        sample crosses a power of two (the best guess so far); from then on every worker fits
+        the same sample, so all of them split that service's lines the same way.
         """
         current = self._headers.get(service)
         if current is not None and current[1]:
             return current[0]
+        if not lines:
+            return current[0] if current is not None else HeaderModel()
         key = f"{self.namespace}:header:{service or '-'}"
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.rpush(key, line)
+            pipe.rpush(key, *lines[:LEARN_LINES])
             pipe.ltrim(key, 0, LEARN_LINES - 1)
             pipe.llen(key)
             size = int(pipe.execute()[-1])
-        if current is None or size >= LEARN_LINES or size & (size - 1) == 0:
+        fitted = 0 if current is None else current[2]
+        if size >= LEARN_LINES or size.bit_length() > fitted.bit_length():
             sample = [raw.decode(errors="replace") for raw in self.redis.lrange(key, 0, -1)]
-            current = (HeaderModel(learn_lines=LEARN_LINES).fit(sample), size >= LEARN_LINES)
+            model = HeaderModel(learn_lines=LEARN_LINES).fit(sample)
+            current = (model, size >= LEARN_LINES, size)
             self._headers[service] = current
-        return current[0]
+        return current[0]  # type: ignore[index]
 
 
 # ---------------------------------------------------------------------------------------------

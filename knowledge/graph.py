@@ -88,9 +88,7 @@ def neighbourhood(kind: str, node_id: int, depth: int = 2) -> Neighbourhood:
     return result
 
 
-def shortest_path(
-    source: Node, target: Node, *, max_depth: int = MAX_DEPTH
-) -> list[Node] | None:
+def shortest_path(source: Node, target: Node, *, max_depth: int = MAX_DEPTH) -> list[Node] | None:
     """The nodes of a shortest path from ``source`` to ``target`` (both included), edges
     taken in either direction; None when none exists within ``max_depth`` hops."""
     if source == target:

@@ -41,6 +41,7 @@ MAX_HEADER_GAP = 3
 COLUMN_RATE = 0.9
 TAIL_RATE = 0.3
 MAX_WORD_VALUES = 4
+CACHE_SIZE = 100_000  # distinct line shapes remembered per miner
 
 # ---------------------------------------------------------------------------------------------
 # Masking
@@ -188,11 +189,15 @@ _TAILS: dict[str, str] = {
 }
 
 
+# All classes in one alternation: ``fullmatch`` backtracks into the next alternative when one
+# cannot span the token, so the first class (in list order) that matches whole wins, as a
+# loop over ``_CLASS_RES`` would decide, in one call instead of up to five.
+_CLASS_ANY = re.compile("|".join(f"(?P<{name}>{pattern})" for name, pattern in _CLASS_PATTERNS))
+
+
 def _classify(token: str) -> str:
-    for name, pattern in _CLASS_RES:
-        if pattern.fullmatch(token):
-            return name
-    return "free"
+    m = _CLASS_ANY.fullmatch(token)
+    return "free" if m is None else m.lastgroup  # type: ignore[return-value]
 
 
 @dataclass
@@ -345,6 +350,22 @@ class HeaderModel:
         tails = "".join(r"(?:" + _TAILS[name] + r")?" for name in layout.tails)
         return re.compile(cls._fixed_pattern(layout.columns) + tails)
 
+    @property
+    def frozen(self) -> bool:
+        """True once the layout is final (``fit`` called or ``learn_lines`` lines seen)."""
+        return self._frozen
+
+    def message_start(self, line: str) -> int:
+        """Offset where the message starts in ``line`` (0 when the layout does not fit).
+
+        The cheap half of ``split`` for callers that need only the message: one ``match``,
+        no header dictionary.
+        """
+        if self._regex is None:
+            return 0
+        m = self._regex.match(line)
+        return 0 if m is None else m.end()
+
     def _apply(self, line: str) -> ParsedLine:
         if self._regex is None:
             return ParsedLine({}, line.strip())
@@ -379,6 +400,31 @@ def split_header(line: str, model: HeaderModel | None = None) -> ParsedLine:
 
 _WORD = re.compile(r"[A-Za-z]+[.,:;]?")
 _WORDS = re.compile(r"(?<!\S)[A-Za-z]+[.,:;]?(?!\S)")
+_LETTER_RUN = re.compile(r"[A-Za-z]")
+# A line's shape for the result caches: every digit read as "1". Mask and header patterns
+# treat digits alike by position and count; only the "0x" hex prefix needs its zero kept.
+# Bytes, because ``bytes.translate`` is a C table lookup, ~30x faster than ``str.translate``.
+_SHAPE = bytes.maketrans(b"023456789", b"111111111")
+_LONG_RUN = re.compile(rb"1{7,}")
+
+
+def shape(text: str, *, collapse: bool = False) -> bytes:
+    """``text`` with every digit as ``1`` (``0x``/``0X`` kept): the result caches' key.
+
+    Lines of one shape split at the same offset and mask alike. With ``collapse`` digit runs
+    over 6 are cut to 6 (no mask pattern bounds a run above 5, so they still mask alike),
+    which merges more messages but moves offsets: only for keys that store no offset.
+    """
+    try:
+        data = text.encode()
+    except UnicodeEncodeError:  # lone surrogates; the fast codec path refuses them
+        data = text.encode("utf-8", "surrogatepass")
+    if b"0x" in data or b"0X" in data:
+        data = data.replace(b"0x", b"\x00x").replace(b"0X", b"\x00X")
+    data = data.translate(_SHAPE)
+    if collapse and b"1111111" in data:
+        data = _LONG_RUN.sub(b"111111", data)
+    return data
 
 
 class _MaskAwareDrain(Drain):
@@ -410,16 +456,79 @@ class _MaskAwareDrain(Drain):
         return sim / len(seq1), params
 
 
-@dataclass
 class MinedLine:
-    """The result of mining one line."""
+    """The result of mining one line.
 
-    cluster_id: int
-    template: str
-    header: dict[str, str]
-    message: str
-    drain_id: int = 0
-    words: tuple[str, ...] = ()
+    ``header`` is parsed on first access only: the miner's hot path needs the message alone,
+    and building a header dictionary per line costs as much as the cache lookup it sits
+    behind. ``masked`` is the message as drain3 saw it (``mask(message, typed=False)``).
+    """
+
+    __slots__ = (
+        "cluster_id",
+        "template",
+        "message",
+        "drain_id",
+        "words",
+        "masked",
+        "_header",
+        "_raw",
+        "_model",
+    )
+
+    def __init__(
+        self,
+        cluster_id: int,
+        template: str,
+        header: dict[str, str] | None = None,
+        message: str = "",
+        drain_id: int = 0,
+        words: tuple[str, ...] = (),
+        masked: str = "",
+        *,
+        raw: str = "",
+        model: HeaderModel | None = None,
+    ) -> None:
+        self.cluster_id = cluster_id
+        self.template = template
+        self.message = message
+        self.drain_id = drain_id
+        self.words = words
+        self.masked = masked
+        self._header = header
+        self._raw = raw
+        self._model = model
+
+    @property
+    def header(self) -> dict[str, str]:
+        """The header fields of the raw line (``{}`` for a bare message)."""
+        if self._header is None:
+            self._header = self._model._apply(self._raw).header if self._model else {}
+        return self._header
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (
+            self.cluster_id,
+            self.template,
+            self.header,
+            self.message,
+            self.drain_id,
+            self.words,
+            self.masked,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MinedLine):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaces
+
+    def __repr__(self) -> str:
+        return (
+            f"MinedLine(cluster_id={self.cluster_id!r}, template={self.template!r}, "
+            f"message={self.message!r}, drain_id={self.drain_id!r})"
+        )
 
 
 class TemplateMiner:
@@ -442,6 +551,7 @@ class TemplateMiner:
         depth: int = DEPTH,
         max_children: int = MAX_CHILDREN,
         header_model: HeaderModel | None = None,
+        cache_size: int = CACHE_SIZE,
     ) -> None:
         config = TemplateMinerConfig()
         config.drain_sim_th = sim_th
@@ -467,6 +577,9 @@ class TemplateMiner:
         self.header_model = header_model or HeaderModel()
         self._refined: dict[tuple[int, tuple[str, ...]], int] = {}
         self._templates: dict[int, str] = {}
+        self.cache_size = cache_size
+        self._line_cache: dict[bytes, tuple[int, int, int, tuple[str, ...]]] = {}
+        self._message_cache: dict[bytes, tuple[int, int, tuple[str, ...]]] = {}
 
     @property
     def drain3(self) -> Drain3Miner:
@@ -474,12 +587,68 @@ class TemplateMiner:
         return self._miner
 
     def add(self, line: str) -> MinedLine:
-        """Mine one raw log line (header included)."""
-        parsed = self.header_model.split(line)
-        return self.add_message(parsed.message, parsed.header)
+        """Mine one raw log line (header included).
+
+        Fast path: once the header layout is final, a line whose *shape* (``shape``: every
+        digit read as ``1``) was mined before gets that line's result without masking or
+        drain3, which is what brings the miner to plain drain3's speed. Lines of one shape
+        split at the same offset and mask alike, so they mine alike; the exception is digits
+        glued to letters (``KB3121255``, ``bglio46``), which ``mask`` keeps: such lines get
+        the first one's cluster (where drain3 would put them anyway, as one differing token
+        among constant ones) and its template, which shows that first value rather than
+        ``<*>``. drain3 also does not count cache hits in its cluster sizes (nothing reads
+        them). ``Fingerprinter`` does not use this cache: it keys on the masked message.
+        """
+        model = self.header_model
+        if not model.frozen:
+            parsed = model.split(line)
+            return self.add_message(parsed.message, parsed.header)
+        key = shape(line)
+        hit = self._line_cache.get(key)
+        if hit is not None:
+            start, cluster_id, drain_id, words = hit
+            message = line[start:].strip() if start else line.strip()
+            return MinedLine(
+                cluster_id,
+                self._templates[cluster_id],
+                None,
+                message,
+                drain_id,
+                words,
+                raw=line,
+                model=model,
+            )
+        start = model.message_start(line)
+        message = line[start:].strip() if start else line.strip()
+        # Lines of a new shape often carry a message of a known shape (the header varies).
+        mined = self.add_message(message, None)
+        mined._raw, mined._model = line, model
+        cache = self._line_cache
+        if len(cache) >= self.cache_size:
+            del cache[next(iter(cache))]  # oldest first: cheap, and old shapes go stale first
+        cache[key] = (start, mined.cluster_id, mined.drain_id, mined.words)
+        return mined
 
     def add_message(self, message: str, header: dict[str, str] | None = None) -> MinedLine:
-        """Mine a bare message (header already removed by the caller)."""
+        """Mine a bare message (header already removed by the caller).
+
+        A message whose shape was mined before gets that message's result (see ``add``).
+        """
+        key = shape(message, collapse=True)
+        hit = self._message_cache.get(key)
+        if hit is not None:
+            cluster_id, drain_id, words = hit
+            return MinedLine(
+                cluster_id, self._templates[cluster_id], header, message, drain_id, words
+            )
+        mined = self._mine(message, header)
+        cache = self._message_cache
+        if len(cache) >= self.cache_size:
+            del cache[next(iter(cache))]
+        cache[key] = (mined.cluster_id, mined.drain_id, mined.words)
+        return mined
+
+    def _mine(self, message: str, header: dict[str, str] | None) -> MinedLine:
         masked = mask(message, typed=False)
         if self._miner.persistence_handler is None:
             # Same drain3 call the wrapper makes, minus its per-line bookkeeping (no masking
@@ -489,7 +658,7 @@ class TemplateMiner:
         else:
             result = self._miner.add_log_message(masked)
             drain_id, template = result["cluster_id"], result["template_mined"]
-        words = tuple(_WORDS.findall(masked))
+        words = tuple(_WORDS.findall(masked)) if _LETTER_RUN.search(masked) else ()
         key = (drain_id, words)
         cluster_id = self._refined.get(key)
         if cluster_id is None:
@@ -499,7 +668,7 @@ class TemplateMiner:
             self._templates[cluster_id] = template
         elif PARAM in template:
             template = self._templates[cluster_id]
-        return MinedLine(cluster_id, template, header or {}, message, drain_id, words)
+        return MinedLine(cluster_id, template, header, message, drain_id, words, masked)
 
     @staticmethod
     def _restore_words(template: str, masked: str) -> str:

@@ -155,6 +155,15 @@ class NodeMixin:
         return (self.node_kind, self.pk)  # type: ignore[attr-defined]
 
 
+def embedding_text(
+    title: str, description: str, log_template: str, error_patterns: list[Any]
+) -> str:
+    """What a problem's vector is computed from: the words an operator's title and a log
+    line share. Repeated parts count once (a sighted problem's title is its template)."""
+    parts = [title, description, log_template, *map(str, error_patterns)]
+    return "\n".join(dict.fromkeys(p for p in parts if p))
+
+
 class ProblemQuerySet(models.QuerySet):
     def canonical(self) -> ProblemQuerySet:
         """Problems that were not merged into another one."""
@@ -217,9 +226,7 @@ class Problem(NodeMixin, models.Model):
         return self.title
 
     def embedding_text(self) -> str:
-        """What the vector is computed from: the words an operator and a log line share."""
-        parts = [self.title, self.description, self.log_template, *map(str, self.error_patterns)]
-        return "\n".join(p for p in parts if p)
+        return embedding_text(self.title, self.description, self.log_template, self.error_patterns)
 
 
 class Occurrence(models.Model):
@@ -522,3 +529,66 @@ def _drop_edges_of_deleted_node(sender: type[models.Model], instance: Any, **kwa
     Edge.objects.filter(
         models.Q(source_kind=kind, source_id=pk) | models.Q(target_kind=kind, target_id=pk)
     ).delete()
+
+
+class DiagnosisStatus(models.TextChoices):
+    OPEN = "open", "open"
+    REMEDIATING = "remediating", "remediating"
+    RESOLVED = "resolved", "resolved"
+    DISMISSED = "dismissed", "dismissed"
+
+
+class Diagnosis(models.Model):
+    """Why a problem happened, as the diagnostic agent reasoned it, with its evidence.
+
+    ``signal`` names the cause in the words remediation rules match on (``import_timeout``);
+    ``suggestions`` are solutions ranked by their proven success. Repeats of the same problem
+    on the same service within minutes reinforce the open diagnosis (``event_count``).
+    """
+
+    problem = models.ForeignKey(Problem, on_delete=models.CASCADE, related_name="diagnoses")
+    service = models.CharField(max_length=100, blank=True)
+    instance = models.CharField(max_length=200, blank=True)
+    trigger_event_id = models.CharField(max_length=64, unique=True)
+    trigger_type = models.CharField(max_length=100)
+    root_cause = models.TextField()
+    signal = models.CharField(max_length=100, blank=True, db_index=True)
+    confidence = models.FloatField()
+    hypotheses = models.JSONField(default=list, blank=True)
+    evidence = models.JSONField(default=dict, blank=True)
+    suggestions = models.JSONField(default=list, blank=True)
+    status = models.CharField(
+        max_length=20, choices=DiagnosisStatus.choices, default=DiagnosisStatus.OPEN
+    )
+    event_count = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    last_seen = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "diagnoses"
+        indexes = [models.Index(fields=["problem", "service", "status", "-last_seen"])]
+
+    def __str__(self) -> str:
+        return f"{self.root_cause} ({self.confidence:.0%})"
+
+
+class Recommendation(models.Model):
+    """A value the learning agent learned for others to use (e.g. ``import.batch_size``)."""
+
+    key = models.CharField(max_length=100, unique=True)
+    value = models.JSONField()
+    confidence = models.FloatField(default=0.0)
+    evidence = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return f"{self.key} = {self.value}"
+
+    @classmethod
+    def value_of(cls, key: str, default: Any = None) -> Any:
+        row = cls.objects.filter(key=key).values_list("value", flat=True).first()
+        return default if row is None else row

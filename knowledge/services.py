@@ -27,7 +27,7 @@ from django.utils import timezone
 from agents.events import Event
 from agents.mesh import publish
 from knowledge import embeddings
-from knowledge.fingerprint import fingerprint_message
+from knowledge.fingerprint import FingerprintResult, fingerprint_message
 from knowledge.models import (
     NODE_MODELS,
     OCCURRENCE_EVENT_IDS_CAP,
@@ -44,6 +44,7 @@ from knowledge.models import (
     Severity,
     Solution,
     SolutionSource,
+    embedding_text,
 )
 
 logger = logging.getLogger(__name__)
@@ -90,30 +91,45 @@ def _emit_on_commit(event_type: str, problem: Problem, **extra: Any) -> None:
 
 # --- Sightings ----------------------------------------------------------------------------------
 
-_FIND_PROBLEM = "SELECT id, merged_into_id FROM knowledge_problem WHERE fingerprint = %s"
+_FIND_PROBLEMS = """
+SELECT fingerprint, id, merged_into_id FROM knowledge_problem WHERE fingerprint = ANY(%s)
+"""
+
+_INSERT_TOMBSTONE = """
+INSERT INTO knowledge_problem (
+    fingerprint, title, description, category, severity, signal, services, error_patterns,
+    log_template, embedding_provider, occurrence_count, first_seen, last_seen, status,
+    merged_into_id, created_at, updated_at
+) VALUES (%s, %s, '', 'other', 'error', '', '{}', '[]', '', '', 0, now(), now(), 'ignored',
+          %s, clock_timestamp(), clock_timestamp())
+ON CONFLICT (fingerprint) DO NOTHING
+"""
 
 _INSERT_PROBLEM = """
 INSERT INTO knowledge_problem (
     fingerprint, title, description, category, severity, signal, services, error_patterns,
     log_template, embedding, embedding_provider, occurrence_count, first_seen, last_seen,
     status, created_at, updated_at
-) VALUES (%s, %s, '', %s, %s, '', %s, %s, %s, %s::vector, %s, %s, %s, %s, 'open', now(), now())
+) VALUES (%s, %s, '', %s, %s, '', %s, %s, %s, %s::vector, %s, %s, %s, %s, 'open',
+          clock_timestamp(), clock_timestamp())
 ON CONFLICT (fingerprint) DO NOTHING
 RETURNING id
 """
 
 # A resolved problem seen again has regressed, so it reopens; ignored and mitigated stay.
+# RETURNING gives the status from before the update (the locked row read in FROM).
 _UPDATE_PROBLEM = """
-UPDATE knowledge_problem SET
-    occurrence_count = occurrence_count + %(count)s,
-    first_seen = LEAST(first_seen, %(at)s),
-    last_seen = GREATEST(last_seen, %(at)s),
-    services = CASE WHEN %(service)s = '' OR %(service)s = ANY(services) THEN services
-                    ELSE array_append(services, %(service)s::varchar) END,
-    status = CASE WHEN status = 'resolved' THEN 'open' ELSE status END,
+UPDATE knowledge_problem AS p SET
+    occurrence_count = p.occurrence_count + %(count)s,
+    first_seen = LEAST(p.first_seen, %(at)s),
+    last_seen = GREATEST(p.last_seen, %(at)s),
+    services = CASE WHEN %(service)s = '' OR %(service)s = ANY(p.services) THEN p.services
+                    ELSE array_append(p.services, %(service)s::varchar) END,
+    status = CASE WHEN p.status = 'resolved' THEN 'open' ELSE p.status END,
     updated_at = now()
-WHERE id = %(id)s
-RETURNING (status = 'open' AND %(was_resolved)s)
+FROM (SELECT id, status FROM knowledge_problem WHERE id = %(id)s FOR UPDATE) AS before
+WHERE p.id = before.id
+RETURNING before.status
 """
 
 _UPSERT_OCCURRENCE = """
@@ -147,20 +163,11 @@ def _upsert_occurrence(
     instance: str,
     count: int,
     event_ids: Sequence[str],
-    replace: bool = False,
 ) -> bool:
-    """Add ``count`` sightings to the minute bucket; True when the bucket row is new.
-
-    ``replace=True`` sets the count instead of adding (idempotent import of a backup).
-    """
-    sql = _UPSERT_OCCURRENCE
-    if replace:
-        sql = sql.replace(
-            "count = knowledge_occurrence.count + EXCLUDED.count", "count = EXCLUDED.count"
-        )
+    """Add ``count`` sightings to the minute bucket; True when the bucket row is new."""
     with connection.cursor() as cursor:
         cursor.execute(
-            sql,
+            _UPSERT_OCCURRENCE,
             {
                 "problem": problem_id,
                 "bucket": Occurrence.bucket(at),
@@ -178,6 +185,31 @@ def _upsert_occurrence(
 def _canonical_id(problem_id: int, merged_into_id: int | None) -> int:
     # merge_problems flattens chains, so one hop reaches the problem that is kept.
     return merged_into_id or problem_id
+
+
+def _find_problem(cursor: Any, result: FingerprintResult) -> int | None:
+    """The canonical problem of a sighting, following merges and fingerprint aliases.
+
+    When the fingerprinter generalised a template, the sighting's own (older) fingerprint may
+    have a problem while the resolved one has none: the resolved fingerprint is then stored
+    as a tombstone merged into that problem, so every later sighting lands there too. When
+    both have problems, the fingerprinter merged two kinds and the graph follows: the newer
+    problem is merged into the older one.
+    """
+    fingerprints = [result.fingerprint]
+    if result.own and result.own != result.fingerprint:
+        fingerprints.append(result.own)
+    cursor.execute(_FIND_PROBLEMS, [fingerprints])
+    found = {fp: _canonical_id(pk, merged) for fp, pk, merged in cursor.fetchall()}
+    resolved, own = found.get(result.fingerprint), found.get(result.own)
+    if resolved is not None and own is not None and resolved != own:
+        keep, duplicate = sorted((resolved, own))
+        merge_problems(Problem.objects.get(pk=keep), [Problem.objects.get(pk=duplicate)])
+        return keep
+    if resolved is None and own is not None:
+        cursor.execute(_INSERT_TOMBSTONE, [result.fingerprint, result.template[:TITLE_LENGTH], own])
+        return own
+    return resolved
 
 
 @transaction.atomic
@@ -202,13 +234,11 @@ def record_sighting(
     """
     at = at or timezone.now()
     result = fingerprint_message(message, service=service)
+    created = reopened = False
     with connection.cursor() as cursor:
-        cursor.execute(_FIND_PROBLEM, [result.fingerprint])
-        row = cursor.fetchone()
-        created = False
-        if row is None:
+        problem_id = _find_problem(cursor, result)
+        if problem_id is None:
             template = result.template or message
-            vector = embeddings.embed_text(template)
             cursor.execute(
                 _INSERT_PROBLEM,
                 [
@@ -217,9 +247,13 @@ def record_sighting(
                     category or Category.OTHER,
                     severity or Severity.ERROR,
                     [service] if service else [],
-                    json.dumps([message[:1000]]),
+                    json.dumps([message[:1000]]),  # the first sighting, as an example
                     template,
-                    _vector_literal(vector),
+                    _vector_literal(
+                        embeddings.embed_text(
+                            embedding_text(template[:TITLE_LENGTH], "", template, [message[:1000]])
+                        )
+                    ),
                     embeddings.get_provider().name,
                     count,
                     at,
@@ -230,25 +264,12 @@ def record_sighting(
             if inserted is not None:
                 created, problem_id = True, inserted[0]
             else:  # another worker inserted it first; READ COMMITTED sees it now
-                cursor.execute(_FIND_PROBLEM, [result.fingerprint])
-                row = cursor.fetchone()
-        reopened = False
+                problem_id = _find_problem(cursor, result)
         if not created:
-            problem_id = _canonical_id(*row)
-            was_resolved = Problem.objects.filter(
-                pk=problem_id, status=ProblemStatus.RESOLVED
-            ).exists()
             cursor.execute(
-                _UPDATE_PROBLEM,
-                {
-                    "count": count,
-                    "at": at,
-                    "service": service,
-                    "id": problem_id,
-                    "was_resolved": was_resolved,
-                },
+                _UPDATE_PROBLEM, {"count": count, "at": at, "service": service, "id": problem_id}
             )
-            reopened = bool(cursor.fetchone()[0])
+            reopened = cursor.fetchone()[0] == ProblemStatus.RESOLVED
     new_bucket = _upsert_occurrence(
         problem_id, at=at, service=service, instance=instance, count=count, event_ids=event_ids
     )
@@ -266,7 +287,7 @@ def record_sighting(
 
 
 @transaction.atomic
-def create_problem(
+def ensure_problem(
     *,
     fingerprint: str,
     title: str,
@@ -277,34 +298,40 @@ def create_problem(
     services: Sequence[str] = (),
     error_patterns: Sequence[str] = (),
     log_template: str = "",
-    **fields: Any,
 ) -> tuple[Problem, bool]:
-    """Create a curated problem, or update the descriptive fields of the one with this
-    fingerprint; returns ``(problem, created)``. Counts and sightings are left alone."""
-    defaults = {
-        "title": title[:TITLE_LENGTH],
-        "description": description,
-        "category": category,
-        "severity": severity,
-        "signal": signal,
-        "services": list(services),
-        "error_patterns": list(error_patterns),
-        "log_template": log_template,
-        **fields,
-    }
-    problem, created = Problem.objects.get_or_create(fingerprint=fingerprint, defaults=defaults)
-    changed = [] if created else [k for k, v in defaults.items() if getattr(problem, k) != v]
-    if changed:
-        for name in changed:
-            setattr(problem, name, defaults[name])
-        problem.save()
-    if created or {"title", "description", "log_template", "error_patterns"} & set(changed):
+    """The problem with this fingerprint, created (and embedded) when missing; returns
+    ``(problem, created)``. An existing problem is left as it is: curators own it now."""
+    problem, created = Problem.objects.get_or_create(
+        fingerprint=fingerprint,
+        defaults={
+            "title": title[:TITLE_LENGTH],
+            "description": description,
+            "category": category,
+            "severity": severity,
+            "signal": signal,
+            "services": list(services),
+            "error_patterns": list(error_patterns),
+            "log_template": log_template,
+            "occurrence_count": 0,
+        },
+    )
+    if created:
+        problem_edited(problem, [], created=True)
+    return problem, created
+
+
+EMBEDDED_FIELDS = frozenset({"title", "description", "log_template", "error_patterns"})
+
+
+def problem_edited(problem: Problem, changed: Sequence[str], *, created: bool = False) -> None:
+    """After a curator saved a problem: re-embed when the text its vector is computed from
+    changed (similarity must follow the edit), and tell the mesh."""
+    if created or EMBEDDED_FIELDS & set(changed):
         embed_problems([problem])
     if created:
         _emit_on_commit("problem.created", problem)
     elif changed:
-        _emit_on_commit("problem.updated", problem, changed=changed)
-    return problem, created
+        _emit_on_commit("problem.updated", problem, changed=list(changed))
 
 
 def embed_problems(problems: Iterable[Problem], *, batch_size: int = 256) -> int:
@@ -442,6 +469,7 @@ def merge_problems(keep: Problem, duplicates: Iterable[Problem]) -> Problem:
         dup.save(update_fields=["merged_into", "status", "occurrence_count", "updated_at"])
     keep.merged_into = None
     keep.save()
+    embed_problems([keep])  # its error patterns grew
     _emit_on_commit("problem.updated", keep, merged=duplicate_ids)
     return keep
 
@@ -459,7 +487,8 @@ def add_solution(
     parameters: dict[str, Any] | None = None,
     source: str = SolutionSource.MANUAL,
 ) -> tuple[Solution, bool]:
-    """Create (or update the text of) a problem's solution and its ``solved_by`` edge."""
+    """The problem's solution with this title, created with its ``solved_by`` edge when
+    missing; an existing one keeps its curated text and its outcome counts."""
     solution, created = Solution.objects.get_or_create(
         problem=problem,
         title=title[:TITLE_LENGTH],
@@ -470,14 +499,8 @@ def add_solution(
             "source": source,
         },
     )
-    if not created:
-        wanted = {"steps": steps, "action": action, "parameters": parameters or {}}
-        if any(getattr(solution, k) != v for k, v in wanted.items()):
-            for name, value in wanted.items():
-                setattr(solution, name, value)
-            solution.save()
-    if problem is not None and created:
-        link(problem, Relation.SOLVED_BY, solution)
+    if problem is not None:
+        ensure_edge(problem, Relation.SOLVED_BY, solution)
     return solution, created
 
 
@@ -498,7 +521,8 @@ def record_solution_outcome(solution: Solution, succeeded: bool) -> Solution:
 _UPSERT_EDGE = """
 INSERT INTO knowledge_edge (source_kind, source_id, relation, target_kind, target_id, weight,
                             evidence_count, created_at, updated_at)
-VALUES (%(sk)s, %(si)s, %(rel)s, %(tk)s, %(ti)s, %(weight)s, %(evidence)s, now(), now())
+VALUES (%(sk)s, %(si)s, %(rel)s, %(tk)s, %(ti)s, %(weight)s, %(evidence)s,
+        clock_timestamp(), clock_timestamp())
 ON CONFLICT (source_kind, source_id, target_kind, target_id, relation) DO UPDATE SET
     weight = (knowledge_edge.weight * knowledge_edge.evidence_count
               + EXCLUDED.weight * EXCLUDED.evidence_count)
@@ -548,6 +572,24 @@ def link(
         )
         edge_id = cursor.fetchone()[0]
     return Edge.objects.get(pk=edge_id)
+
+
+def ensure_edge(
+    source: NodeMixin | Node, relation: str, target: NodeMixin | Node, *, weight: float = 1.0
+) -> tuple[Edge, bool]:
+    """The edge, created when missing but never reinforced: for curated and seeded
+    knowledge, where running the same load twice is not new evidence."""
+    if relation not in Relation.values:
+        raise ValueError(f"unknown relation {relation!r}")
+    (sk, si), (tk, ti) = as_node(source), as_node(target)
+    return Edge.objects.get_or_create(
+        source_kind=sk,
+        source_id=si,
+        target_kind=tk,
+        target_id=ti,
+        relation=relation,
+        defaults={"weight": weight, "evidence_count": 1},
+    )
 
 
 # --- Patterns -----------------------------------------------------------------------------------

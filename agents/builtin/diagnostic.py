@@ -1,0 +1,210 @@
+"""BookmarkDiagnosticAgent: from errors to problems, hypotheses and a stored Diagnosis.
+
+Every error that enters (an import failure, an error log line, a firing alert, an anomaly)
+is fingerprinted and counted in the knowledge graph (problem capture). The first error of a
+problem on a service opens a Diagnosis; more of the same within ``DIAGNOSIS_COALESCE``
+only add to its evidence count, so a burst of ten thousand failures yields one diagnosis
+(and one ``diagnosis.ready`` for the remediation engine), not ten thousand.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from agents import diagnosis as reasoning
+from agents.events import Event
+from agents.mesh import Delivery
+from agents.runtime import BaseAgent, register_agent
+from knowledge import services
+from knowledge.models import Diagnosis, DiagnosisStatus, Problem, Solution
+from knowledge.similarity import similar_problems
+
+DIAGNOSIS_COALESCE = timedelta(minutes=10)
+SIMILAR_K = 5
+SUGGESTIONS = 5
+
+
+@register_agent
+class BookmarkDiagnosticAgent(BaseAgent):
+    name = "bookmark-diagnostic"
+    kind = "diagnostic"
+    version = "1"
+    description = "Fingerprints errors, correlates them with changes and anomalies, diagnoses."
+    subscribes = ("import.failed", "log.line", "alert.firing", "anomaly.detected")
+    batch_size = 200
+
+    def handle(self, deliveries: list[Delivery]) -> None:
+        groups: dict[tuple[str, str, str, str], list[Event]] = defaultdict(list)
+        for delivery in deliveries:
+            event = delivery.event
+            text = reasoning.error_text(event)
+            if text is not None:
+                groups[(text, event.type, event.source, event.instance)].append(event)
+        for (text, event_type, service, instance), events in groups.items():
+            self.activity = f"diagnosing {event_type} from {service}"
+            diagnose(text, events, service=service, instance=instance)
+
+
+def diagnose(text: str, events: list[Event], *, service: str, instance: str) -> Diagnosis:
+    """Record the sightings of one error text and open or reinforce its diagnosis."""
+    trigger = events[0]
+    category, severity = reasoning.classify_error(text, trigger.type)
+    if trigger.type == "anomaly.detected":
+        # The monitor already counted the anomaly as a problem occurrence.
+        problem = _problem_of_anomaly(trigger) or services.record_sighting(
+            text, service=service, instance=instance, category=category, severity=severity,
+            event_ids=[e.id for e in events], at=trigger.timestamp, count=len(events),
+        )  # fmt: skip
+    else:
+        problem = services.record_sighting(
+            text, service=service, instance=instance, category=category, severity=severity,
+            event_ids=[e.id for e in events], at=trigger.timestamp, count=len(events),
+        )  # fmt: skip
+    with transaction.atomic():
+        open_diagnosis = (
+            Diagnosis.objects.select_for_update()
+            .filter(
+                problem=problem,
+                service=service,
+                status=DiagnosisStatus.OPEN,
+                last_seen__gte=timezone.now() - DIAGNOSIS_COALESCE,
+            )
+            .order_by("-created_at")
+            .first()
+        )
+        if open_diagnosis is not None:
+            Diagnosis.objects.filter(pk=open_diagnosis.pk).update(
+                event_count=F("event_count") + len(events), last_seen=timezone.now()
+            )
+            return open_diagnosis
+        return _open_diagnosis(text, events, problem, service=service, instance=instance)
+
+
+def _problem_of_anomaly(trigger: Event) -> Problem | None:
+    from agents.models import Anomaly
+
+    anomaly = (
+        Anomaly.objects.filter(series__name=trigger.payload.get("series"))
+        .exclude(problem=None)
+        .order_by("-detected_at")
+        .select_related("problem")
+        .first()
+    )
+    return anomaly.problem if anomaly else None
+
+
+def _open_diagnosis(
+    text: str, events: list[Event], problem: Problem, *, service: str, instance: str
+) -> Diagnosis:
+    trigger = events[0]
+    similar = _similar(text, problem)
+    context = reasoning.gather_context(trigger.timestamp, triggers=events)
+    hypotheses = reasoning.rank_hypotheses(trigger, similar, context)
+    top = hypotheses[0] if hypotheses else None
+    diagnosis = Diagnosis.objects.create(
+        problem=problem,
+        service=service,
+        instance=instance,
+        trigger_event_id=trigger.id,
+        trigger_type=trigger.type,
+        root_cause=top.cause if top else f"unexplained: {problem.title}",
+        signal=top.signal if top else problem.signal,
+        confidence=reasoning.confidence(hypotheses),
+        hypotheses=[_hypothesis_json(h) for h in hypotheses[:8]],
+        evidence={
+            "message": text[:1000],
+            "event_ids": [e.id for e in events[:50]],
+            "instances": dict(context.instances.most_common(10)),
+            "affected_users": len(context.users),
+            "trigger": trigger.payload,
+            "similar": [
+                {"problem": p.pk, "title": p.title, "score": round(s, 3)} for p, s in similar
+            ],
+        },
+        suggestions=_suggestions(top, similar),
+        event_count=len(events),
+    )
+    transaction.on_commit(lambda: _announce(diagnosis))
+    return diagnosis
+
+
+def _similar(text: str, problem: Problem) -> list[tuple[Problem, float]]:
+    """Known problems like this one: the best of exemplar and whole-problem similarity."""
+    best: dict[int, tuple[Problem, float]] = {}
+    if problem.signal:  # a curated problem explains itself best
+        best[problem.pk] = (problem, 1.0)
+    candidates = reasoning.EXEMPLARS.matches(text, k=SIMILAR_K) + similar_problems(
+        text, k=SIMILAR_K + 1
+    )
+    for candidate, score in candidates:
+        if candidate.pk == problem.pk and not problem.signal:
+            continue
+        if candidate.pk not in best or best[candidate.pk][1] < score:
+            best[candidate.pk] = (candidate, score)
+    return sorted(best.values(), key=lambda item: -item[1])[:SIMILAR_K]
+
+
+def _hypothesis_json(h: reasoning.Hypothesis) -> dict:
+    return {
+        "cause": h.cause,
+        "kind": h.kind,
+        "score": round(h.score, 3),
+        "signal": h.signal,
+        "problem": h.problem_id,
+        "evidence": h.evidence,
+    }
+
+
+def _suggestions(top: reasoning.Hypothesis | None, similar: list[tuple[Problem, float]]) -> list:
+    """Solutions of the explaining problem first, then of similar ones, best proven first."""
+    problem_ids = ([top.problem_id] if top and top.problem_id else []) + [p.pk for p, _ in similar]
+    solutions = Solution.objects.filter(problem_id__in=problem_ids).order_by(
+        "-success_lower_bound", "pk"
+    )
+    ranked = sorted(
+        solutions, key=lambda s: (problem_ids.index(s.problem_id), -s.success_lower_bound)
+    )
+    return [
+        {
+            "solution": s.pk,
+            "title": s.title,
+            "action": s.action,
+            "parameters": s.parameters,
+            "success": s.success_label,
+            "lower_bound": round(s.success_lower_bound, 3),
+        }
+        for s in ranked[:SUGGESTIONS]
+    ]
+
+
+def _announce(diagnosis: Diagnosis) -> None:
+    from agents import mesh
+    from agents.events import parse_event
+
+    mesh.publish(
+        parse_event(
+            {
+                "type": "diagnosis.ready",
+                "source": "aiops",
+                "instance": BookmarkDiagnosticAgent.name,
+                "severity": "warning",
+                "correlation_id": diagnosis.trigger_event_id,
+                "payload": {
+                    "diagnosis": diagnosis.pk,
+                    "problem": diagnosis.problem_id,
+                    "fingerprint": diagnosis.problem.fingerprint,
+                    "service": diagnosis.service,
+                    "instance": diagnosis.instance,
+                    "signal": diagnosis.signal,
+                    "root_cause": diagnosis.root_cause,
+                    "confidence": diagnosis.confidence,
+                    "suggestions": diagnosis.suggestions,
+                },
+            }
+        )
+    )

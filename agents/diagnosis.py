@@ -1,0 +1,258 @@
+"""Root-cause reasoning for the diagnostic agent: plain functions, testable without workers.
+
+A diagnosis starts from one error (an import failure, an error log line, a firing alert, an
+anomaly). It is fingerprinted into a problem of the knowledge graph, then explained by
+ranked hypotheses, each with the evidence that supports it:
+
+* **known problem** — the curated problems closest in meaning (vector similarity); a known
+  problem carries the ``signal`` that remediation rules match on (``import_timeout``);
+* **recent change** — a deploy or configuration change shortly before the error;
+* **correlated anomaly** — anomalies on other series in the minutes around it;
+* **workload** — the trigger's own context (a huge import, one instance or many).
+
+Scores are additive and explainable: every hypothesis lists the evidence that earned it
+points, and the confidence of the winner is its share of all points, tempered by how
+closely the error matches what we know.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from agents import mesh
+from agents.events import Event
+from knowledge.embeddings import embed_texts
+
+CHANGE_WINDOW = timedelta(minutes=30)
+ANOMALY_WINDOW = timedelta(minutes=5)
+LARGE_IMPORT_BOOKMARKS = 10_000
+MIN_SIMILARITY = 0.3
+CATEGORY_PRIOR = 0.2
+
+# (pattern, category, severity): first match wins. Words, not services, so it generalises.
+_CLASSIFIERS: list[tuple[re.Pattern[str], str, str]] = [
+    (re.compile(r"duplicate key|unique constraint|already exists|integrity", re.I),
+     "data-integrity", "error"),
+    (re.compile(r"out of memory|oom|memoryerror|memory limit|cannot allocate", re.I),
+     "capacity", "critical"),
+    (re.compile(r"no space left|disk full|quota exceeded", re.I), "capacity", "critical"),
+    (re.compile(r"certificate|ssl|tls|x509", re.I), "security", "critical"),
+    (re.compile(r"permission denied|forbidden|unauthori[sz]ed|csrf", re.I), "security", "error"),
+    (re.compile(r"timed? ?out|timeout|deadline exceeded|too slow", re.I), "performance", "error"),
+    (re.compile(r"connection (refused|reset)|unreachable|unavailable|pool exhausted|"
+                r"too many connections|5\d\d|bad gateway", re.I), "availability", "error"),
+    (re.compile(r"parse|malformed|invalid|decode|encoding|unexpected token|schema", re.I),
+     "data-integrity", "warning"),
+    (re.compile(r"config|setting|feature flag|environment variable", re.I),
+     "configuration", "error"),
+]  # fmt: skip
+
+
+def classify_error(message: str, event_type: str = "") -> tuple[str, str]:
+    """A category of the knowledge graph's taxonomy and a severity for an error text."""
+    if event_type.startswith("import."):
+        for pattern, category, severity in _CLASSIFIERS:
+            if pattern.search(message):
+                return ("import" if category in {"performance", "capacity"} else category), severity
+        return "import", "error"
+    for pattern, category, severity in _CLASSIFIERS:
+        if pattern.search(message):
+            return category, severity
+    return "other", "error"
+
+
+def error_text(event: Event) -> str | None:
+    """The text to fingerprint for a triggering event, or None when it is not an error."""
+    payload = event.payload
+    if event.type == "import.failed":
+        kind = payload.get("error_type")
+        return f"{kind}: {payload['error']}" if kind else str(payload["error"])
+    if event.type == "log.line":
+        if str(payload.get("level", "")).upper() not in {"ERROR", "CRITICAL", "FATAL"}:
+            return None
+        return str(payload["message"])
+    if event.type == "alert.firing":
+        summary = payload.get("annotations", {}).get("summary") or payload.get("alertname")
+        return f"alert {payload.get('alertname')}: {summary}"
+    if event.type == "anomaly.detected":
+        return f"Anomaly on {payload.get('series', 'unknown series')}"
+    return None
+
+
+@dataclass
+class Hypothesis:
+    cause: str
+    kind: str  # known-problem, recent-change, correlated-anomaly, workload
+    score: float
+    signal: str = ""
+    problem_id: int | None = None
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Context:
+    """The system state around an error, read from the streams (the record of what happened)."""
+
+    changes: list[Event] = field(default_factory=list)
+    anomalies: list[Event] = field(default_factory=list)
+    instances: Counter[str] = field(default_factory=Counter)
+    users: set[str] = field(default_factory=set)
+
+
+class ExemplarIndex:
+    """Curated problems' example messages, embedded once per process (refreshed on edits).
+
+    A new error is compared with every example message of every problem that carries a
+    signal and scored by the best one: a short log line matches a short example far better
+    than a problem's whole description does.
+    """
+
+    REFRESH_SECONDS = 60.0
+
+    def __init__(self) -> None:
+        self._built_at = 0.0
+        self._stamp: tuple[int, Any] | None = None
+        self._owners: list[int] = []
+        self._matrix: np.ndarray | None = None
+        self._problems: dict[int, Any] = {}
+
+    def _refresh(self) -> None:
+        from django.db.models import Max
+
+        from knowledge.models import Problem
+
+        curated = Problem.objects.canonical().exclude(signal="")
+        stamp = (curated.count(), curated.aggregate(Max("updated_at"))["updated_at__max"])
+        if stamp == self._stamp and self._matrix is not None:
+            return
+        texts, owners = [], []
+        self._problems = {}
+        for problem in curated:
+            self._problems[problem.pk] = problem
+            for text in [problem.title, *map(str, problem.error_patterns)]:
+                texts.append(text)
+                owners.append(problem.pk)
+        self._matrix = np.asarray(embed_texts(texts)) if texts else None
+        self._owners, self._stamp = owners, stamp
+
+    def matches(self, text: str, k: int = 5) -> list[tuple[Any, float]]:
+        now = time.monotonic()
+        if now - self._built_at > self.REFRESH_SECONDS or self._matrix is None:
+            self._refresh()
+            self._built_at = now
+        if self._matrix is None:
+            return []
+        scores = self._matrix @ np.asarray(embed_texts([text])[0])
+        best: dict[int, float] = {}
+        for owner, score in zip(self._owners, scores.tolist(), strict=True):
+            best[owner] = max(best.get(owner, -1.0), score)
+        ranked = sorted(best.items(), key=lambda item: -item[1])[:k]
+        return [(self._problems[pk], score) for pk, score in ranked]
+
+
+EXEMPLARS = ExemplarIndex()
+
+
+def gather_context(at: datetime, *, triggers: list[Event]) -> Context:
+    context = Context()
+    for event_type in ("deploy.finished", "config.changed"):
+        context.changes += [d.event for d in mesh.replay(event_type, since=at - CHANGE_WINDOW)]
+    context.anomalies = [
+        d.event for d in mesh.replay("anomaly.detected", since=at - ANOMALY_WINDOW)
+    ]
+    for event in triggers:
+        context.instances[event.instance or event.source] += 1
+        if user := event.payload.get("user_id"):
+            context.users.add(str(user))
+    return context
+
+
+def rank_hypotheses(
+    trigger: Event,
+    similar: list[tuple[Any, float]],
+    context: Context,
+) -> list[Hypothesis]:
+    """Hypotheses for one trigger, best first. ``similar`` is [(Problem, score)]."""
+    hypotheses: list[Hypothesis] = []
+    category, _ = classify_error(error_text(trigger) or "", trigger.type)
+    for problem, similarity in similar:
+        if similarity < MIN_SIMILARITY or not getattr(problem, "signal", ""):
+            continue
+        # The words of the error agree with the problem's category: a small, fair nudge.
+        prior = CATEGORY_PRIOR if problem.category == category else 0.0
+        hypotheses.append(
+            Hypothesis(
+                cause=problem.title,
+                kind="known-problem",
+                score=2.0 * similarity + prior,
+                signal=problem.signal,
+                problem_id=problem.pk,
+                evidence=[{"kind": "similar-problem", "problem": problem.pk,
+                           "similarity": round(similarity, 3)}],
+            )
+        )  # fmt: skip
+    _weigh_workload(trigger, hypotheses)
+    for change in context.changes:
+        minutes = max(0.0, (trigger.timestamp - change.timestamp).total_seconds() / 60)
+        what = change.payload.get("version") or change.payload.get("key") or change.type
+        hypotheses.append(
+            Hypothesis(
+                cause=f"{change.type} {what} on {change.source} {minutes:.0f} min before",
+                kind="recent-change",
+                score=0.8 * max(0.1, 1 - minutes / (CHANGE_WINDOW.total_seconds() / 60)),
+                evidence=[{"kind": "change", "event": change.id, "type": change.type,
+                           "minutes_before": round(minutes, 1)}],
+            )
+        )  # fmt: skip
+    if context.anomalies:
+        series = sorted({str(a.payload.get("series")) for a in context.anomalies})
+        evidence = [{"kind": "anomaly", "event": a.id, "series": a.payload.get("series")}
+                    for a in context.anomalies[:10]]  # fmt: skip
+        for hypothesis in hypotheses:
+            if hypothesis.kind == "known-problem":
+                hypothesis.score += 0.2
+                hypothesis.evidence += evidence[:3]
+        hypotheses.append(
+            Hypothesis(
+                cause="correlated anomalies on " + ", ".join(series[:5]),
+                kind="correlated-anomaly",
+                score=0.3 + 0.1 * min(len(series), 5),
+                evidence=evidence,
+            )
+        )
+    hypotheses.sort(key=lambda h: -h.score)
+    return hypotheses
+
+
+def _weigh_workload(trigger: Event, hypotheses: list[Hypothesis]) -> None:
+    """A huge import makes timeout and memory explanations likelier, and says so."""
+    count = trigger.payload.get("bookmark_count") or 0
+    if trigger.type != "import.failed" or count < LARGE_IMPORT_BOOKMARKS:
+        return
+    for hypothesis in hypotheses:
+        if hypothesis.kind == "known-problem" and re.search(
+            r"timeout|memory|large|batch", hypothesis.signal + hypothesis.cause, re.I
+        ):
+            hypothesis.score += 0.3
+            hypothesis.evidence.append(
+                {"kind": "workload", "bookmark_count": count,
+                 "batch_size": trigger.payload.get("batch_size"),
+                 "source": trigger.payload.get("source")}
+            )  # fmt: skip
+
+
+def confidence(hypotheses: list[Hypothesis]) -> float:
+    """The winner's share of the points, scaled by how well it is supported (0..1)."""
+    if not hypotheses:
+        return 0.0
+    total = sum(max(h.score, 0.0) for h in hypotheses)
+    share = hypotheses[0].score / total if total else 0.0
+    support = min(1.0, hypotheses[0].score / 2.0)
+    return round(min(0.99, 0.5 * share + 0.5 * support), 3)
