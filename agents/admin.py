@@ -1,4 +1,4 @@
-"""Admin for API tokens (issue, revoke) and the service registry (status shown as text)."""
+"""Admin: API tokens, the service registry, agents (on/off switch), metric series, anomalies."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from django.forms import ModelForm
 from django.http import HttpRequest
 
 from agents import ingest, registry
-from agents.models import ApiToken, Service, ServiceInstance
+from agents.models import Agent, Anomaly, ApiToken, MetricSeries, Service, ServiceInstance
 
 # Registered URLs come from services on an internal network, usually plain http; say so
 # rather than rely on Django's changing default scheme.
@@ -127,3 +127,43 @@ class ServiceInstanceAdmin(admin.ModelAdmin):
         ]
         checked = [r for r in results if r is not None]
         self.message_user(request, f"Checked {len(checked)} instance(s).", messages.INFO)
+
+
+@admin.register(Agent)
+class AgentAdmin(admin.ModelAdmin):
+    """Operators switch agents on and off here; the rest is reported by the workers."""
+
+    list_display = (
+        "name", "kind", "version", "enabled", "status", "last_heartbeat",
+        "events_processed", "errors", "current_activity",
+    )  # fmt: skip
+    list_filter = ("enabled", "status", "kind")
+    list_editable = ("enabled",)
+    search_fields = ("name", "description")
+    readonly_fields = (
+        "name", "kind", "version", "description", "subscribes", "status", "last_heartbeat",
+        "events_processed", "errors", "current_activity", "last_error", "workers", "updated_at",
+    )  # fmt: skip
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # agents are registered in code, their rows follow
+
+
+@admin.register(MetricSeries)
+class MetricSeriesAdmin(admin.ModelAdmin):
+    list_display = ("name", "kind", "unit")
+    list_filter = ("kind",)
+    search_fields = ("name",)
+
+
+@admin.register(Anomaly)
+class AnomalyAdmin(admin.ModelAdmin):
+    list_display = ("detected_at", "series", "detector", "score", "value", "problem")
+    list_filter = ("detector",)
+    search_fields = ("series",)
+    date_hierarchy = "detected_at"
+    list_select_related = ("problem",)
+    readonly_fields = [f.name for f in Anomaly._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -26,6 +26,7 @@ from django.utils.safestring import SafeString
 from knowledge import backup, services
 from knowledge.models import (
     NODE_MODELS,
+    Diagnosis,
     Edge,
     Node,
     Occurrence,
@@ -33,6 +34,7 @@ from knowledge.models import (
     PatternVersion,
     Problem,
     ProblemStatus,
+    Recommendation,
     Solution,
 )
 from knowledge.similarity import similar_problems
@@ -411,3 +413,33 @@ class EdgeAdmin(admin.ModelAdmin):
     @admin.display(description="target")
     def target_link(self, obj: Edge) -> SafeString:
         return node_link(obj.target) if obj.pk else format_html("{}", "—")
+
+
+@admin.register(Diagnosis)
+class DiagnosisAdmin(admin.ModelAdmin):
+    """What the diagnostic agent concluded, with its evidence; curators may dismiss one."""
+
+    list_display = (
+        "created_at", "problem", "service", "signal", "confidence", "event_count", "status",
+    )  # fmt: skip
+    list_filter = ("status", "signal", "service")
+    search_fields = ("root_cause", "signal", "problem__title", "problem__fingerprint")
+    date_hierarchy = "created_at"
+    list_select_related = ("problem",)
+    readonly_fields = (
+        "problem", "service", "instance", "trigger_event_id", "trigger_type", "root_cause",
+        "signal", "confidence", "hypotheses", "evidence", "suggestions", "event_count",
+        "created_at", "last_seen",
+    )  # fmt: skip
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(Recommendation)
+class RecommendationAdmin(admin.ModelAdmin):
+    """Values learned from traffic (e.g. the import batch size RetryWithSmallerBatch uses)."""
+
+    list_display = ("key", "value", "confidence", "updated_at")
+    search_fields = ("key",)
+    readonly_fields = ("evidence", "updated_at")

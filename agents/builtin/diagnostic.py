@@ -89,7 +89,7 @@ def _problem_of_anomaly(trigger: Event) -> Problem | None:
     from agents.models import Anomaly
 
     anomaly = (
-        Anomaly.objects.filter(series__name=trigger.payload.get("series"))
+        Anomaly.objects.filter(series=trigger.payload.get("series"))
         .exclude(problem=None)
         .order_by("-detected_at")
         .select_related("problem")

@@ -22,6 +22,8 @@ from aiops_site.stack import (
     run_lock,
 )
 
+SEED_COMMANDS = ("seed_knowledge",)
+
 
 class Command(BaseCommand):
     help = "Migrate, create the first admin, and run every process of AI-Ops Core until Ctrl-C."
@@ -43,6 +45,8 @@ class Command(BaseCommand):
 
     def _run(self, host: str, port: int, only: list[str] | None) -> int:
         call_command("migrate", interactive=False, verbosity=0)
+        for seed in SEED_COMMANDS:  # idempotent: adds what is missing, keeps curators' edits
+            call_command(seed, no_progress=True, verbosity=0)
         self._announce_admin()
         processes = process_table()
         if only:
