@@ -235,6 +235,28 @@ def stop_redis(var_dir: Path) -> bool:
     return True
 
 
+def servers_in_use(var_dir: Path) -> bool:
+    """Whether any other process is connected to the embedded servers (so keep them up)."""
+    import psycopg
+    import redis
+
+    port = _running_redis_port(var_dir)
+    if port is not None:
+        clients = redis.Redis(host="127.0.0.1", port=port).client_list()
+        if len(clients) > 1:  # ourselves
+            return True
+    if postgres_running(var_dir):
+        url = ensure_postgres(var_dir)
+        with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres") as conn:
+            others = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+            ).fetchone()[0]
+        if others:
+            return True
+    return False
+
+
 def stop_servers(var_dir: Path) -> list[str]:
     """Stop both embedded servers; returns the names of those that were running."""
     with _file_lock(var_dir / "embedded.lock"):

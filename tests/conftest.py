@@ -42,4 +42,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         from django.db import connections
 
         connections.close_all()
-        embedded.stop_servers(settings.VAR_DIR)
+        get_redis().connection_pool.disconnect()
+        # Another test run or a `make run` may have joined since: leave the servers to them.
+        if not embedded.servers_in_use(settings.VAR_DIR):
+            embedded.stop_servers(settings.VAR_DIR)
