@@ -16,7 +16,7 @@ from django.db import connections, transaction
 from knowledge import embeddings
 from knowledge.models import Problem
 
-EF_SEARCH = 100
+EF_SEARCH = 200  # recall@5 >= 0.95 at 100k error texts (bench_similarity); p99 ~8 ms
 FILTERED_EF_SEARCH = 400
 MAX_K = 100
 
