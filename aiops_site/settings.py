@@ -8,6 +8,7 @@ Redis are started (or reused) under ``AIOPS_VAR_DIR`` (see ``aiops_site/embedded
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -177,7 +178,7 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # Agents: which modules register them, whether workers run them, when they count as down.
-AGENT_MODULES = env_list("AGENT_MODULES", "agents.builtin")
+AGENT_MODULES = env_list("AGENT_MODULES", "agents.builtin,dashboard.relay,remediation.agent")
 RUN_AGENTS_IN_WORKERS = env_bool("RUN_AGENTS_IN_WORKERS", True)
 AGENT_HEARTBEAT_SECONDS = env_int("AGENT_HEARTBEAT_SECONDS", 5, minimum=1)
 AGENT_DOWN_AFTER_SECONDS = env_int("AGENT_DOWN_AFTER_SECONDS", 30, minimum=2)
@@ -186,6 +187,32 @@ CELERY_BEAT_SCHEDULE["check-agents"] = {
     "schedule": 5.0,
     "options": {"expires": 5},
 }
+
+# Remediation: approvals expire; commands come only from this allow-list (JSON in the env:
+# {"name": {"argv": [...], "flags": [...], "timeout": 30}}), never through a shell.
+REMEDIATION_APPROVAL_TTL_SECONDS = env_int("REMEDIATION_APPROVAL_TTL_SECONDS", 3600, minimum=10)
+REMEDIATION_ATTEMPT_TIMEOUT_SECONDS = env_int(
+    "REMEDIATION_ATTEMPT_TIMEOUT_SECONDS", 900, minimum=10
+)
+REMEDIATION_CRITICAL_NEEDS_TWO_APPROVERS = env_bool(
+    "REMEDIATION_CRITICAL_NEEDS_TWO_APPROVERS", True
+)
+
+
+def _remediation_commands() -> dict:
+    raw = env_str("REMEDIATION_COMMANDS", "{}")
+    try:
+        commands = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ImproperlyConfigured(f"REMEDIATION_COMMANDS is not valid JSON: {exc}") from None
+    if not isinstance(commands, dict) or not all(
+        isinstance(spec, dict) and isinstance(spec.get("argv"), list) for spec in commands.values()
+    ):
+        raise ImproperlyConfigured('REMEDIATION_COMMANDS must map names to {"argv": [...]}')
+    return commands
+
+
+REMEDIATION_COMMANDS = _remediation_commands()
 
 # --- Django --------------------------------------------------------------------------------
 
@@ -205,6 +232,7 @@ INSTALLED_APPS = [
     "agents",
     "knowledge",
     "remediation",
+    "dashboard",
 ]
 
 MIDDLEWARE = [
@@ -245,7 +273,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "overview"
+LOGIN_REDIRECT_URL = "dashboard:overview"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"

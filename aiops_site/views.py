@@ -1,10 +1,9 @@
-"""Site-wide views: health for load balancers and the operator's landing page."""
+"""Site-wide views: health for load balancers, Prometheus metrics (the overview lives in
+``dashboard``)."""
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django_prometheus.exports import ExportToDjangoView
@@ -18,12 +17,6 @@ from aiops_site.health import build_health_report
 def health(request: HttpRequest) -> JsonResponse:
     report = build_health_report()
     return JsonResponse(report, status=200 if report["healthy"] else 503)
-
-
-@login_required
-@require_GET
-def overview(request: HttpRequest) -> HttpResponse:
-    return render(request, "overview.html", {"health": build_health_report()})
 
 
 @require_GET

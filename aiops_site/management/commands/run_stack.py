@@ -22,7 +22,11 @@ from aiops_site.stack import (
     run_lock,
 )
 
-SEED_COMMANDS = ("seed_knowledge",)
+# Idempotent seeds: they add what is missing and keep curators' edits.
+SEED_COMMANDS: dict[str, dict[str, Any]] = {
+    "seed_knowledge": {"no_progress": True},
+    "seed_rules": {},
+}
 
 
 class Command(BaseCommand):
@@ -45,8 +49,8 @@ class Command(BaseCommand):
 
     def _run(self, host: str, port: int, only: list[str] | None) -> int:
         call_command("migrate", interactive=False, verbosity=0)
-        for seed in SEED_COMMANDS:  # idempotent: adds what is missing, keeps curators' edits
-            call_command(seed, no_progress=True, verbosity=0)
+        for seed, options in SEED_COMMANDS.items():
+            call_command(seed, verbosity=0, **options)
         self._announce_admin()
         processes = process_table()
         if only:

@@ -1,0 +1,96 @@
+"""Server-rendered SVG charts: readable without JavaScript, no chart library.
+
+Each function returns the numbers a template draws (``templates/dashboard/charts.html``),
+so the geometry is testable and the markup stays in templates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+WIDTH, HEIGHT = 900, 180
+PAD_LEFT, PAD_BOTTOM, PAD_TOP, PAD_RIGHT = 44, 22, 8, 8
+SPARK_WIDTH, SPARK_HEIGHT = 120, 24
+SECONDS_LABEL_SPAN = 600  # shorter spans label their ticks with seconds
+PALETTE = ("#2f7ed8", "#d9822b", "#2e9e5b", "#c23b3b", "#8e5bd1", "#6b7b8c")
+
+
+@dataclass
+class Line:
+    label: str
+    points: str  # SVG polyline "x,y x,y"
+    colour: str
+    last: float
+
+
+@dataclass
+class Tick:
+    pos: float
+    label: str
+
+
+@dataclass
+class Chart:
+    width: int = WIDTH
+    height: int = HEIGHT
+    lines: list[Line] = field(default_factory=list)
+    x_ticks: list[Tick] = field(default_factory=list)
+    y_ticks: list[Tick] = field(default_factory=list)
+    plot_left: int = PAD_LEFT
+    plot_right: int = WIDTH - PAD_RIGHT
+    plot_top: int = PAD_TOP
+    plot_bottom: int = HEIGHT - PAD_BOTTOM
+    empty: bool = True
+    title: str = ""
+
+
+def _fmt(value: float) -> str:
+    if value >= 1000:
+        return f"{value / 1000:.1f}k"
+    return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
+
+
+def time_series(series: dict[str, Sequence[tuple[datetime, float]]], *, title: str = "") -> Chart:
+    """A time series chart with axes: one polyline per named series, shared scales."""
+    chart = Chart(title=title)
+    all_points = [p for points in series.values() for p in points]
+    if not all_points:
+        return chart
+    chart.empty = False
+    t0 = min(t for t, _ in all_points).timestamp()
+    t1 = max(t for t, _ in all_points).timestamp()
+    span = max(t1 - t0, 1.0)
+    top = max(max(v for _, v in all_points), 1.0)
+    plot_w = chart.plot_right - chart.plot_left
+    plot_h = chart.plot_bottom - chart.plot_top
+
+    def x(t: float) -> float:
+        return round(chart.plot_left + (t - t0) / span * plot_w, 1)
+
+    def y(v: float) -> float:
+        return round(chart.plot_bottom - v / top * plot_h, 1)
+
+    for index, (label, points) in enumerate(series.items()):
+        coords = " ".join(f"{x(t.timestamp())},{y(v)}" for t, v in points)
+        last = points[-1][1] if points else 0.0
+        chart.lines.append(Line(label, coords, PALETTE[index % len(PALETTE)], last))
+    chart.y_ticks = [Tick(y(top * f), _fmt(top * f)) for f in (0, 0.5, 1)]
+    time_format = "%H:%M:%S" if span < SECONDS_LABEL_SPAN else "%H:%M"
+    for f in (0, 0.5, 1):
+        moment = datetime.fromtimestamp(t0 + span * f, tz=all_points[0][0].tzinfo)
+        chart.x_ticks.append(Tick(x(t0 + span * f), moment.strftime(time_format)))
+    return chart
+
+
+def sparkline(values: Sequence[float]) -> str:
+    """Polyline points for a small inline trend (no axes)."""
+    if not values:
+        return ""
+    top = max(max(values), 1e-9)
+    step = SPARK_WIDTH / max(len(values) - 1, 1)
+    return " ".join(
+        f"{round(i * step, 1)},{round(SPARK_HEIGHT - 2 - v / top * (SPARK_HEIGHT - 4), 1)}"
+        for i, v in enumerate(values)
+    )

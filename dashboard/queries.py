@@ -1,0 +1,130 @@
+"""Contexts of the detail pages (problem, agent, event tail, services)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import Sum
+from django.db.models.functions import TruncHour, TruncMinute
+from django.utils import timezone
+
+from agents.events import Event, stream_name
+from agents.mesh import EVENT_FIELD, known_streams
+from agents.models import Agent, Service
+from aiops_site.redis_client import get_redis
+from dashboard import charts
+from knowledge.models import Occurrence, Problem
+from knowledge.similarity import similar_problems
+
+logger = logging.getLogger(__name__)
+
+OCCURRENCE_WINDOW = timedelta(hours=24)
+TAIL_LIMIT = 100
+TAIL_SCAN_PER_STREAM = 200
+AGENT_BEATS_SCANNED = 2000
+
+
+def occurrence_chart(problem: Problem, *, now: Any = None) -> charts.Chart:
+    """Sightings per bucket over the last day: per minute for a fresh problem, else per hour."""
+    now = now or timezone.now()
+    since = now - OCCURRENCE_WINDOW
+    trunc = TruncMinute if problem.first_seen > now - timedelta(hours=2) else TruncHour
+    rows = (
+        Occurrence.objects.filter(problem=problem, at__gte=since)
+        .annotate(bucket=trunc("at"))
+        .values("bucket")
+        .annotate(total=Sum("count"))
+        .order_by("bucket")
+    )
+    points = [(row["bucket"], float(row["total"])) for row in rows]
+    return charts.time_series({"occurrences": points}, title="occurrences")
+
+
+def problem_detail(problem: Problem) -> dict[str, Any]:
+    similar: list[tuple[Problem, float]] = []
+    if problem.embedding is not None:
+        similar = similar_problems(problem.embedding, k=5, exclude_id=problem.pk)
+    return {
+        "problem": problem,
+        "occurrence_chart": occurrence_chart(problem),
+        "diagnoses": list(problem.diagnoses.all()[:10]),
+        "similar": similar,
+        "solutions": list(problem.solutions.order_by("-success_lower_bound")),
+        "recent_occurrences": list(problem.occurrences.all()[:20]),
+    }
+
+
+def _read_events(stream: str, count: int) -> list[Event]:
+    events = []
+    for _entry_id, fields in get_redis().xrevrange(stream, count=count):
+        try:
+            events.append(Event.from_json(fields[EVENT_FIELD.encode()]))
+        except (KeyError, ValueError):
+            logger.warning("unreadable stream entry", extra={"stream": stream})
+    return events
+
+
+def agent_detail(agent: Agent) -> dict[str, Any]:
+    """Throughput and activity from the agent's own heartbeats (newest last)."""
+    beats = [
+        e
+        for e in _read_events(stream_name("agent.heartbeat"), AGENT_BEATS_SCANNED)
+        if e.payload.get("agent") == agent.name
+    ][:200]
+    beats.reverse()
+    throughput = [(e.timestamp, float(e.payload.get("processed", 0) or 0)) for e in beats]
+    errors = [(e.timestamp, float(e.payload.get("errors", 0) or 0)) for e in beats]
+    return {
+        "agent": agent,
+        "heartbeat_age": agent.heartbeat_age(),
+        "throughput_chart": charts.time_series(
+            {"processed": throughput, "errors": errors}, title="per heartbeat"
+        ),
+        "recent_beats": list(reversed(beats))[:30],
+    }
+
+
+def event_tail(*, event_type: str = "", service: str = "") -> dict[str, Any]:
+    """The newest events, from one stream or all of them, filtered by service (source)."""
+    streams = known_streams()
+    types = [s.removeprefix("events:") for s in streams]
+    chosen = [stream_name(event_type)] if event_type in types else streams
+    events: list[Event] = []
+    for stream in chosen:
+        events.extend(_read_events(stream, TAIL_SCAN_PER_STREAM))
+    if service:
+        events = [e for e in events if e.source == service]
+    events.sort(key=lambda e: e.id, reverse=True)  # ULIDs sort by time
+    return {
+        "events": events[:TAIL_LIMIT],
+        "types": types,
+        "selected_type": event_type if event_type in types else "",
+        "selected_service": service,
+    }
+
+
+def service_names() -> list[str]:
+    return sorted(Service.objects.values_list("name", flat=True))
+
+
+def services_detail() -> dict[str, Any]:
+    now = timezone.now()
+    services = list(Service.objects.prefetch_related("instances"))
+    return {
+        "services": [(s, [(i, i.get_status(now)) for i in s.instances.all()]) for s in services],
+    }
+
+
+def run_detail(run: Any) -> dict[str, Any]:
+    """A remediation run's page: its timeline, preview, outcome, decisions and audit trail."""
+    from remediation.models import AuditEntry
+
+    return {
+        "run": run,
+        "transitions": list(run.transitions.all()),
+        "attempts": list(run.attempts.all()),
+        "decisions": list(run.approvals.select_related("user")),
+        "audit": list(AuditEntry.objects.filter(run_id=run.pk).order_by("id")),
+    }

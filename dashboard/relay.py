@@ -1,0 +1,61 @@
+"""The dashboard-relay agent: turns status events into coalesced panel repaints."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from agents.mesh import Delivery
+from agents.runtime import BaseAgent, register_agent
+from dashboard.live import Coalescer
+from dashboard.panels import record_agent_rates
+
+# remediation.<status> for each run status (``remediation.models.RunStatus``).
+REMEDIATION_STATUSES = (
+    "proposed", "awaiting_approval", "approved", "rejected", "expired", "running",
+    "verifying", "succeeded", "failed", "rolled_back", "escalated",
+)  # fmt: skip
+# Streams are per exact type, so each type the dashboard reacts to is named here.
+PANELS_BY_TYPE: dict[str, tuple[str, ...]] = {
+    "agent.heartbeat": ("agents",),
+    "agent.status": ("agents",),
+    "agent.down": ("agents",),
+    "problem.created": ("problems", "knowledge"),
+    "problem.updated": ("problems", "knowledge"),
+    "anomaly.detected": ("problems",),
+    "diagnosis.ready": ("problems",),
+    **{f"remediation.{status}": ("approvals", "runs") for status in REMEDIATION_STATUSES},
+    "remediation.approval_requested": ("approvals", "runs"),
+}
+# Panels without events of their own are repainted on a timer (seconds).
+PERIODIC_PANELS = {"rates": 2.0, "services": 5.0}
+PUSH_INTERVAL_SECONDS = 0.25
+
+
+@register_agent
+class DashboardRelay(BaseAgent):
+    name = "dashboard-relay"
+    kind = "relay"
+    description = "Repaints the operator dashboard's panels from status events (coalesced)."
+    subscribes: ClassVar[tuple[str, ...]] = tuple(PANELS_BY_TYPE)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.coalescer = Coalescer(PUSH_INTERVAL_SECONDS, periodic=PERIODIC_PANELS)
+
+    def handle(self, deliveries: list[Delivery]) -> None:
+        dirty: set[str] = set()
+        beats: list[tuple[str, str, int]] = []
+        for delivery in deliveries:
+            event = delivery.event
+            dirty.update(PANELS_BY_TYPE.get(event.type, ()))
+            if event.type == "agent.heartbeat":
+                payload = event.payload
+                beats.append(
+                    (
+                        str(payload.get("agent", event.instance)),
+                        str(payload.get("consumer", "")),
+                        int(payload.get("processed", 0) or 0),
+                    )
+                )
+        record_agent_rates(beats)
+        self.coalescer.mark(dirty)

@@ -1,0 +1,168 @@
+"""Admin: rules and the global switches editable; runs decided through the engine (admin
+actions); the audit log read-only with a JSON-lines export."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+
+from remediation import engine, safety
+from remediation.audit import canonical_json
+from remediation.models import (
+    Approval,
+    AuditEntry,
+    RemediationRun,
+    RemediationSettings,
+    Rule,
+    RunAttempt,
+    RunTransition,
+)
+
+
+@admin.register(RemediationSettings)
+class RemediationSettingsAdmin(admin.ModelAdmin):
+    list_display = ["autonomy_mode", "kill_switch", "dry_run", "updated_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not RemediationSettings.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        safety.forget_settings()
+        from remediation import audit
+
+        audit.record(
+            "settings.changed", actor=request.user, autonomy_mode=obj.autonomy_mode,
+            kill_switch=obj.kill_switch, dry_run=obj.dry_run,
+        )  # fmt: skip
+
+
+@admin.register(Rule)
+class RuleAdmin(admin.ModelAdmin):
+    list_display = [
+        "name", "enabled", "signal", "action", "risk", "requires_approval",
+        "confidence_threshold", "effective_threshold", "circuit_open",
+    ]  # fmt: skip
+    list_filter = ["enabled", "risk", "requires_approval", "circuit_open"]
+    search_fields = ["name", "signal", "problem_fingerprint", "action"]
+    readonly_fields = [
+        "effective_threshold", "consecutive_failures", "circuit_opened_at", "created_at",
+        "updated_at",
+    ]  # fmt: skip
+    actions = ["close_circuits"]
+
+    def save_model(self, request: HttpRequest, obj: Rule, form: Any, change: bool) -> None:
+        """An operator's new threshold takes effect at once; every edit is audited."""
+        from remediation import audit
+
+        changed = list(form.changed_data)
+        if change and "confidence_threshold" in changed:
+            obj.effective_threshold = obj.confidence_threshold
+        super().save_model(request, obj, form, change)
+        values = {name: form.cleaned_data.get(name) for name in changed}
+        audit.record("rule.changed", rule=obj, actor=request.user, created=not change, **values)
+
+    @admin.action(description="Close the circuit of the selected rules")
+    def close_circuits(self, request: HttpRequest, queryset: QuerySet[Rule]) -> None:
+        closed = sum(
+            safety.close_circuit(r.pk, actor=request.user, reason="operator") for r in queryset
+        )
+        self.message_user(request, f"Closed {closed} circuit(s).")
+
+
+class TransitionInline(admin.TabularInline):
+    model = RunTransition
+    extra = 0
+    can_delete = False
+    readonly_fields = ["from_status", "to_status", "at", "actor_label", "reason"]
+    exclude = ["actor"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ApprovalInline(TransitionInline):
+    model = Approval
+    readonly_fields = ["user", "decision", "reason", "at"]
+    exclude = []
+
+
+class AttemptInline(TransitionInline):
+    model = RunAttempt
+    readonly_fields = ["number", "worker", "started_at", "finished_at", "outcome", "detail"]
+    exclude = []
+
+
+@admin.register(RemediationRun)
+class RemediationRunAdmin(admin.ModelAdmin):
+    list_display = ["pk", "action", "service", "signal", "risk", "confidence", "status",
+                    "created_at"]  # fmt: skip
+    list_filter = ["status", "risk", "action"]
+    search_fields = ["service", "signal", "action"]
+    inlines = [TransitionInline, ApprovalInline, AttemptInline]
+    actions = ["approve_runs", "reject_runs"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # Runs change only through the engine (state machine, audit), never by form.
+        return [f.name for f in RemediationRun._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def _decide(self, request: HttpRequest, queryset: QuerySet, decide: Any) -> None:
+        done = 0
+        for run in queryset:
+            try:
+                decide(run)
+                done += 1
+            except (engine.ApprovalError, PermissionDenied) as exc:
+                self.message_user(request, f"run {run.pk}: {exc}", messages.WARNING)
+        self.message_user(request, f"{done} run(s) decided.")
+
+    @admin.action(description="Approve the selected runs")
+    def approve_runs(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._decide(request, queryset, lambda run: engine.approve(run, request.user))
+
+    @admin.action(description="Reject the selected runs")
+    def reject_runs(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._decide(request, queryset, lambda run: engine.reject(run, request.user, "admin"))
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    list_display = ["pk", "at", "kind", "run_id", "rule_id", "actor"]
+    list_filter = ["kind"]
+    search_fields = ["kind", "actor", "run_id"]
+    actions = ["export_jsonl"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in AuditEntry._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description="Export the selected entries (JSON lines, with hashes)")
+    def export_jsonl(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
+        lines = (
+            canonical_json({"id": e.pk, **e.content(), "prev_hash": e.prev_hash, "hash": e.hash})
+            for e in queryset.order_by("id")
+        )
+        response = HttpResponse("\n".join(lines) + "\n", content_type="application/x-ndjson")
+        response["Content-Disposition"] = 'attachment; filename="remediation-audit.jsonl"'
+        return response

@@ -1,0 +1,25 @@
+"""Celery tasks of remediation. They take run ids and call the engine; all are idempotent:
+the engine's conditional transitions make a redelivered task a no-op (or a recovery)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from remediation import engine
+
+
+@shared_task(name="remediation.tasks.execute_run", acks_late=True, ignore_result=True)
+def execute_run(run_id: int) -> str:
+    """Late ack: a worker killed mid-task gets the task redelivered, and the engine then
+    finds the run ``running`` and recovers it without executing a non-idempotent action twice."""
+    return engine.execute(run_id)
+
+
+@shared_task(name="remediation.tasks.verify_run", acks_late=True, ignore_result=True)
+def verify_run(run_id: int) -> str:
+    return engine.verify(run_id)
+
+
+@shared_task(name="remediation.tasks.expire_approvals", ignore_result=True)
+def expire_approvals() -> int:
+    return engine.expire_due()

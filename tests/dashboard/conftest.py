@@ -1,0 +1,113 @@
+"""The dashboard's cast: a viewer, an operator and an admin in their role groups, and a few
+rows for the panels to show."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
+from django.utils import timezone
+
+from agents.models import Agent, AgentStatus, Service, ServiceInstance
+from dashboard.roles import ADMIN, APPROVE_APP, APPROVE_CODENAME, OPERATOR, VIEWER
+from knowledge.models import Problem, Severity
+
+
+def _member(django_user_model, username: str, group: str):
+    user = django_user_model.objects.create_user(username, f"{username}@example.com", "pw-12345!")
+    user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+@pytest.fixture
+def viewer_user(db, django_user_model):
+    return _member(django_user_model, "vera", VIEWER)
+
+
+@pytest.fixture
+def operator_user(db, django_user_model):
+    return _member(django_user_model, "otto", OPERATOR)
+
+
+@pytest.fixture
+def admin_member(db, django_user_model):
+    return _member(django_user_model, "adele", ADMIN)
+
+
+@pytest.fixture
+def approve_permission(db) -> Permission:
+    """The permission remediation will define, made here so role tests need not wait for it."""
+    existing = Permission.objects.filter(
+        content_type__app_label=APPROVE_APP, codename=APPROVE_CODENAME
+    ).first()
+    if existing is not None:
+        return existing
+    content_type, _ = ContentType.objects.get_or_create(app_label=APPROVE_APP, model="run")
+    permission, _ = Permission.objects.get_or_create(
+        codename=APPROVE_CODENAME, content_type=content_type, defaults={"name": "Can approve"}
+    )
+    return permission
+
+
+@pytest.fixture
+def monitor_agent(db) -> Agent:
+    return Agent.objects.create(
+        name="monitor",
+        kind="monitor",
+        version="1",
+        status=AgentStatus.RUNNING,
+        last_heartbeat=timezone.now(),
+        events_processed=1234,
+        current_activity="handling 100 events",
+    )
+
+
+@pytest.fixture
+def open_problem(db) -> Problem:
+    return Problem.objects.create(
+        fingerprint="test:import-timeout",
+        title="Import timed out after 300s",
+        severity=Severity.CRITICAL,
+        occurrence_count=42,
+    )
+
+
+@pytest.fixture
+def bookmarks_service(db) -> Service:
+    service = Service.objects.create(name="bookmarks")
+    ServiceInstance.objects.create(
+        service=service, instance_id="web-1", last_heartbeat_at=timezone.now()
+    )
+    return service
+
+
+@pytest.fixture
+def pending_run(make_pending_run):
+    return make_pending_run()
+
+
+@pytest.fixture
+def make_pending_run(db, open_problem):
+    """Makes a run awaiting approval with remediation's own models (rows only, no engine)."""
+    return lambda: _pending_run(open_problem)
+
+
+def _pending_run(open_problem):
+    from django.apps import apps
+
+    diagnosis_model = apps.get_model("knowledge", "Diagnosis")
+    rule_model = apps.get_model("remediation", "Rule")
+    run_model = apps.get_model("remediation", "RemediationRun")
+    diagnosis = diagnosis_model.objects.create(
+        problem=open_problem, trigger_event_id="e-pending", trigger_type="import.failed",
+        root_cause="Upstream timeout", confidence=0.9, signal="import_timeout",
+    )  # fmt: skip
+    rule = rule_model.objects.create(
+        name="restart-on-timeout", signal="import_timeout", action="restart_service"
+    )
+    return run_model.objects.create(
+        rule=rule, diagnosis=diagnosis, service="bookmarks", instance="web-1",
+        signal="import_timeout", action="restart_service", risk="high", confidence=0.9,
+        threshold=0.8, status="awaiting_approval", preview="would restart bookmarks/web-1",
+        blast_radius={"instances": 1}, evidence={"root_cause": "Upstream timeout"},
+    )  # fmt: skip

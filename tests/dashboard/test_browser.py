@@ -1,0 +1,221 @@
+"""End to end in headless Chromium against a real uvicorn: log in, watch panels change
+without a reload, follow the server through a restart, approve a run with one click."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import connection
+
+from agents import mesh
+from agents.events import parse_event
+from agents.models import Agent, AgentStatus
+from dashboard.live import push_panels
+from dashboard.panels import sample_streams
+from dashboard.roles import OPERATOR, ensure_groups
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "var" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+PASSWORD = "pw-otto-e2e-123"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _server_env() -> dict[str, str]:
+    db = connection.settings_dict
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env.update(
+        DATABASE_URL=f"postgresql://{db['USER']}@{quote(db['HOST'], safe='')}/{db['NAME']}",
+        REDIS_URL=settings.REDIS_URL,
+        SECRET_KEY=settings.SECRET_KEY,
+        LOG_LEVEL="WARNING",
+        LOG_FORMAT="text",
+    )
+    return env
+
+
+def _start_server(port: int) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "uvicorn", "aiops_site.asgi:application", "--host", "127.0.0.1",
+            "--port", str(port), "--lifespan", "off", "--ws", "websockets", "--no-access-log",
+        ],
+        cwd=ROOT, env=_server_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(proc.stderr.read().decode()[-3000:])
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("uvicorn did not start")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def _push(names: list[str]) -> None:
+    """Push from another thread: Playwright's loop owns this one, and async_to_sync refuses
+    to run beside it."""
+
+    def run() -> None:
+        try:
+            push_panels(names)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(run).result()
+
+
+TRAFFIC = (
+    ("bookmark.searched", {"user_id": "u-1", "results": 3, "latency_ms": 12.0}),
+    ("api.request", {"method": "GET", "endpoint": "/api/x", "status": 200, "latency_ms": 9.0}),
+)
+
+
+def _some_traffic() -> None:
+    """Stream samples a second apart, so the event-rate chart has lines to draw."""
+    for round_ in range(3):
+        events = [
+            parse_event({"type": t, "source": "bookmarks", "payload": payload})
+            for t, payload in TRAFFIC
+            for _ in range((round_ + 1) * (10 if t == "api.request" else 4))
+        ]
+        mesh.publish_many(events)
+        sample_streams(force=True)
+        time.sleep(1.05)
+
+
+@pytest.fixture
+def operator_login(db, django_user_model):
+    ensure_groups()
+    user = django_user_model.objects.create_user("otto", "otto@example.com", PASSWORD)
+    user.groups.add(Group.objects.get(name=OPERATOR))
+    return user
+
+
+@pytest.fixture
+def browser_page(monkeypatch) -> Iterator:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed (.ci/run installs it)")
+    # Playwright's sync API keeps an event loop on this thread; the test's own ORM calls
+    # are still plain synchronous code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        yield page
+        # ORM calls made while Playwright's loop ran used a connection of that context.
+        connection.close()
+        browser.close()
+
+
+def test_an_operator_watches_the_dashboard_change_live_and_approves_a_run(
+    browser_page, operator_login, monitor_agent, open_problem, make_pending_run
+):
+    from playwright.sync_api import expect
+
+    page = browser_page
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    _some_traffic()
+    server = _start_server(port)
+    try:
+        page.goto(base + "/")
+        page.fill("#id_username", "otto")
+        page.fill("#id_password", PASSWORD)
+        page.click("button[type=submit]")
+        expect(page.locator("#panel-agents")).to_contain_text("monitor")
+        expect(page.locator("#live-state")).to_have_text("live", timeout=10_000)
+        page.evaluate("window.__noReload = true")
+
+        Agent.objects.filter(pk=monitor_agent.pk).update(
+            status=AgentStatus.DOWN, current_activity="silent since 12:00"
+        )
+        _push(["agents"])
+        row = page.locator("#agent-monitor")
+        expect(row.locator(".status")).to_have_text("down", timeout=5_000)
+        expect(row).to_contain_text("silent since 12:00")
+        assert page.evaluate("window.__noReload") is True
+        page.screenshot(path=str(SCREENSHOTS / "overview.png"), full_page=True)
+
+        # The server restarts: the page reconnects and catches up without a reload.
+        _stop(server)
+        expect(page.locator("#live-state")).to_have_text("reconnecting", timeout=10_000)
+        Agent.objects.filter(pk=monitor_agent.pk).update(status=AgentStatus.RUNNING)
+        server = _start_server(port)
+        expect(row.locator(".status")).to_have_text("running", timeout=30_000)
+        assert page.evaluate("window.__noReload") is True
+
+        # A run starts waiting: its prompt appears without a reload; then one click.
+        expect(page.locator("#panel-approvals")).to_contain_text("Nothing waits for approval")
+        pending_run = make_pending_run()
+        _push(["approvals", "runs"])
+        prompt = page.locator(f"#approval-{pending_run.pk}")
+        expect(prompt).to_contain_text("would restart bookmarks/web-1")
+        prompt.scroll_into_view_if_needed()
+        page.screenshot(path=str(SCREENSHOTS / "approval-prompt.png"), full_page=True)
+        prompt.get_by_role("button", name="Approve").click()
+        expect(prompt).to_have_count(0, timeout=5_000)
+        pending_run.refresh_from_db()
+        assert pending_run.status != "awaiting_approval"
+        expect(page.locator(f"#run-{pending_run.pk} .status")).not_to_have_text("awaiting_approval")
+        # A second click (replayed by hand) is refused and changes nothing.
+        second = page.evaluate(
+            """async (url) => (await fetch(url, {method: "POST", headers: {
+                 "X-CSRFToken": JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRFToken"]
+               }})).status""",
+            f"/remediation/runs/{pending_run.pk}/approve",
+        )
+        assert second == 409
+        assert pending_run.approvals.count() == 1
+        assert page.evaluate("window.__noReload") is True
+
+        # With JavaScript off the same pages still log in and show every panel and chart.
+        static = page.context.browser.new_context(java_script_enabled=False).new_page()
+        static.goto(base + "/")
+        static.fill("#id_username", "otto")
+        static.fill("#id_password", PASSWORD)
+        static.click("button[type=submit]")
+        expect(static.locator("#panel-agents")).to_contain_text("monitor")
+        expect(static.locator("#panel-rates svg polyline").first).to_be_attached()
+        expect(static.locator("#live-state")).to_have_text("static")
+        static.context.close()
+    finally:
+        _stop(server)
