@@ -129,8 +129,8 @@ def operator_login(db, django_user_model):
 
 @pytest.fixture
 def browser_page(monkeypatch) -> Iterator:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (.ci/run installs it)")
+    # A missing browser is a broken environment, not a reason to pass: .ci/run installs it.
+    assert Path(CHROMIUM).exists(), "chromium is not installed: apt-get install chromium"
     # Playwright's sync API keeps an event loop on this thread; the test's own ORM calls
     # are still plain synchronous code.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
