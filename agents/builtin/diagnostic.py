@@ -54,13 +54,9 @@ def diagnose(text: str, events: list[Event], *, service: str, instance: str) -> 
     """Record the sightings of one error text and open or reinforce its diagnosis."""
     trigger = events[0]
     category, severity = reasoning.classify_error(text, trigger.type)
-    if trigger.type == "anomaly.detected":
-        # The monitor already counted the anomaly as a problem occurrence.
-        problem = _problem_of_anomaly(trigger) or services.record_sighting(
-            text, service=service, instance=instance, category=category, severity=severity,
-            event_ids=[e.id for e in events], at=trigger.timestamp, count=len(events),
-        )  # fmt: skip
-    else:
+    # The monitor already counted an anomaly as an occurrence of its problem.
+    problem = _problem_of_anomaly(trigger) if trigger.type == "anomaly.detected" else None
+    if problem is None:
         problem = services.record_sighting(
             text, service=service, instance=instance, category=category, severity=severity,
             event_ids=[e.id for e in events], at=trigger.timestamp, count=len(events),

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from agents.sdk.base import ClientBase
+from agents.sdk.base import ClientBase, choose_transport
 from agents.sdk.core import (
     DEFAULT_BACKOFF_BASE,
     DEFAULT_BATCH_SIZE,
@@ -68,17 +68,8 @@ class AsyncAIOpsClient(ClientBase):
         max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
     ) -> None:
         self._http = AsyncHttpTransport(url, token, timeout=timeout) if url else None
-        if transport is None:
-            if redis_url:
-                from agents.sdk.redis_transport import RedisTransport
-
-                transport = RedisTransport(redis_url)
-            elif self._http is not None:
-                transport = self._http
-            else:
-                raise ValueError("give url= (ingest API), redis_url= or transport=")
         super().__init__(
-            transport,
+            choose_transport(self._http, redis_url, transport),
             service=service,
             instance=instance,
             batch_size=batch_size,

@@ -21,6 +21,21 @@ from agents.sdk.core import (
 )
 
 
+def choose_transport(
+    http: Transport | None, redis_url: str | None, transport: Transport | None
+) -> Transport:
+    """What a client sends through: an explicit transport, else Redis, else the HTTP API."""
+    if transport is not None:
+        return transport
+    if redis_url:
+        from agents.sdk.redis_transport import RedisTransport
+
+        return RedisTransport(redis_url)
+    if http is not None:
+        return http
+    raise ValueError("give url= (ingest API), redis_url= or transport=")
+
+
 class ClientBase:
     """Configuration, ``emit`` and the per-batch decisions shared by both clients; the
     subclasses own the flushing loop (a daemon thread, or an asyncio task)."""

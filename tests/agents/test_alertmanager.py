@@ -8,12 +8,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from agents import ingest
 from agents.events import Event
 from agents.mesh import EVENT_FIELD
 from agents.models import ApiToken
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_token_cache")]
 
 # Written from the documented format (prometheus.io/docs/alerting/latest/configuration/
 # #webhook_config), as Alertmanager 0.27 sends it: a group with one alert still firing
@@ -64,13 +63,6 @@ WEBHOOK = {
     "groupKey": '{}:{alertname="ImportFailureRate"}',
     "truncatedAlerts": 0,
 }
-
-
-@pytest.fixture(autouse=True)
-def fresh_token_cache():
-    ingest.clear_token_cache()
-    yield
-    ingest.clear_token_cache()
 
 
 @pytest.fixture

@@ -131,3 +131,29 @@ def test_only_error_levels_of_log_lines_are_errors():
         {"type": "log.line", "source": "s", "payload": {"level": "info", "message": "ok"}}
     )
     assert error_text(info) is None
+
+
+def test_an_anomaly_is_diagnosed_against_the_problem_the_monitor_recorded(seeded):
+    from django.utils import timezone
+
+    from agents.models import Anomaly, AnomalyDetector
+
+    problem = Problem.objects.get(signal="import_timeout")
+    now = timezone.now()
+    Anomaly.objects.create(
+        series="imports.failed", detector=AnomalyDetector.values[0], category="import",
+        severity="error", score=0.9, value=40, window_start=now, window_end=now,
+        problem=problem,
+    )  # fmt: skip
+    before = Problem.objects.count()
+    mesh.publish(
+        parse_event({"type": "anomaly.detected", "source": "aiops",
+                     "payload": {"series": "imports.failed", "score": 0.9}})
+    )  # fmt: skip
+
+    run_agent(BookmarkDiagnosticAgent)
+
+    diagnosis = Diagnosis.objects.get()
+    assert diagnosis.problem == problem  # no second problem for the same anomaly
+    assert Problem.objects.count() == before
+    assert diagnosis.signal == "import_timeout"

@@ -18,14 +18,7 @@ from agents.mesh import EVENT_FIELD
 from agents.models import ApiToken
 from aiops_site import redis_client
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def fresh_token_cache():
-    ingest.clear_token_cache()
-    yield
-    ingest.clear_token_cache()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_token_cache")]
 
 
 @pytest.fixture

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from django.conf import settings
 from django.db import connection
 
 from agents import mesh
 from agents.events import parse_event
 from agents.mesh import DEAD_LETTER_STREAM, StreamConsumer
 from tests.agents import mesh_handlers
+from tests.support import process_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -180,11 +178,7 @@ def test_trim_drops_entries_older_than_the_retention_window(clean_redis):
 
 
 def _consumer_process(group: str, name: str) -> subprocess.Popen:
-    db = connection.settings_dict
-    env = dict(os.environ)
-    env["DATABASE_URL"] = f"postgresql://{db['USER']}@{quote(db['HOST'], safe='')}/{db['NAME']}"
-    env["REDIS_URL"] = settings.REDIS_URL
-    env["SECRET_KEY"] = settings.SECRET_KEY
+    env = process_env()
     return subprocess.Popen(
         [
             sys.executable,

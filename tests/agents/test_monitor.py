@@ -8,7 +8,6 @@ injected clock, so hours of traffic replay in seconds.
 from __future__ import annotations
 
 import math
-import os
 import random
 import signal
 import subprocess
@@ -17,10 +16,8 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from django.conf import settings
 from django.db import connection
 
 from agents import mesh, rollups
@@ -31,6 +28,7 @@ from agents.models import Anomaly, AnomalyDetector, MetricPoint, MetricSeries
 from agents.rollups import GRACE_SECONDS, PERCENTILE_ERROR, Rollups, bucket_index, percentile
 from agents.runtime import AgentRunner
 from knowledge.models import Occurrence
+from tests.support import process_env
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -288,16 +286,7 @@ def test_steady_seasonal_traffic_raises_nothing_and_a_latency_shift_is_found():
 
 
 def start_worker() -> subprocess.Popen:
-    db = connection.settings_dict
-    env = dict(
-        os.environ,
-        DATABASE_URL=f"postgresql://{db['USER']}@{quote(db['HOST'], safe='')}/{db['NAME']}",
-        REDIS_URL=settings.REDIS_URL,
-        SECRET_KEY=settings.SECRET_KEY,
-        AGENT_MODULES="agents.builtin",
-        AGENT_HEARTBEAT_SECONDS="1",
-        LOG_LEVEL="WARNING",
-    )
+    env = process_env(AGENT_MODULES="agents.builtin", AGENT_HEARTBEAT_SECONDS="1")
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "aiops_site", "worker", "-P", "solo",
          "--hostname", "monitor@test", "--without-gossip", "--without-mingle",

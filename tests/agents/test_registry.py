@@ -12,11 +12,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.utils import timezone
 
-from agents import ingest, registry
+from agents import registry
 from agents.models import ApiToken, CheckResult, InstanceStatus, ServiceInstance
 from agents.tasks import check_service_health
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_token_cache")]
 
 
 class HealthHandler(BaseHTTPRequestHandler):
@@ -46,13 +46,6 @@ def health_server() -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture(autouse=True)
-def fresh_token_cache():
-    ingest.clear_token_cache()
-    yield
-    ingest.clear_token_cache()
 
 
 @pytest.fixture

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from django.conf import settings
 from django.db import connection
 
 from agents import mesh
@@ -19,6 +16,7 @@ from agents.events import parse_event
 from agents.models import Agent, AgentStatus
 from agents.runtime import check_agents, registered_agents, sync_agent_rows
 from tests.agents import mesh_handlers
+from tests.support import process_env
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,19 +29,12 @@ def test_agents(settings):
 
 
 def worker_env(**extra: str) -> dict[str, str]:
-    db = connection.settings_dict
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=f"postgresql://{db['USER']}@{quote(db['HOST'], safe='')}/{db['NAME']}",
-        REDIS_URL=settings.REDIS_URL,
-        SECRET_KEY=settings.SECRET_KEY,
+    return process_env(
         AGENT_MODULES="tests.agents.agent_fixtures",
         AGENT_HEARTBEAT_SECONDS="1",
         MESH_CLAIM_IDLE_MS="1500",
-        LOG_LEVEL="WARNING",
         **extra,
     )
-    return env
 
 
 def start_worker(name: str, **extra: str) -> subprocess.Popen:

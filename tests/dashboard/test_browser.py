@@ -3,7 +3,6 @@ without a reload, follow the server through a restart, approve a run with one cl
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -11,11 +10,9 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import quote
 
 import httpx
 import pytest
-from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import connection
 
@@ -25,6 +22,7 @@ from agents.models import Agent, AgentStatus
 from dashboard.live import push_panels
 from dashboard.panels import sample_streams
 from dashboard.roles import OPERATOR, ensure_groups
+from tests.support import process_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -42,16 +40,7 @@ def _free_port() -> int:
 
 
 def _server_env() -> dict[str, str]:
-    db = connection.settings_dict
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
-    env.update(
-        DATABASE_URL=f"postgresql://{db['USER']}@{quote(db['HOST'], safe='')}/{db['NAME']}",
-        REDIS_URL=settings.REDIS_URL,
-        SECRET_KEY=settings.SECRET_KEY,
-        LOG_LEVEL="WARNING",
-        LOG_FORMAT="text",
-    )
-    return env
+    return process_env(LOG_FORMAT="text")
 
 
 def _start_server(port: int) -> subprocess.Popen:
