@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) manage.py run_stack
+	$(PY) manage.py run_stack $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

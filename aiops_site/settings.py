@@ -233,6 +233,7 @@ INSTALLED_APPS = [
     "knowledge",
     "remediation",
     "dashboard",
+    "simulator",
 ]
 
 MIDDLEWARE = [

@@ -27,7 +27,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from knowledge import services as knowledge
-from knowledge.models import Diagnosis, Pattern, Solution
+from knowledge.models import Diagnosis, Pattern, Solution, SolutionSource
 from remediation import audit, safety, verification
 from remediation.actions import Action, ActionContext, ActionError, get_action
 from remediation.events import publish_on_commit
@@ -438,8 +438,28 @@ def _record_outcome(run: RemediationRun, *, succeeded: bool, solution_tested: bo
                 "solution.outcome", run=run, rule=run.rule_id, solution=solution.pk,
                 succeeded=succeeded, successes=solution.successes, failures=solution.failures,
             )  # fmt: skip
+    if succeeded:
+        _learn_solution(run)
     safety.record_rule_outcome(run.rule_id, succeeded)
     adjust_threshold(run.rule_id, succeeded, run_id=run.pk)
+
+
+def _learn_solution(run: RemediationRun) -> None:
+    """A verified fix becomes a solution of the problem it was diagnosed on, when that
+    problem (one learned from traffic, typically) has no solution with this action yet: the
+    next diagnosis of it then suggests what is proven to work, with its own success count."""
+    problem = run.diagnosis.problem
+    if Solution.objects.filter(problem=problem, action=run.action).exists():
+        return
+    with transaction.atomic():
+        solution, created = knowledge.add_solution(
+            problem, get_action(run.action).title, action=run.action,
+            parameters=run.parameters, source=SolutionSource.LEARNED,
+            steps=f"Learned from remediation run {run.pk}: {run.preview}",
+        )  # fmt: skip
+        if created:
+            knowledge.record_solution_outcome(solution, True)
+            audit.record("solution.learned", run=run, rule=run.rule_id, solution=solution.pk)
 
 
 def adjust_threshold(rule_id: int, succeeded: bool, *, run_id: int | None = None) -> float:

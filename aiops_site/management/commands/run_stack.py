@@ -20,6 +20,7 @@ from aiops_site.stack import (
     process_table,
     reset_prometheus_dir,
     run_lock,
+    simulator_token,
 )
 
 # Idempotent seeds: they add what is missing and keep curators' edits.
@@ -57,6 +58,8 @@ class Command(BaseCommand):
             processes = {name: processes[name] for name in only}
         reset_prometheus_dir()
         env = child_environment(host, port)
+        if "sim" in processes:
+            env["AIOPS_SIMULATOR_TOKEN"] = simulator_token()
         connections.close_all()  # honcho forks; children must not inherit our sockets
 
         manager = Manager()
