@@ -9,14 +9,22 @@ import contextlib
 import fcntl
 import os
 import secrets
+import shlex
+import signal
+import string
+import subprocess  # noqa: S404  (argv lists from our own Procfile, never a shell)
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+from urllib.parse import quote
 
+import httpx
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import connection
 from honcho.environ import parse_procfile
 
 PROCFILE = Path(settings.BASE_DIR) / "Procfile"
@@ -71,7 +79,7 @@ def ensure_first_admin() -> AdminCredentials | None:
     return AdminCredentials(username, None if env_password else password)
 
 
-SIMULATOR_TOKEN_NAME = "make run simulator"
+SIMULATOR_TOKEN_NAME = "make run simulator"  # noqa: S105  (a label, not a secret)
 
 
 def simulator_token() -> str:
@@ -103,15 +111,25 @@ def reset_prometheus_dir() -> None:
     directory.mkdir(parents=True, exist_ok=True)
 
 
+def database_url() -> str:
+    """The URL of the database this process is connected to (under pytest, the test one)."""
+    db = connection.settings_dict
+    auth = quote(db["USER"] or "", safe="")
+    if db.get("PASSWORD"):
+        auth += ":" + quote(db["PASSWORD"], safe="")
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgresql://{auth}@{quote(db['HOST'] or '', safe='')}{port}/{db['NAME']}"
+
+
 def child_environment(host: str, port: int) -> dict[str, str]:
     """Children get resolved URLs, so none of them re-runs the embedded-server check."""
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     env.update(
         PYTHON=sys.executable,
         HOST=host,
         PORT=str(port),
         AIOPS_VAR_DIR=str(settings.VAR_DIR),
-        DATABASE_URL=settings.DATABASE_URL,
+        DATABASE_URL=database_url(),
         REDIS_URL=settings.REDIS_URL,
         SECRET_KEY=settings.SECRET_KEY,
         PYTHONUNBUFFERED="1",
@@ -119,3 +137,68 @@ def child_environment(host: str, port: int) -> dict[str, str]:
         DJANGO_SETTINGS_MODULE="aiops_site.settings",
     )
     return env
+
+
+class BackgroundStack:
+    """Procfile processes as plain subprocesses (no shell: each line's ``$VARS`` are filled
+    in, then split), for commands that need the real stack around them, like ``scorecard``.
+    ``make run`` uses honcho instead, which wants the main thread and the terminal."""
+
+    def __init__(self, names: list[str], *, host: str, port: int, log_dir: Path) -> None:
+        table = process_table()
+        unknown = set(names) - set(table)
+        if unknown:
+            raise ValueError(f"not in the Procfile: {sorted(unknown)}")
+        self.env = child_environment(host, port)
+        # Its own metrics folder: a `make run` beside it keeps its files.
+        self.env["PROMETHEUS_MULTIPROC_DIR"] = str(log_dir / "prometheus")
+        self.commands = {name: shlex.split(string.Template(table[name]).substitute(self.env))
+                         for name in names}  # fmt: skip
+        self.url = f"http://{host}:{port}"
+        self.log_dir = log_dir
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self) -> BackgroundStack:
+        metrics = Path(self.env["PROMETHEUS_MULTIPROC_DIR"])
+        metrics.mkdir(parents=True, exist_ok=True)
+        for stale in metrics.glob("*.db"):
+            stale.unlink()
+        connection.close()  # children must not share our socket
+        for name, argv in self.commands.items():
+            log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115  (kept by the child)
+            self.processes[name] = subprocess.Popen(  # noqa: S603  (argv from our Procfile)
+                argv, env=self.env, cwd=settings.BASE_DIR, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        return self
+
+    def wait_until_healthy(self, timeout: float = 90.0) -> None:
+        """Until ``/health`` answers 200 (database, Redis, agents' heartbeats all fine)."""
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            for name, process in self.processes.items():
+                if process.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {process.returncode}; see its log "
+                                       f"in {self.log_dir}")  # fmt: skip
+            try:
+                response = httpx.get(f"{self.url}/health", timeout=2.0)
+                if response.status_code == 200:
+                    return
+                last = f"HTTP {response.status_code}: {response.text[:200]}"
+            except httpx.HTTPError as exc:
+                last = str(exc)
+            time.sleep(0.5)
+        raise TimeoutError(f"the stack did not become healthy in {timeout:.0f}s ({last})")
+
+    def stop(self, timeout: float = 15.0) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for process in self.processes.values():
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()

@@ -27,7 +27,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from knowledge import services as knowledge
-from knowledge.models import Diagnosis, Pattern, Solution, SolutionSource
+from knowledge.models import Diagnosis, DiagnosisStatus, Pattern, Solution, SolutionSource
 from remediation import audit, safety, verification
 from remediation.actions import Action, ActionContext, ActionError, get_action
 from remediation.events import publish_on_commit
@@ -165,7 +165,11 @@ def _decide(run: RemediationRun, rule: Rule) -> None:
     if decision.blocked:
         run.transition(RunStatus.REJECTED, reason=decision.blocked)
         audit.record("run.blocked", run=run, rule=rule, reason=decision.blocked)
-    elif decision.needs_approval:
+        return
+    Diagnosis.objects.filter(pk=run.diagnosis_id, status=DiagnosisStatus.OPEN).update(
+        status=DiagnosisStatus.REMEDIATING
+    )
+    if decision.needs_approval:
         expires = timezone.now() + RemediationRun.approval_ttl()
         run.transition(RunStatus.AWAITING_APPROVAL, reason=decision.why, expires_at=expires)
         audit.record("run.awaiting_approval", run=run, rule=rule, reason=decision.why)
@@ -402,6 +406,8 @@ def verify(run_id: int) -> str:
             return "skipped: already verified"
         audit.record("run.verified", run=run, rule=run.rule_id, recovered=recovered, detail=detail)
         if recovered:
+            # A recurrence after a verified fix is a new incident with its own diagnosis.
+            Diagnosis.objects.filter(pk=run.diagnosis_id).update(status=DiagnosisStatus.RESOLVED)
             publish_on_commit("remediation.succeeded", _payload(run, detail=detail))
     if not run.dry_run:
         _record_outcome(run, succeeded=recovered)

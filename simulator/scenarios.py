@@ -44,7 +44,7 @@ def _fix_batch_size(world: World) -> None:
 
 def _memory_leak(world: World) -> None:
     worker = instance_of("import-worker")
-    world.memory_mb[worker] = MEMORY_LIMIT_MB * 0.74
+    world.memory_mb[worker] = MEMORY_LIMIT_MB * 0.79
     world.memory_leak_mb_s[worker] = 12.0
 
 

@@ -37,6 +37,11 @@ DB_POOL_SIZE = 20
 SEARCH_CAPACITY_PER_REPLICA = 15.0  # searches per second one replica serves before queueing
 STATEMENT_TIMEOUT_MS = 5000.0
 SIGNAL_WINDOW_S = 60.0
+#: What the ORM's slow-query log prints (a log line, never a query that runs).
+SLOW_QUERY = (
+    "Slow query ({ms:.0f} ms): SELECT ... FROM bookmarks_bookmark WHERE title ILIKE '%{term}%'"
+)
+FAVICON_FAILURES = ((429, "Too Many Requests"), (502, "Bad Gateway"), (503, "Service Unavailable"))
 #: The exception class an import failure reports, by root cause.
 ERROR_TYPES = {
     "import_timeout": "SoftTimeLimitExceeded",
@@ -102,6 +107,7 @@ class World:
         self.failed_imports: dict[str, ImportJob] = {}
         self.cache_keys: dict[str, int] = {"default": 1200, "search": 300}
         self.restarts: dict[str, int] = {}
+        self.imports_run = 0
         self._signals: dict[str, deque[tuple[float, str]]] = {s: deque() for s in SERVICES}
         self._last_advance: float | None = None
 
@@ -163,10 +169,10 @@ class World:
     def _search(self, now: float) -> Outcome:
         if not self.search_index_valid:
             latency = self.random.uniform(2200, 4600)
+            term = self.random.choice(("python", "kubernetes", "recipes", "rust", "news"))
             return self._error(
                 "search", "search_latency_high", now, status=200, latency_ms=latency,
-                text=f'Slow query ({latency:.0f} ms): index "bookmarks_title_trgm" is invalid, '
-                "search fell back to a sequential scan of bookmarks_bookmark",
+                text=SLOW_QUERY.format(ms=latency, term=term),
             )  # fmt: skip
         utilisation = self.search_utilisation()
         if utilisation >= 1.0 and self.random.random() < 1.0 - 1.0 / utilisation:
@@ -184,6 +190,7 @@ class World:
         """Parse one export in batches; returns the outcome the import worker reports."""
         with self.lock:
             job.attempts += 1
+            self.imports_run += 1
             worker = instance_of("import-worker")
             batch = min(self.batch_size, max(1, job.bookmark_count))
             duration_ms = job.bookmark_count * ITEM_COST_MS.get(job.source, 3.0) + 50
@@ -251,12 +258,12 @@ class World:
             if not self.flags["favicon_fetch"]:
                 return None
             if self.favicon_upstream_failing:
-                code = self.random.choice((502, 503, 503, 429))
+                code, reason = self.random.choice(FAVICON_FAILURES)
                 return self._error(
                     "favicon-fetcher", "favicon_rate_limited", now, status=code,
                     latency_ms=self._lognormal(300),
-                    text=f"favicon fetch failed for {host}: upstream answered HTTP {code}, "
-                    "rate limited or unavailable",
+                    text=f"HTTP {code} {reason} fetching https://{host}/favicon.ico "
+                    f"(Retry-After: {self.random.choice((60, 120, 300))})",
                 )  # fmt: skip
             return Outcome(latency_ms=self._lognormal(120))
 
@@ -288,7 +295,7 @@ class World:
             return self._error(
                 "import-worker", "high_memory_usage", now, status=0, latency_ms=0.0,
                 text=f"Worker rss {rss:.0f} MiB exceeds {MEMORY_WARN_FRACTION:.0%} of limit "
-                f"{MEMORY_LIMIT_MB} MiB",
+                f"{MEMORY_LIMIT_MB} MiB after {self.imports_run} tasks",
             )  # fmt: skip
 
     # --- Signals (what the control API's health report counts) ------------------------------

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import os
-from urllib.parse import quote
 
 from django.conf import settings
-from django.db import connection
+
+from aiops_site.stack import database_url
 
 
 def process_env(**extra: str) -> dict[str, str]:
     """The environment for a child process that must use this test run's database and Redis."""
-    db = connection.settings_dict
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     env.update(
-        DATABASE_URL=f"postgresql://{db['USER']}@{quote(db['HOST'], safe='')}/{db['NAME']}",
+        DATABASE_URL=database_url(),
         REDIS_URL=settings.REDIS_URL,
         SECRET_KEY=settings.SECRET_KEY,
         LOG_LEVEL="WARNING",

@@ -3,8 +3,10 @@
 Every error that enters (an import failure, an error log line, a firing alert, an anomaly)
 is fingerprinted and counted in the knowledge graph (problem capture). The first error of a
 problem on a service opens a Diagnosis; more of the same within ``DIAGNOSIS_COALESCE``
-only add to its evidence count, so a burst of ten thousand failures yields one diagnosis
-(and one ``diagnosis.ready`` for the remediation engine), not ten thousand.
+only add to its evidence count while it is open or being remediated (once a fix is verified
+it is resolved, and a recurrence opens a new one), so a burst of ten thousand failures
+yields one diagnosis (and one ``diagnosis.ready`` for the remediation engine), not ten
+thousand.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ def diagnose(text: str, events: list[Event], *, service: str, instance: str) -> 
             .filter(
                 problem=problem,
                 service=service,
-                status=DiagnosisStatus.OPEN,
+                status__in=(DiagnosisStatus.OPEN, DiagnosisStatus.REMEDIATING),
                 last_seen__gte=timezone.now() - DIAGNOSIS_COALESCE,
             )
             .order_by("-created_at")
@@ -102,6 +104,11 @@ def _open_diagnosis(
     context = reasoning.gather_context(trigger.timestamp, triggers=events)
     hypotheses = reasoning.rank_hypotheses(trigger, similar, context)
     top = hypotheses[0] if hypotheses else None
+    confidence = reasoning.confidence(hypotheses)
+    if top is not None and top.signal:
+        same_cause = _open_for_signal(top.signal, service)
+        if same_cause is not None:
+            return _corroborate(same_cause, events, problem, text, confidence)
     diagnosis = Diagnosis.objects.create(
         problem=problem,
         service=service,
@@ -110,7 +117,7 @@ def _open_diagnosis(
         trigger_type=trigger.type,
         root_cause=top.cause if top else f"unexplained: {problem.title}",
         signal=top.signal if top else problem.signal,
-        confidence=reasoning.confidence(hypotheses),
+        confidence=confidence,
         hypotheses=[_hypothesis_json(h) for h in hypotheses[:8]],
         evidence={
             "message": text[:1000],
@@ -126,6 +133,56 @@ def _open_diagnosis(
         event_count=len(events),
     )
     transaction.on_commit(lambda: _announce(diagnosis))
+    return diagnosis
+
+
+def _open_for_signal(signal: str, service: str) -> Diagnosis | None:
+    """The open diagnosis of this root cause on this service: one incident per cause, even
+    when the fingerprinter keeps two wordings of it apart as two problems."""
+    return (
+        Diagnosis.objects.select_for_update()
+        .filter(
+            signal=signal,
+            service=service,
+            status__in=(DiagnosisStatus.OPEN, DiagnosisStatus.REMEDIATING),
+            last_seen__gte=timezone.now() - DIAGNOSIS_COALESCE,
+        )
+        .order_by("-confidence")
+        .first()
+    )
+
+
+def _corroborate(
+    diagnosis: Diagnosis, events: list[Event], problem: Problem, text: str, confidence: float
+) -> Diagnosis:
+    """Another kind of evidence for the same cause raises the diagnosis' confidence.
+
+    Only a distinct problem (a different error, or an anomaly) counts as new evidence, never
+    the same error again; independent evidence combines as a noisy-OR, capped at 0.99. A
+    rise is announced again, so a rule whose threshold the first sighting missed can act.
+    """
+    evidence = dict(diagnosis.evidence or {})
+    seen = set(evidence.get("corroborating_problems", [])) | {diagnosis.problem_id}
+    fields: dict[str, object] = {
+        "event_count": F("event_count") + len(events),
+        "last_seen": timezone.now(),
+    }
+    raised = False
+    if problem.pk not in seen:
+        combined = round(min(0.99, 1 - (1 - diagnosis.confidence) * (1 - confidence)), 3)
+        evidence["corroborating_problems"] = sorted(seen | {problem.pk})
+        evidence.setdefault("corroboration", []).append(
+            {"problem": problem.pk, "message": text[:300], "confidence": confidence,
+             "event": events[0].id, "type": events[0].type}
+        )  # fmt: skip
+        fields["evidence"] = evidence
+        if combined > diagnosis.confidence:
+            fields["confidence"] = combined
+            raised = True
+    Diagnosis.objects.filter(pk=diagnosis.pk).update(**fields)
+    diagnosis.refresh_from_db()
+    if raised:
+        transaction.on_commit(lambda: _announce(diagnosis))
     return diagnosis
 
 

@@ -1,5 +1,6 @@
 """The dashboard's cast: a viewer, an operator and an admin in their role groups, and a few
-rows for the panels to show."""
+rows for the panels to show. ``control`` (the managed service's control API, registered as
+``bookmarks``) is shared with the remediation tests (``tests/control_api.py``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from django.utils import timezone
 from agents.models import Agent, AgentStatus, Service, ServiceInstance
 from dashboard.roles import ADMIN, APPROVE_APP, APPROVE_CODENAME, OPERATOR, VIEWER
 from knowledge.models import Problem, Severity
+from tests.control_api import control  # noqa: F401  (re-exported fixture)
 
 
 def _member(django_user_model, username: str, group: str):
