@@ -33,6 +33,7 @@ from knowledge.embeddings import embed_texts
 CHANGE_WINDOW = timedelta(minutes=30)
 ANOMALY_WINDOW = timedelta(minutes=5)
 LARGE_IMPORT_BOOKMARKS = 10_000
+SMALL_IMPORT_BOOKMARKS = 2_000
 MIN_SIMILARITY = 0.3
 CATEGORY_PRIOR = 0.2
 
@@ -232,9 +233,22 @@ def rank_hypotheses(
 
 
 def _weigh_workload(trigger: Event, hypotheses: list[Hypothesis]) -> None:
-    """A huge import makes timeout and memory explanations likelier, and says so."""
-    count = trigger.payload.get("bookmark_count") or 0
-    if trigger.type != "import.failed" or count < LARGE_IMPORT_BOOKMARKS:
+    """A huge import makes timeout and memory explanations likelier, and says so; a small
+    one makes "the file is too large" unlikely (something else starved the worker)."""
+    count = trigger.payload.get("bookmark_count")
+    if trigger.type != "import.failed" or count is None:
+        return
+    if count < SMALL_IMPORT_BOOKMARKS:
+        for hypothesis in hypotheses:
+            if hypothesis.kind == "known-problem" and re.search(
+                r"\blarge\b", hypothesis.cause, re.I
+            ):
+                hypothesis.score -= 0.3
+                hypothesis.evidence.append(
+                    {"kind": "workload", "bookmark_count": count, "note": "a small import"}
+                )
+        return
+    if count < LARGE_IMPORT_BOOKMARKS:
         return
     for hypothesis in hypotheses:
         if hypothesis.kind == "known-problem" and re.search(

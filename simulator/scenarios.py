@@ -164,8 +164,9 @@ SCENARIOS: dict[str, Scenario] = {
     )
 }  # fmt: skip
 
-#: What ``scorecard --quick`` runs: an automatic fix, an approval, a metric-led fault.
-QUICK = ("large_chrome_import", "search_index_lost", "memory_leak", "healthy")
+#: What ``scorecard --quick`` runs: a healthy period first (false alarms want an undisturbed
+#: window), two automatic fixes, and a risky one that waits for approval.
+QUICK = ("healthy", "large_chrome_import", "search_index_lost", "memory_leak")
 #: The cycle ``make run`` injects on its own so a fresh install shows the loop working.
 DEMO_CYCLE = (
     "large_chrome_import",

@@ -3,9 +3,9 @@ stack watches, and score what the agents did against the ground truth.
 
 What is measured, per scenario (windows are wall-clock, one scenario at a time):
 
-* **detected** — an Anomaly or a Diagnosis appeared after the injection; time to detect is
-  from the injection to the first of them.
-* **diagnosed** — the most confident Diagnosis of the window names the true root cause
+* **detected** — an Anomaly or a Diagnosis appeared (or an open Diagnosis was reinforced)
+  after the injection; time to detect is from the injection to the first of them.
+* **diagnosed** — the most confident Diagnosis seen in the window names the true root cause
   (its ``signal``).
 * **remediated** — a remediation run executed the correct action automatically, or waits
   for (or got) a human approval for a risky one; **recovered** — the simulator saw the root
@@ -157,14 +157,10 @@ class Scorecard:
     def _observe(self, record: FaultInjection, result: ScenarioResult) -> None:
         start = record.started_at
         first = first_alarm(start)
-        if first is not None:
+        if first is not None and not result.detected:
             result.detected = True
             result.detect_seconds = round((first - start).total_seconds(), 2)
-        top = (
-            Diagnosis.objects.filter(created_at__gte=start)
-            .order_by("-confidence", "created_at")
-            .first()
-        )
+        top = Diagnosis.objects.filter(last_seen__gte=start).order_by("-confidence").first()
         if top is not None:
             result.diagnosed_signal = top.signal
             result.diagnosis_confidence = top.confidence
@@ -201,11 +197,16 @@ class Scorecard:
 
 
 def first_alarm(since: datetime) -> datetime | None:
+    """The first anomaly or diagnosis since ``since``. A diagnosis still open from before
+    that the fault reinforced counts from its ``last_seen``: polled every half second, the
+    first look at it is within that of the first reinforcement."""
     times = [
         Anomaly.objects.filter(detected_at__gte=since).order_by("detected_at")
         .values_list("detected_at", flat=True).first(),
         Diagnosis.objects.filter(created_at__gte=since).order_by("created_at")
         .values_list("created_at", flat=True).first(),
+        Diagnosis.objects.filter(created_at__lt=since, last_seen__gte=since)
+        .order_by("last_seen").values_list("last_seen", flat=True).first(),
     ]  # fmt: skip
     found = [t for t in times if t is not None]
     return min(found) if found else None

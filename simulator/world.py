@@ -45,7 +45,7 @@ FAVICON_FAILURES = ((429, "Too Many Requests"), (502, "Bad Gateway"), (503, "Ser
 #: The exception class an import failure reports, by root cause.
 ERROR_TYPES = {
     "import_timeout": "SoftTimeLimitExceeded",
-    "high_memory_usage": "MemoryError",
+    "high_memory_usage": "WorkerLostError",
     "import_parse_error": "HTMLParseError",
 }
 
@@ -201,8 +201,8 @@ class World:
             if self.memory_mb[worker] >= MEMORY_LIMIT_MB * MEMORY_WARN_FRACTION:
                 return self._import_failed(
                     job, now, "high_memory_usage",
-                    f"MemoryError: import worker exceeded memory limit ({MEMORY_LIMIT_MB} MiB) "
-                    f"parsing {job.source} export {job.import_id}",
+                    f"Container {worker} was OOMKilled (exit code 137) while running "
+                    f"import_bookmarks[{job.source}] for import {job.import_id}",
                 )  # fmt: skip
             if job.malformed and job.source == "html" and not self.flags["lenient_html_import"]:
                 line = self.random.randint(80, 4000)

@@ -70,6 +70,7 @@ class Command(BaseCommand):
             label=f"scorecard-{int(time.time())}",
         )
         warmup = opts["warmup"] if opts["warmup"] is not None else (15.0 if quick else 60.0)
+        call_command("migrate", interactive=False, verbosity=0)
         call_command("seed_knowledge", verbosity=0, no_progress=True)
         call_command("seed_rules", verbosity=0)
         report = self._run(config, warmup, opts)
