@@ -55,8 +55,11 @@ class ControlAPI:
         with self._lock:
             if key and key in self._answers:
                 return {**self._answers[key], "replayed": True}
+            params = body.get("params") or {}
+            if not isinstance(params, dict):
+                raise ControlError("params must be a JSON object")
             answer = {"ok": True, "service": service, "operation": operation,
-                      **self._dispatch(service, operation, body.get("params") or {})}  # fmt: skip
+                      **self._dispatch(service, operation, params)}  # fmt: skip
             self.requests.append({"service": service, "operation": operation, "body": body,
                                   "key": key, "at": self.clock()})  # fmt: skip
             if key:
@@ -132,7 +135,11 @@ def _handler(api: ControlAPI) -> type[BaseHTTPRequestHandler]:
             if route is None:
                 self._send(404, {"ok": False, "error": "not found"})
                 return
-            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                self._send(400, {"ok": False, "error": "Content-Length is not a number"})
+                return
             if length > MAX_BODY_BYTES:
                 self._send(413, {"ok": False, "error": f"body over {MAX_BODY_BYTES} bytes"})
                 return
@@ -172,5 +179,6 @@ class ControlServer:
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
+        if self.thread.is_alive():  # shutdown() waits for a loop that must have started
+            self.server.shutdown()
         self.server.server_close()

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
+from agents.registry import record_instance_heartbeat, register_instance
 from agents.sdk import AIOpsClient
 from agents.sdk.django import reset_client
 from agents.sdk.logs import LogHandler
@@ -45,6 +46,7 @@ REQUEST_MIX = (
 SEARCH_SHARE = 0.20
 IMPORT_SOURCES = (("chrome", 0.4), ("firefox", 0.25), ("pocket", 0.15), ("html", 0.2))
 GAUGE_INTERVAL_S = 5.0
+HEARTBEAT_INTERVAL_S = 10.0
 FAULT_IMPORT_INTERVAL_S = 2.0
 HOSTS = ("github.com", "news.ycombinator.com", "docs.python.org", "www.djangoproject.com",
          "developer.mozilla.org", "stackoverflow.com", "en.wikipedia.org", "arxiv.org")  # fmt: skip
@@ -90,6 +92,7 @@ class Simulator:
                                 self._bookmark_created))  # fmt: skip
         self.pool = ThreadPoolExecutor(max_workers=96, thread_name_prefix="simulator-request")
         self.stopping = threading.Event()
+        self._stopped = False
         self.threads: list[threading.Thread] = []
         self.started_at = time.time()
         self.injections: dict[str, tuple[scenarios.Scenario, int]] = {}
@@ -133,29 +136,46 @@ class Simulator:
             aiops["TRANSPORT"] = "redis"
         else:
             aiops.update(URL=self.config.url, TOKEN=self.config.token)
+        self._previous_aiops = getattr(settings, "AIOPS", None)
         settings.AIOPS = aiops
         reset_client()
+
+    def _direct_registry(self) -> bool:
+        """Without the HTTP API (``--redis``) the registry is written through the ORM."""
+        return not (self.config.url and self.config.token)
 
     def register(self) -> None:
         for service, client in self.clients.items():
             registration = {"version": VERSION, "control_url": self.control.control_url(service),
                             "tags": {"simulated": True}}  # fmt: skip
-            if self.config.url and self.config.token:
-                client.register(heartbeat_interval=10.0, **registration)
-            else:
-                from agents.registry import register_instance
-
+            if self._direct_registry():
                 register_instance(service, instance_of(service), **registration)
+            else:
+                client.register(heartbeat_interval=HEARTBEAT_INTERVAL_S, **registration)
+
+    def _beat_directly(self) -> None:
+        for service in SERVICES:
+            record_instance_heartbeat(service, instance_of(service))
+        close_old_connections()
 
     def stop(self) -> None:
+        """Stop traffic, let requests in flight report, close the clients (once)."""
+        if self._stopped:
+            return
+        self._stopped = True
         self.stopping.set()
         for thread in self.threads:
             thread.join(timeout=5)
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        # Requests in flight finish (and report) before their clients close.
+        self.pool.shutdown(wait=True, cancel_futures=True)
         self.control.stop()
         for client in self.clients.values():
             client.close(timeout=5)
         reset_client()
+        if self._previous_aiops is None:
+            del settings.AIOPS
+        else:
+            settings.AIOPS = self._previous_aiops
 
     # --- Reporting ----------------------------------------------------------------------------
 
@@ -311,11 +331,16 @@ class Simulator:
     # --- Gauges -------------------------------------------------------------------------------
 
     def _gauges(self) -> None:
+        next_gauges = next_beat = time.time()
         while not self.stopping.wait(1.0):
             now = time.time()
             self.world.advance(now)
-            if int(now) % int(GAUGE_INTERVAL_S):
+            if self._direct_registry() and now >= next_beat:
+                next_beat = now + HEARTBEAT_INTERVAL_S
+                self._beat_directly()
+            if now < next_gauges:
                 continue
+            next_gauges = now + GAUGE_INTERVAL_S
             for service, name, value, labels in self.world.gauges():
                 self.emit(
                     service, "metric.sample", {"name": name, "value": value, "labels": labels}

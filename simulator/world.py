@@ -2,7 +2,7 @@
 
 Four services share one world, as they share one database in a real deployment:
 
-* ``bookmarks`` — the Django web app (``web-1``): lists, creates and searches bookmarks,
+* ``bookmarks`` — the Django web app (``bookmarks-1``): lists, creates and searches bookmarks,
   logs users in (sessions in Redis), accepts imports;
 * ``import-worker`` (``import-worker-1``): parses Chrome / Firefox / Pocket / HTML exports
   in batches;
