@@ -349,6 +349,20 @@ LATENCY_SERIES = "api.latency_mean"
 LATENCY_MIN_WINDOW = 20
 LATENCY_MIN_BASELINE = 100
 LATENCY_RATIO = 3.0
+#: A creep: the window's mean this much above the baseline, with SUSTAINED_SECONDS of its
+#: seconds (each with SUSTAINED_MIN_REQUESTS) above it too, so one slow second is not enough.
+SUSTAINED_RATIO = 1.6
+SUSTAINED_SECONDS = 7
+SUSTAINED_MIN_REQUESTS = 3
+
+
+def sustained_seconds(per_second: Iterable[tuple[float, float]], baseline_mean: float) -> int:
+    """How many seconds of the window had a mean latency SUSTAINED_RATIO over the baseline."""
+    return sum(
+        1
+        for count, total in per_second
+        if count >= SUSTAINED_MIN_REQUESTS and total / count >= SUSTAINED_RATIO * baseline_mean
+    )
 
 
 @dataclass(frozen=True)
@@ -592,16 +606,20 @@ class Rollups:
     def _fast_counters(self, end: int) -> tuple[dict[str, float], dict[str, float], float]:
         """Sums over the fast window, and over the baseline minutes before it (cached briefly:
         closed minutes barely change, and re-reading them for every batch was the hot path's
-        largest cost)."""
+        largest cost). The window also keeps each second's API latency as ``per_second``."""
         start = end - FAST_WINDOW_SECONDS + 1
         fields = ["imports.failed", "api.count", "api.errors", "api.sum"]
         pipe = self.client.pipeline(transaction=False)
         for second in range(start, end + 1):
             pipe.hmget(_second_key(second), fields)
-        window: dict[str, float] = defaultdict(float)
+        window: dict[str, Any] = defaultdict(float)
+        per_second = []
         for values in pipe.execute():
-            for name, value in zip(fields, values, strict=True):
-                window[name] += float(value or 0)
+            numbers = [float(value or 0) for value in values]
+            for name, number in zip(fields, numbers, strict=True):
+                window[name] += number
+            per_second.append((numbers[1], numbers[3]))  # (requests, latency sum)
+        window["per_second"] = per_second
         baseline, seconds = self._baseline(start // MINUTE)
         return window, baseline, seconds
 
@@ -685,11 +703,18 @@ class Rollups:
             return None
         mean_now = window["api.sum"] / window["api.count"]
         mean_before = baseline["api.sum"] / baseline["api.count"]
-        if mean_before <= 0 or mean_now < LATENCY_RATIO * mean_before:
+        if mean_before <= 0:
             return None
         ratio = mean_now / mean_before
+        sustained = sustained_seconds(window.get("per_second", ()), mean_before)
+        if ratio >= LATENCY_RATIO:
+            threshold = LATENCY_RATIO  # a jump
+        elif ratio >= SUSTAINED_RATIO and sustained >= SUSTAINED_SECONDS:
+            threshold = SUSTAINED_RATIO  # a creep: smaller, but second after second
+        else:
+            return None
         # Scaled so the threshold ratio scores exactly ALERT_SCORE.
-        surprise = ALERT_SURPRISE * math.log(ratio) / math.log(LATENCY_RATIO)
+        surprise = ALERT_SURPRISE * math.log(ratio) / math.log(threshold)
         return Finding(
             series=LATENCY_SERIES,
             detector=AnomalyDetector.BURST,
@@ -704,6 +729,8 @@ class Rollups:
                 "baseline_mean_ms": mean_before,
                 "baseline_requests": baseline["api.count"],
                 "ratio": round(ratio, 2),
+                "seconds_above": sustained,
+                "kind": "jump" if threshold == LATENCY_RATIO else "sustained",
             },
         )
 

@@ -44,6 +44,7 @@ REQUEST_MIX = (
     ("POST", "/accounts/login/", 0.08),
 )
 SEARCH_SHARE = 0.20
+SEARCH_TERMS = ("python", "rust", "recipes", "k8s", "news")
 IMPORT_SOURCES = (("chrome", 0.4), ("firefox", 0.25), ("pocket", 0.15), ("html", 0.2))
 GAUGE_INTERVAL_S = 5.0
 HEARTBEAT_INTERVAL_S = 10.0
@@ -119,7 +120,8 @@ class Simulator:
     def start(self) -> Simulator:
         self.control.start()
         self.register()
-        for target in (self._traffic, self._imports, self._gauges, self._watch_faults):
+        loops = (self._traffic, self._search_surge, self._imports, self._gauges, self._watch_faults)
+        for target in loops:
             thread = threading.Thread(
                 target=target, name=f"simulator{target.__name__}", daemon=True
             )
@@ -209,6 +211,22 @@ class Simulator:
                 return
             self.pool.submit(self._one_request)
 
+    def _search_surge(self) -> None:
+        """Extra searches while a surge aims at search (none otherwise)."""
+        while not self.stopping.is_set():
+            rate = self.world.extra_search_rps
+            if rate <= 0:
+                if self.stopping.wait(0.5):
+                    return
+                continue
+            if self.stopping.wait(self.rng.expovariate(rate)):
+                return
+            self.pool.submit(self.web.request, "GET", "/api/search/", user=self._user(),
+                             params={"q": self.rng.choice(SEARCH_TERMS)})  # fmt: skip
+
+    def _user(self) -> str:
+        return f"u{int(USERS * self.rng.random() ** 3)}"  # a few users are most of the traffic
+
     def _one_request(self) -> None:
         roll, cumulative = self.rng.random(), 0.0
         method, route = REQUEST_MIX[-1][:2]
@@ -216,9 +234,9 @@ class Simulator:
             cumulative += share
             if roll <= cumulative:
                 break
-        user = f"u{int(USERS * self.rng.random() ** 3)}"  # a few users are most of the traffic
+        user = self._user()
         path_info = route.replace("{id}", str(self.rng.randint(1, 50_000)))
-        params = {"q": self.rng.choice(("python", "rust", "recipes", "k8s", "news"))}
+        params = {"q": self.rng.choice(SEARCH_TERMS)}
         if method == "POST" and route == "/api/bookmarks/":
             params = {
                 "url": f"https://{self.rng.choice(HOSTS)}/{self.rng.randint(1, 9999)}",

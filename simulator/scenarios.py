@@ -66,7 +66,9 @@ def _fix_redis(world: World) -> None:
 
 
 def _traffic_surge(world: World) -> None:
-    world.traffic_multiplier = 10.0
+    # Absolute, not relative, so the surge saturates search at any hour of the day.
+    world.traffic_multiplier = 3.0
+    world.extra_search_rps = 40.0
 
 
 def _latency_creep(world: World) -> None:
@@ -135,8 +137,8 @@ SCENARIOS: dict[str, Scenario] = {
             "traffic_surge", "Traffic surge saturates search",
             "search_timeout", "search", "scale_out",
             _traffic_surge, lambda world: world.scale("search", 2),
-            "Ten times the usual traffic; two search replicas cannot keep up and queries hit "
-            "the statement timeout.",
+            "Three times the usual traffic and 40 searches/s more; two search replicas cannot "
+            "keep up and queries hit the statement timeout.",
         ),
         Scenario(
             "latency_creep", "Gradual latency creep from a connection leak",

@@ -100,6 +100,7 @@ class World:
         self.session_store_up = True
         self.favicon_upstream_failing = False
         self.traffic_multiplier = 1.0
+        self.extra_search_rps = 0.0  # a surge aimed at search (a viral link, a crawler)
         self.search_base_rate = 4.0  # searches/s before any surge; the traffic loop keeps it
         self.large_chrome_imports = False
         self.malformed_html_imports = False
@@ -164,7 +165,7 @@ class World:
 
     def search_utilisation(self) -> float:
         capacity = SEARCH_CAPACITY_PER_REPLICA * self.replicas["search"]
-        return self.search_base_rate * self.traffic_multiplier / capacity
+        return (self.search_base_rate * self.traffic_multiplier + self.extra_search_rps) / capacity
 
     def _search(self, now: float) -> Outcome:
         if not self.search_index_valid:

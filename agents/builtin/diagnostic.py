@@ -27,6 +27,8 @@ from knowledge.models import Diagnosis, DiagnosisStatus, Problem, Solution
 from knowledge.similarity import similar_problems
 
 DIAGNOSIS_COALESCE = timedelta(minutes=10)
+#: An unexplained anomaly this close to a diagnosed error burst is read as its symptom.
+CONCURRENT_WINDOW = timedelta(seconds=90)
 SIMILAR_K = 5
 SUGGESTIONS = 5
 
@@ -109,6 +111,10 @@ def _open_diagnosis(
         same_cause = _open_for_signal(top.signal, service)
         if same_cause is not None:
             return _corroborate(same_cause, events, problem, text, confidence)
+    elif trigger.type == "anomaly.detected":
+        explained = _concurrent_error_diagnosis()
+        if explained is not None:
+            return _corroborate(explained, events, problem, text, confidence)
     diagnosis = Diagnosis.objects.create(
         problem=problem,
         service=service,
@@ -148,6 +154,23 @@ def _open_for_signal(signal: str, service: str) -> Diagnosis | None:
             last_seen__gte=timezone.now() - DIAGNOSIS_COALESCE,
         )
         .order_by("-confidence")
+        .first()
+    )
+
+
+def _concurrent_error_diagnosis() -> Diagnosis | None:
+    """The diagnosed error burst going on right now, if any: an anomaly no known problem
+    explains (an error rate, a latency) that coincides with it is its symptom, and so
+    evidence for its cause rather than a separate incident."""
+    return (
+        Diagnosis.objects.select_for_update()
+        .filter(
+            status__in=(DiagnosisStatus.OPEN, DiagnosisStatus.REMEDIATING),
+            last_seen__gte=timezone.now() - CONCURRENT_WINDOW,
+        )
+        .exclude(signal="")
+        .exclude(trigger_type="anomaly.detected")
+        .order_by("-last_seen")
         .first()
     )
 

@@ -282,6 +282,47 @@ def test_steady_seasonal_traffic_raises_nothing_and_a_latency_shift_is_found():
     assert len(anomaly.evidence["points"]) > 1
 
 
+def _creep_second(at: datetime, rng: random.Random, scale: float) -> list:
+    return [api(at + timedelta(milliseconds=100 * i), rng.lognormvariate(3.0, 0.3) * scale)
+            for i in range(8)]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("scales", "raised"),
+    [
+        # Latency creeping from 1.3x to 2.6x, second after second: a sustained shift.
+        ([1.3 + 0.15 * s for s in range(10)], True),
+        # The same 2x in only three seconds (a GC pause, a noisy neighbour): nothing.
+        ([1.0] * 7 + [2.2] * 3, False),
+        # Healthy noise around the baseline: nothing.
+        ([1.0] * 10, False),
+    ],
+)
+def test_the_fast_path_finds_a_sustained_latency_creep_below_the_jump_ratio(
+    scales, raised, monkeypatch
+):
+    now = datetime.now(UTC).replace(microsecond=0)
+    rng = random.Random(5)
+    history = [now.replace(second=0) - timedelta(minutes=m) for m in range(6, 0, -1)]
+    mesh.publish_many([e for m in history for e in steady_minute(m, rng)])
+    start = now.replace(second=0) + timedelta(seconds=20)
+    seconds = [start + timedelta(seconds=i) for i in range(len(scales))]
+    mesh.publish_many([e for at, scale in zip(seconds, scales, strict=True)
+                       for e in _creep_second(at, rng, scale)])  # fmt: skip
+    monkeypatch.setattr(rollups, "LATENCY_CHECK_SECONDS", 0.0)  # check every batch
+    runner, _ = new_runner()
+    drain(runner)
+
+    found = Anomaly.objects.filter(series=rollups.LATENCY_SERIES)
+    assert found.exists() is raised
+    if raised:
+        anomaly = found.get()
+        assert anomaly.evidence["kind"] == "sustained"
+        assert anomaly.evidence["ratio"] < rollups.LATENCY_RATIO
+        assert anomaly.evidence["seconds_above"] >= rollups.SUSTAINED_SECONDS
+        assert anomaly.score >= ALERT_SCORE
+
+
 # --- In a real worker ---------------------------------------------------------------------------
 
 
