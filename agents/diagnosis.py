@@ -143,6 +143,10 @@ class ExemplarIndex:
         self._matrix = np.asarray(embed_texts(texts)) if texts else None
         self._owners, self._stamp = owners, stamp
 
+    def forget(self) -> None:
+        """Rebuild on next use (the curated problems were replaced, e.g. a fresh database)."""
+        self._built_at, self._stamp, self._matrix = 0.0, None, None
+
     def matches(self, text: str, k: int = 5) -> list[tuple[Any, float]]:
         now = time.monotonic()
         if now - self._built_at > self.REFRESH_SECONDS or self._matrix is None:

@@ -237,6 +237,7 @@ def reject(run: RemediationRun | int, user: Any, reason: str = "") -> Remediatio
             raise ApprovalError("you already decided on this run")
         Approval.objects.create(run=locked, user=user, decision=Decision.REJECT, reason=reason)
         locked.transition(RunStatus.REJECTED, actor=user, reason=reason or "rejected")
+        _reopen_diagnosis(locked)
         audit.record("run.rejected", run=locked, rule=locked.rule_id, actor=user, reason=reason)
         publish_on_commit("remediation.rejected", _payload(locked))
     return locked
@@ -244,6 +245,7 @@ def reject(run: RemediationRun | int, user: Any, reason: str = "") -> Remediatio
 
 def _expire(run: RemediationRun) -> bool:
     if run.transition(RunStatus.EXPIRED, reason="no decision in time"):
+        _reopen_diagnosis(run)
         audit.record("run.expired", run=run, rule=run.rule_id, expires_at=str(run.expires_at))
         publish_on_commit("remediation.expired", _payload(run))
         return True
@@ -405,9 +407,10 @@ def verify(run_id: int) -> str:
         if not run.transition(status, reason=detail, error="" if recovered else detail):
             return "skipped: already verified"
         audit.record("run.verified", run=run, rule=run.rule_id, recovered=recovered, detail=detail)
-        if recovered:
+        if recovered and not run.dry_run:
             # A recurrence after a verified fix is a new incident with its own diagnosis.
             Diagnosis.objects.filter(pk=run.diagnosis_id).update(status=DiagnosisStatus.RESOLVED)
+        if recovered:
             publish_on_commit("remediation.succeeded", _payload(run, detail=detail))
     if not run.dry_run:
         _record_outcome(run, succeeded=recovered)
@@ -503,8 +506,16 @@ def _rollback_and_escalate(run: RemediationRun, reason: str) -> None:
 def _escalate(run: RemediationRun, reason: str) -> None:
     with transaction.atomic():
         if run.transition(RunStatus.ESCALATED, reason=f"needs a human: {reason}"[:500]):
+            _reopen_diagnosis(run)
             audit.record("run.escalated", run=run, rule=run.rule_id, reason=reason)
             publish_on_commit("remediation.failed", _payload(run, reason=reason), severity="error")
+
+
+def _reopen_diagnosis(run: RemediationRun) -> None:
+    """Nothing fixed it: the diagnosis is open again (for people, and for the next run)."""
+    Diagnosis.objects.filter(pk=run.diagnosis_id, status=DiagnosisStatus.REMEDIATING).update(
+        status=DiagnosisStatus.OPEN
+    )
 
 
 def _payload(run: RemediationRun, **extra: Any) -> dict[str, Any]:

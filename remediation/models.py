@@ -47,7 +47,11 @@ class RemediationSettings(models.Model):
     """The one row of global switches, edited in the admin and read through a short cache."""
 
     autonomy_mode = models.CharField(
-        max_length=20, choices=AutonomyMode.choices, default=AutonomyMode.AUTO_LOW
+        max_length=20,
+        choices=AutonomyMode.choices,
+        # Medium-risk actions are reversible (scale, feature flags: verified, rolled back on
+        # failure); what must wait for a human says so in its rule (requires_approval).
+        default=AutonomyMode.AUTO_UP_TO_MEDIUM,
     )
     kill_switch = models.BooleanField(
         default=False, help_text="On: nothing executes, not even approved runs."

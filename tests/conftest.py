@@ -13,6 +13,7 @@ import pytest
 import redis
 from django.conf import settings
 
+from agents.diagnosis import EXEMPLARS
 from aiops_site import embedded
 from aiops_site.redis_client import get_redis
 
@@ -21,6 +22,8 @@ from aiops_site.redis_client import get_redis
 def clean_redis() -> Iterator[redis.Redis]:
     client = get_redis()
     client.flushdb()
+    # Each test's database starts empty: the per-process catalogue cache must not outlive it.
+    EXEMPLARS.forget()
     yield client
 
 

@@ -19,6 +19,7 @@ def propose(**diagnosis_fields) -> RemediationRun:
 
 
 def test_low_risk_runs_on_its_own_under_auto_low_but_medium_waits(control):
+    set_safety(autonomy_mode="auto_low")
     make_rule(signal="a", action="clear_cache", risk="low")
     make_rule(signal="b", action="clear_cache", risk="medium")
 
@@ -154,6 +155,7 @@ def test_the_settings_row_is_a_cached_singleton():
 
 
 def test_a_rule_cannot_lower_the_risk_of_its_action(control):
+    set_safety(autonomy_mode="auto_low")
     make_rule(action="restart_service", parameters={"rolling": True}, risk="low")
 
     run = propose()
