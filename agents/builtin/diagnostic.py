@@ -15,7 +15,7 @@ from collections import defaultdict
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from agents import diagnosis as reasoning
@@ -67,13 +67,8 @@ def diagnose(text: str, events: list[Event], *, service: str, instance: str) -> 
         )  # fmt: skip
     with transaction.atomic():
         open_diagnosis = (
-            Diagnosis.objects.select_for_update()
-            .filter(
-                problem=problem,
-                service=service,
-                status__in=(DiagnosisStatus.OPEN, DiagnosisStatus.REMEDIATING),
-                last_seen__gte=timezone.now() - DIAGNOSIS_COALESCE,
-            )
+            _live_diagnoses(DIAGNOSIS_COALESCE)
+            .filter(problem=problem, service=service)
             .order_by("-created_at")
             .first()
         )
@@ -142,17 +137,20 @@ def _open_diagnosis(
     return diagnosis
 
 
+def _live_diagnoses(seen_within: timedelta) -> QuerySet[Diagnosis]:
+    """Open or being remediated, seen recently; locked, as the caller may add to one."""
+    return Diagnosis.objects.select_for_update().filter(
+        status__in=(DiagnosisStatus.OPEN, DiagnosisStatus.REMEDIATING),
+        last_seen__gte=timezone.now() - seen_within,
+    )
+
+
 def _open_for_signal(signal: str, service: str) -> Diagnosis | None:
     """The open diagnosis of this root cause on this service: one incident per cause, even
     when the fingerprinter keeps two wordings of it apart as two problems."""
     return (
-        Diagnosis.objects.select_for_update()
-        .filter(
-            signal=signal,
-            service=service,
-            status__in=(DiagnosisStatus.OPEN, DiagnosisStatus.REMEDIATING),
-            last_seen__gte=timezone.now() - DIAGNOSIS_COALESCE,
-        )
+        _live_diagnoses(DIAGNOSIS_COALESCE)
+        .filter(signal=signal, service=service)
         .order_by("-confidence")
         .first()
     )
@@ -163,11 +161,7 @@ def _concurrent_error_diagnosis() -> Diagnosis | None:
     explains (an error rate, a latency) that coincides with it is its symptom, and so
     evidence for its cause rather than a separate incident."""
     return (
-        Diagnosis.objects.select_for_update()
-        .filter(
-            status__in=(DiagnosisStatus.OPEN, DiagnosisStatus.REMEDIATING),
-            last_seen__gte=timezone.now() - CONCURRENT_WINDOW,
-        )
+        _live_diagnoses(CONCURRENT_WINDOW)
         .exclude(signal="")
         .exclude(trigger_type="anomaly.detected")
         .order_by("-last_seen")
