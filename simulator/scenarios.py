@@ -169,14 +169,15 @@ SCENARIOS: dict[str, Scenario] = {
 #: What ``scorecard --quick`` runs: a healthy period first (false alarms want an undisturbed
 #: window), two automatic fixes, and a risky one that waits for approval.
 QUICK = ("healthy", "large_chrome_import", "search_index_lost", "memory_leak")
-#: The cycle ``make run`` injects on its own so a fresh install shows the loop working.
+#: The cycle ``make run`` injects on its own so a fresh install shows the loop working: the
+#: faults fixed automatically first, then those whose fix waits for one-click approval.
 DEMO_CYCLE = (
     "large_chrome_import",
     "search_index_lost",
     "malformed_import",
-    "memory_leak",
     "favicon_upstream_5xx",
     "traffic_surge",
+    "memory_leak",
     "duplicate_bookmarks",
     "latency_creep",
     "redis_outage",
