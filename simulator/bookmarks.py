@@ -42,8 +42,27 @@ class Tier:
     on_bookmark_created: Callable[[str], None]
 
 
-def _respond(tier: Tier, outcome: Outcome, body: dict[str, Any] | None = None) -> HttpResponse:
+#: The query each endpoint spends most of its time in: (operation, table, share of latency).
+QUERIES = {
+    "list": ("select", "bookmarks_bookmark", 0.6),
+    "detail": ("select", "bookmarks_bookmark", 0.5),
+    "create": ("insert", "bookmarks_bookmark", 0.5),
+    "search": ("select", "bookmarks_bookmark", 0.8),
+    "login": ("select", "auth_user", 0.3),
+}
+
+
+def _respond(
+    tier: Tier, outcome: Outcome, body: dict[str, Any] | None = None, *, query: str = ""
+) -> HttpResponse:
     time.sleep(min(MAX_SLEEP_S, outcome.latency_ms / 1000))
+    if query and outcome.status < 500:
+        operation, table, share = QUERIES[query]
+        tier.emit("bookmarks", "db.query", {
+            "operation": operation, "table": table,
+            "duration_ms": round(outcome.latency_ms * share, 2),
+            "rows": len((body or {}).get("results", [])) or 1,
+        })  # fmt: skip
     for service, _signal, text in outcome.errors:
         tier.log_error(service, text)
     if outcome.status >= 400:
@@ -72,15 +91,15 @@ def list_bookmarks(request: HttpRequest) -> HttpResponse:
                 "tags": [t for t in request.POST.get("tags", "").split(",") if t],
             })  # fmt: skip
             tier.on_bookmark_created(url)
-        return _respond(tier, outcome, {"created": True})
+        return _respond(tier, outcome, {"created": True}, query="create")
     outcome = tier.world.handle_request("list", authenticated=True, now=tier.clock())
-    return _respond(tier, outcome, {"results": []})
+    return _respond(tier, outcome, {"results": []}, query="list")
 
 
 def bookmark_detail(request: HttpRequest, pk: int) -> HttpResponse:
     tier = _tier(request)
     outcome = tier.world.handle_request("detail", authenticated=True, now=tier.clock())
-    return _respond(tier, outcome, {"id": pk})
+    return _respond(tier, outcome, {"id": pk}, query="detail")
 
 
 def search(request: HttpRequest) -> HttpResponse:
@@ -92,7 +111,7 @@ def search(request: HttpRequest) -> HttpResponse:
             "user_id": _user(request), "query": request.GET.get("q", ""), "results": results,
             "latency_ms": round(outcome.latency_ms, 2),
         })  # fmt: skip
-    return _respond(tier, outcome, {"results": []})
+    return _respond(tier, outcome, {"results": []}, query="search")
 
 
 def login(request: HttpRequest) -> HttpResponse:
@@ -100,7 +119,7 @@ def login(request: HttpRequest) -> HttpResponse:
     outcome = tier.world.handle_request("login", authenticated=True, now=tier.clock())
     if outcome.status < 400:
         tier.emit("bookmarks", "user.activity", {"user_id": _user(request), "action": "login"})
-    return _respond(tier, outcome, {"ok": True})
+    return _respond(tier, outcome, {"ok": True}, query="login")
 
 
 urlpatterns = [

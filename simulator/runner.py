@@ -12,13 +12,14 @@ import math
 import random
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from agents.registry import record_instance_heartbeat, register_instance
@@ -123,8 +124,9 @@ class Simulator:
         loops = (self._traffic, self._search_surge, self._imports, self._gauges, self._watch_faults)
         for target in loops:
             thread = threading.Thread(
-                target=target, name=f"simulator{target.__name__}", daemon=True
-            )
+                target=_closing_connection, args=(target,), name=f"simulator{target.__name__}",
+                daemon=True,
+            )  # fmt: skip
             thread.start()
             self.threads.append(thread)
         logger.info("simulator started", extra={"control": self.control.root_url})
@@ -413,3 +415,12 @@ class Simulator:
                     recovered_at=timezone.now(), fixed_by="control-api"
                 )
             close_old_connections()
+
+
+def _closing_connection(loop: Callable[[], None]) -> None:
+    """Run a loop thread; its database connection closes with it (a test database, or a
+    PostgreSQL restart, must not find it lingering)."""
+    try:
+        loop()
+    finally:
+        connection.close()

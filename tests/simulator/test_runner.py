@@ -60,6 +60,11 @@ def test_requests_report_route_patterns_through_the_sdk_middleware(simulators: S
     (searched,) = events("bookmark.searched")
     assert searched.payload["query"] == "x" and searched.payload["user_id"] == "u1"
     assert events("log.line") == []
+    # One query per request, timed as a share of the request it served.
+    queries = events("db.query")
+    assert sorted(q.payload["operation"] for q in queries) == ["insert", "select", "select"]
+    assert all(q.payload["table"] == "bookmarks_bookmark" for q in queries)
+    assert all(0 < q.payload["duration_ms"] for q in queries)
 
 
 @pytest.mark.django_db
