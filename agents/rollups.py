@@ -96,6 +96,8 @@ FAST_WINDOW_SECONDS = 10
 BASELINE_MINUTES = 15
 SECOND_KEY_TTL = 180
 COOLDOWN_SECONDS = 300
+#: A fast-path cooldown ends this long after its anomaly once the series is normal again.
+REARM_AFTER_SECONDS = 30
 LATENCY_CHECK_SECONDS = 1.0
 BASELINE_TTL = 5.0
 
@@ -590,6 +592,7 @@ class Rollups:
             finding = self._check_latency(end, window, baseline)
             if finding is not None:
                 findings.append(finding)
+            self._rearm_quiet_series(window, baseline)
         raised = []
         for finding in findings:
             try:
@@ -942,6 +945,32 @@ class Rollups:
             expected_high=high,
             evidence={"points": evidence},
         )
+
+    def _rearm_quiet_series(self, window: Mapping[str, Any], baseline: Mapping[str, float]) -> None:
+        """End a fast-path cooldown early once its series is back to normal: the cooldown
+        makes one burst one anomaly, but the next incident, a minute later, must be seen."""
+        quiet = [rule.series for rule in BURST_RULES if window[rule.count_field] < rule.min_count]
+        if window["api.count"] >= LATENCY_MIN_WINDOW and baseline["api.count"] > 0:
+            mean_before = baseline["api.sum"] / baseline["api.count"]
+            if window["api.sum"] / window["api.count"] < SUSTAINED_RATIO * mean_before:
+                quiet.append(LATENCY_SERIES)
+        if not quiet:
+            return
+        keys = [f"{PREFIX}:cooldown:{series}" for series in quiet]
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.get(key)
+            pipe.ttl(key)
+        replies = pipe.execute()
+        stale = [
+            key
+            for key, detector, ttl in zip(keys, replies[0::2], replies[1::2], strict=True)
+            # Only the fast path's own cooldowns, and only after REARM_AFTER_SECONDS.
+            if detector == AnomalyDetector.BURST.encode()
+            and 0 <= ttl <= COOLDOWN_SECONDS - REARM_AFTER_SECONDS
+        ]
+        if stale:
+            self.client.delete(*stale)
 
     # Recording -----------------------------------------------------------------------------
 

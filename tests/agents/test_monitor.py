@@ -256,6 +256,37 @@ def test_a_burst_of_import_failures_raises_one_anomaly_a_problem_and_an_event():
     assert announced.payload["problem_id"] == anomaly.problem_id
 
 
+def _failures(at: datetime, tag: str) -> list:
+    return [event("import.failed", at + timedelta(milliseconds=40 * i), import_id=f"{tag}{i}",
+                  error="Timeout after 30s while inserting batch", source="chrome")
+            for i in range(40)]  # fmt: skip
+
+
+@pytest.mark.parametrize(("quiet_between", "anomalies"), [(True, 2), (False, 1)])
+def test_a_burst_cooldown_ends_once_the_series_is_quiet_again(
+    quiet_between, anomalies, monkeypatch
+):
+    monkeypatch.setattr(rollups, "LATENCY_CHECK_SECONDS", 0.0)  # the re-arm runs every batch
+    monkeypatch.setattr(rollups, "REARM_AFTER_SECONDS", 0)
+    base = datetime.now(UTC).replace(second=0, microsecond=0)
+    rng = random.Random(4)
+    mesh.publish_many(
+        [e for m in range(6, 0, -1) for e in steady_minute(base - timedelta(minutes=m), rng)]
+    )
+    runner, _ = new_runner()
+    mesh.publish_many(_failures(base + timedelta(seconds=5), "a"))
+    drain(runner)
+    if quiet_between:  # healthy requests long after the burst: its window is empty of failures
+        mesh.publish_many([api(base + timedelta(seconds=25, milliseconds=50 * i), 20.0)
+                           for i in range(30)])  # fmt: skip
+        drain(runner)
+    second = base + timedelta(seconds=40 if quiet_between else 8)
+    mesh.publish_many(_failures(second, "b"))
+    drain(runner)
+
+    assert Anomaly.objects.filter(series="imports.failed").count() == anomalies
+
+
 def test_steady_seasonal_traffic_raises_nothing_and_a_latency_shift_is_found():
     rng = random.Random(11)
     minutes = [START + timedelta(minutes=m) for m in range(200)]
