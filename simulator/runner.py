@@ -375,6 +375,7 @@ class Simulator:
     def inject(self, name: str, *, label: str = "") -> FaultInjection:
         """Break the world as the scenario says and record its ground truth."""
         scenario = scenarios.get(name)
+        self.world.reset()  # each fault starts from the healthy deployment
         record = FaultInjection.objects.create(
             scenario=scenario.name, title=scenario.title, root_cause=scenario.root_cause,
             service=scenario.service, correct_remediation=scenario.remediation, run_label=label,

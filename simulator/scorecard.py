@@ -5,8 +5,8 @@ What is measured, per scenario (windows are wall-clock, one scenario at a time):
 
 * **detected** — an Anomaly or a Diagnosis appeared (or an open Diagnosis was reinforced)
   after the injection; time to detect is from the injection to the first of them.
-* **diagnosed** — the most confident Diagnosis seen in the window names the true root cause
-  (its ``signal``).
+* **diagnosed** — the most confident Diagnosis opened in the window (else the most
+  confident one it reinforced) names the true root cause (its ``signal``).
 * **remediated** — a remediation run executed the correct action automatically, or waits
   for (or got) a human approval for a risky one; **recovered** — the simulator saw the root
   cause gone (time to recovery from the injection).
@@ -160,7 +160,12 @@ class Scorecard:
         if first is not None and not result.detected:
             result.detected = True
             result.detect_seconds = round((first - start).total_seconds(), 2)
-        top = Diagnosis.objects.filter(last_seen__gte=start).order_by("-confidence").first()
+        # Its own diagnosis: opened in the window; else an older one it reinforced.
+        seen = Diagnosis.objects.filter(last_seen__gte=start)
+        top = (
+            seen.filter(created_at__gte=start).order_by("-confidence").first()
+            or seen.order_by("-confidence").first()
+        )
         if top is not None:
             result.diagnosed_signal = top.signal
             result.diagnosis_confidence = top.confidence

@@ -80,6 +80,18 @@ class World:
     def __init__(self, seed: int | None = None) -> None:
         self.lock = threading.RLock()
         self.random = random.Random(seed)  # noqa: S311  (a simulation, not a secret)
+        self._set_defaults()
+
+    def reset(self) -> None:
+        """Back to the healthy deployment: faults gone, and the mitigations of earlier ones
+        (flags, replicas, batch size) reverted, so the next scenario starts from the same
+        place. Signals counted so far are kept (they are history)."""
+        with self.lock:
+            signals, last_advance = self._signals, self._last_advance
+            self._set_defaults()
+            self._signals, self._last_advance = signals, last_advance
+
+    def _set_defaults(self) -> None:
         self.batch_size = DEFAULT_BATCH_SIZE
         self.flags: dict[str, bool] = {
             "favicon_fetch": True,

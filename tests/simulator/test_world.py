@@ -324,3 +324,23 @@ def test_the_world_is_reproducible_from_its_seed() -> None:
 
     assert run(21) == run(21)
     assert run(21) != run(22)
+
+
+def test_reset_reverts_faults_and_mitigations_but_keeps_the_signal_history() -> None:
+    world = World(seed=3)
+    scenarios.get("redis_outage").inject(world)
+    world.handle_request("list", authenticated=True, now=NOW)
+    world.set_flag("db_sessions_fallback", True)  # the mitigation of that fault
+    world.scale("search", 2)
+    scenarios.get("traffic_surge").inject(world)
+
+    world.reset()
+
+    fresh = World(seed=3)
+    assert world.faulty() == []
+    assert world.flags == fresh.flags and world.replicas == fresh.replicas
+    assert (world.traffic_multiplier, world.extra_search_rps) == (1.0, 0.0)
+    assert world.signals("bookmarks", NOW) == {"session_store_down": 1}
+    # A mitigation left over from the last incident no longer hides the next one.
+    scenarios.get("redis_outage").inject(world)
+    assert world.faulty() == ["session_store_down"]
