@@ -49,6 +49,9 @@ SEARCH_TERMS = ("python", "rust", "recipes", "k8s", "news")
 IMPORT_SOURCES = (("chrome", 0.4), ("firefox", 0.25), ("pocket", 0.15), ("html", 0.2))
 GAUGE_INTERVAL_S = 5.0
 HEARTBEAT_INTERVAL_S = 10.0
+#: Five clients (four services and the middleware's) share one token: at one request per
+#: second each they stay under the ingest's default 600 requests/minute per token.
+FLUSH_INTERVAL_S = 1.0
 FAULT_IMPORT_INTERVAL_S = 2.0
 HOSTS = ("github.com", "news.ycombinator.com", "docs.python.org", "www.djangoproject.com",
          "developer.mozilla.org", "stackoverflow.com", "en.wikipedia.org", "arxiv.org")  # fmt: skip
@@ -105,7 +108,7 @@ class Simulator:
 
     def _client(self, service: str) -> AIOpsClient:
         kwargs: dict[str, Any] = {"service": service, "instance": instance_of(service),
-                                  "flush_interval": 0.25}  # fmt: skip
+                                  "flush_interval": FLUSH_INTERVAL_S}  # fmt: skip
         if self.config.redis_direct:
             from agents.sdk.redis_transport import RedisTransport
 
@@ -135,7 +138,7 @@ class Simulator:
     def _configure_middleware(self) -> None:
         """The web tier's middleware finds its client in settings.AIOPS, as in a real app."""
         aiops: dict[str, Any] = {"SERVICE": "bookmarks", "INSTANCE": instance_of("bookmarks"),
-                                 "FLUSH_INTERVAL": 0.25}  # fmt: skip
+                                 "FLUSH_INTERVAL": FLUSH_INTERVAL_S}  # fmt: skip
         if self.config.redis_direct:
             aiops["TRANSPORT"] = "redis"
         else:
