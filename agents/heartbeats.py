@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from aiops_site.redis_client import get_redis
+from core.redis import get_redis
 
 HEARTBEATS_KEY = "aiops:heartbeats"
 

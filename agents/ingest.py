@@ -34,7 +34,7 @@ from ulid import ULID
 from agents.events import SEVERITIES, Event, EventValidationError, parse_event, parse_events
 from agents.mesh import publish_many
 from agents.models import TOKEN_LOOKUP_LENGTH, TOKEN_PREFIX, ApiToken, hash_token
-from aiops_site.redis_client import get_redis
+from core.redis import get_redis
 
 logger = logging.getLogger(__name__)
 

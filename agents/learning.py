@@ -25,7 +25,7 @@ from django.db.models.functions import ExtractHour, TruncDate
 from django.utils import timezone
 
 from agents import mesh
-from aiops_site.redis_client import get_redis
+from core.redis import get_redis
 from knowledge import services
 from knowledge.models import (
     Occurrence,

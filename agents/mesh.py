@@ -32,7 +32,7 @@ from django.conf import settings
 from prometheus_client import Counter, Histogram
 
 from agents.events import Event, stream_name
-from aiops_site.redis_client import get_redis
+from core.redis import get_redis
 
 logger = logging.getLogger(__name__)
 

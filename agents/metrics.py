@@ -11,7 +11,7 @@ import redis
 from prometheus_client import Gauge
 
 from agents import mesh
-from aiops_site.redis_client import get_redis
+from core.redis import get_redis
 
 STREAM_PENDING = Gauge(
     "ai_ops_stream_pending",

@@ -52,7 +52,7 @@ from agents import mesh
 from agents.anomaly import ALERT_SCORE, ALERT_SURPRISE, SCORE_HALF, StreamingDetector
 from agents.events import Event
 from agents.models import Anomaly, AnomalyDetector, MetricKind, MetricPoint, MetricSeries
-from aiops_site.redis_client import get_redis
+from core.redis import get_redis
 
 logger = logging.getLogger(__name__)
 

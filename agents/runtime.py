@@ -35,7 +35,7 @@ from agents.events import Event, parse_event, stream_name
 from agents.heartbeats import record_heartbeat
 from agents.mesh import Delivery, StreamConsumer
 from agents.models import Agent, AgentStatus
-from aiops_site.redis_client import get_redis
+from core.redis import get_redis
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, register
 from django.db import DatabaseError, connections
 
-from aiops_site.redis_client import get_redis
+from core.redis import get_redis
 
 
 @register("aiops")

@@ -8,8 +8,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django_prometheus.exports import ExportToDjangoView
 
+from agents.health import build_health_report
 from agents.metrics import refresh_mesh_gauges
-from aiops_site.health import build_health_report
 
 
 @never_cache

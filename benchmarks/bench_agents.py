@@ -352,7 +352,7 @@ def main() -> None:
 
 
 def _reset_redis_client() -> None:
-    from aiops_site import redis_client
+    import core.redis as redis_client
 
     redis_client._client = None
 

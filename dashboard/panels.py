@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from agents import mesh
 from agents.models import Agent, AgentStatus, Service
-from aiops_site.redis_client import get_redis
+from core.redis import get_redis
 from dashboard import charts
 from knowledge.models import Pattern, Problem, ProblemStatus, Solution
 

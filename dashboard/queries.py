@@ -13,7 +13,7 @@ from django.utils import timezone
 from agents.events import Event, stream_name
 from agents.mesh import EVENT_FIELD, known_streams
 from agents.models import Agent, Service
-from aiops_site.redis_client import get_redis
+from core.redis import get_redis
 from dashboard import charts
 from knowledge.models import Occurrence, Problem
 from knowledge.similarity import similar_problems

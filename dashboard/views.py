@@ -12,8 +12,8 @@ from django.shortcuts import get_object_or_404, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
+from agents.health import build_health_report
 from agents.models import Agent
-from aiops_site.health import build_health_report
 from dashboard import queries
 from dashboard.panels import OVERVIEW_TEMPLATE, PANELS, decide_urls, panel_context, run_model
 from dashboard.roles import can_approve

@@ -542,7 +542,7 @@ _default_lock = threading.Lock()
 def get_fingerprinter() -> Fingerprinter:
     """This process's ``Fingerprinter`` on the project's Redis (a new one after fork)."""
     global _default, _default_pid
-    from aiops_site.redis_client import get_redis
+    from core.redis import get_redis
 
     with _default_lock:
         if _default is None or _default_pid != os.getpid():

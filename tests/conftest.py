@@ -15,7 +15,7 @@ from django.conf import settings
 
 from agents.diagnosis import EXEMPLARS
 from aiops_site import embedded
-from aiops_site.redis_client import get_redis
+from core.redis import get_redis
 
 
 @pytest.fixture(autouse=True)

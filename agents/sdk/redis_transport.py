@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 class RedisTransport:
     """Publish straight to the event mesh. ``redis_url`` defaults to the project's own
-    ``settings.REDIS_URL`` (through :func:`aiops_site.redis_client.get_redis`)."""
+    ``settings.REDIS_URL`` (through :func:`core.redis.get_redis`)."""
 
     max_batch_events: int | None = None
     max_batch_bytes: int | None = None

@@ -12,11 +12,11 @@ import re
 import pytest
 from prometheus_client import REGISTRY
 
+import core.redis as redis_client
 from agents import ingest
 from agents.events import Event
 from agents.mesh import EVENT_FIELD
 from agents.models import ApiToken
-from aiops_site import redis_client
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_token_cache")]
 

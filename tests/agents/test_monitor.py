@@ -398,6 +398,6 @@ def test_a_real_worker_detects_a_failure_burst_within_a_second():
 
 
 def _pending() -> bool:
-    from aiops_site.redis_client import get_redis
+    from core.redis import get_redis
 
     return bool(get_redis().hlen(rollups.PENDING_KEY))

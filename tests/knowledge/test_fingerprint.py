@@ -33,7 +33,7 @@ import json, os, sys
 import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aiops_site.settings")
 django.setup()
-from aiops_site.redis_client import get_redis
+from core.redis import get_redis
 from knowledge.fingerprint import Fingerprinter
 templates = json.loads(sys.argv[1]); seed = int(sys.argv[2])
 f = Fingerprinter(get_redis(), namespace=sys.argv[3])

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
+import core.redis as redis_client
 from agents.heartbeats import record_heartbeat
-from aiops_site import redis_client
 
 pytestmark = pytest.mark.django_db
 

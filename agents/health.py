@@ -10,7 +10,7 @@ import redis
 from django.db import DatabaseError, connection
 
 from agents.heartbeats import read_heartbeats
-from aiops_site.redis_client import get_redis
+from core.redis import get_redis
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Process-wide helpers (the Redis client, per-process singletons). Imports no app."""
