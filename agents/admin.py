@@ -10,7 +10,8 @@ from django.db.models import Count, QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 
-from agents import ingest, registry
+from agents import service_registry
+from agents.ingest import tokens
 from agents.models import Agent, Anomaly, ApiToken, MetricSeries, Service, ServiceInstance
 
 # Registered URLs come from services on an internal network, usually plain http; say so
@@ -46,7 +47,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke selected tokens")
     def revoke_tokens(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
-        revoked = sum(ingest.revoke_token(token) for token in queryset)
+        revoked = sum(tokens.revoke_token(token) for token in queryset)
         self.message_user(request, f"Revoked {revoked} token(s).", messages.SUCCESS)
 
 
@@ -123,7 +124,8 @@ class ServiceInstanceAdmin(admin.ModelAdmin):
     @admin.action(description="Check health now")
     def check_health_now(self, request: HttpRequest, queryset: QuerySet[ServiceInstance]) -> None:
         results = [
-            registry.check_instance_health(pk) for pk in queryset.values_list("pk", flat=True)
+            service_registry.check_instance_health(pk)
+            for pk in queryset.values_list("pk", flat=True)
         ]
         checked = [r for r in results if r is not None]
         self.message_user(request, f"Checked {len(checked)} instance(s).", messages.INFO)

@@ -1,8 +1,8 @@
 """Models of the agents app: API tokens for ingest, and the service registry.
 
 Row behaviour lives here (issuing and revoking a token, deriving an instance's status);
-changes that span rows or talk to the network live in ``agents/ingest.py`` and
-``agents/registry.py``.
+changes that span rows or talk to the network live in ``agents/ingest/`` and
+``agents/service_registry.py``.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import socket
 
 from celery import shared_task
 
-from agents import mesh, registry
+from agents import mesh, service_registry
 from agents.heartbeats import record_heartbeat
 
 
@@ -23,7 +23,7 @@ def check_service_health() -> int:
     Idempotent: a check only overwrites the instance's last result, so a redelivered or
     overlapping run does no harm.
     """
-    return registry.check_all_instances()
+    return service_registry.check_all_instances()
 
 
 @shared_task(name="agents.tasks.trim_event_streams", ignore_result=True)

@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from agents.api import api
+from agents.ingest.api import api
 from aiops_site import views
 
 urlpatterns = [

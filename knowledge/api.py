@@ -1,8 +1,10 @@
-"""Knowledge endpoints of the HTTP API, mounted by ``agents/api.py`` at ``/api/v1/knowledge``.
+"""Knowledge endpoints of the HTTP API, mounted by ``agents/ingest/api.py`` at
+``/api/v1/knowledge``.
 
-Readable with a service's API token (scope ``knowledge``, or a token without scopes, checked
-by the same ``ingest.authorize`` as the ingest endpoints) or by a logged-in staff session, so
-agents on other machines and the admin's own pages can both ask for similar problems.
+The router declares no authentication of its own: knowledge is a leaf and knows nothing of
+API tokens. The ingest edge mounts it behind a service's API token (scope ``knowledge``) or a
+logged-in staff session, so agents on other machines and the admin's own pages can both ask
+for similar problems.
 """
 
 from __future__ import annotations
@@ -12,20 +14,10 @@ from typing import Any
 from django.http import HttpRequest
 from django.urls import reverse
 from ninja import Query, Router, Schema
-from ninja.security import HttpBearer, SessionAuthIsStaff
 from pydantic import Field, field_validator
 
-from agents import ingest
-from agents.ingest import TokenIdentity
 from knowledge.models import Category
 from knowledge.similarity import MAX_K, similar_problems
-
-
-class KnowledgeToken(HttpBearer):
-    """A service API token allowed the ``knowledge`` scope (not rate limited: reads only)."""
-
-    def authenticate(self, request: HttpRequest, token: str) -> TokenIdentity:
-        return ingest.authorize(token, scope="knowledge", rate_limited=False)  # type: ignore[arg-type]
 
 
 class SimilarQuery(Schema):
@@ -62,7 +54,7 @@ class SimilarOut(Schema):
     results: list[SimilarProblemOut]
 
 
-router = Router(tags=["knowledge"], auth=[KnowledgeToken(), SessionAuthIsStaff()])
+router = Router(tags=["knowledge"])
 
 
 @router.get("/similar", response=SimilarOut, url_name="knowledge-similar")

@@ -108,7 +108,7 @@ def blast_radius_blocker(run: RemediationRun, conf: RemediationSettings) -> str:
     radius = run.blast_radius or {}
     if not radius.get("restart"):
         return ""
-    from agents.registry import list_instances
+    from agents.service_registry import list_instances
 
     known = list_instances(radius.get("service", run.service)) or []
     targets = radius.get("instances", [])

@@ -22,10 +22,10 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from agents.registry import record_instance_heartbeat, register_instance
 from agents.sdk import AIOpsClient
 from agents.sdk.django import reset_client
 from agents.sdk.logs import LogHandler
+from agents.service_registry import record_instance_heartbeat, register_instance
 from simulator import scenarios
 from simulator.bookmarks import Tier, WebTier
 from simulator.control import ControlAPI, ControlServer

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from agents.registry import register_instance
+from agents.service_registry import register_instance
 
 
 @dataclass

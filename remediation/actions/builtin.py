@@ -12,7 +12,7 @@ from pydantic import Field, field_validator
 from agents import mesh
 from agents.events import parse_event
 from agents.learning import recommended_batch_size
-from agents.registry import healthy_instances
+from agents.service_registry import healthy_instances
 from remediation.actions import control
 from remediation.actions.base import Action, ActionContext, ActionError, Params, register_action
 from remediation.models import RiskLevel

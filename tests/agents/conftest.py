@@ -6,12 +6,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from agents import ingest
+from agents.ingest import tokens
 
 
 @pytest.fixture
 def fresh_token_cache() -> Iterator[None]:
     """Tokens are cached per process; each test starts from the database's truth."""
-    ingest.clear_token_cache()
+    tokens.clear_token_cache()
     yield
-    ingest.clear_token_cache()
+    tokens.clear_token_cache()

@@ -13,8 +13,9 @@ import pytest
 from prometheus_client import REGISTRY
 
 import core.redis as redis_client
-from agents import ingest
 from agents.events import Event
+from agents.ingest import bodies
+from agents.ingest.refusals import IngestRefused
 from agents.mesh import EVENT_FIELD
 from agents.models import ApiToken
 
@@ -246,8 +247,8 @@ def test_it_refuses_by_the_declared_length_before_reading(post, settings):
 def test_it_refuses_by_the_real_length_when_none_is_declared(settings):
     settings.INGEST_MAX_BODY_BYTES = 2048
 
-    with pytest.raises(ingest.IngestRefused) as refusal:
-        ingest.decode_json(b" " * 2049)
+    with pytest.raises(IngestRefused) as refusal:
+        bodies.decode_json(b" " * 2049)
 
     assert refusal.value.status == 413
 

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.utils import timezone
 
-from agents import registry
+from agents import service_registry as registry
 from agents.models import ApiToken, CheckResult, InstanceStatus, ServiceInstance
 from agents.tasks import check_service_health
 
@@ -236,7 +236,10 @@ def test_discovery_with_healthy_1_leaves_out_stale_and_down_instances(client, au
         "web-4": "stale",
     }
     assert [i["instance"] for i in healthy["instances"]] == ["web-1", "web-2"]
-    assert [i.instance_id for i in registry.healthy_instances("bookmarks")] == ["web-1", "web-2"]
+    assert [i.instance_id for i in registry.healthy_instances("bookmarks")] == [
+        "web-1",
+        "web-2",
+    ]
 
 
 def test_discovery_of_an_unknown_service_is_404(client, auth):

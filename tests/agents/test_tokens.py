@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from agents import ingest
+from agents.ingest import tokens
 from agents.models import ApiToken
 
 pytestmark = pytest.mark.django_db
@@ -24,9 +24,9 @@ EVENT = {
 
 @pytest.fixture(autouse=True)
 def fresh_token_cache():
-    ingest.clear_token_cache()
+    tokens.clear_token_cache()
     yield
-    ingest.clear_token_cache()
+    tokens.clear_token_cache()
 
 
 def post_event(client, plaintext: str):
@@ -82,7 +82,7 @@ def test_revocation_reaches_a_token_already_cached(
     assert post_event(client, plaintext).status_code == 202  # now cached in this process
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert ingest.revoke_token(token) is True
+        assert tokens.revoke_token(token) is True
 
     assert post_event(client, plaintext).status_code == 401
     assert clean_redis.xlen("events:user.activity") == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from agents import ingest
+from agents.ingest import tokens
 from agents.models import ApiToken
 from knowledge.models import Category
 from knowledge.similarity import similar_problems
@@ -82,7 +82,7 @@ def test_the_query_uses_the_hnsw_index(catalogue):
 
 @pytest.fixture
 def token() -> str:
-    ingest.clear_token_cache()
+    tokens.clear_token_cache()
     _, plaintext = ApiToken.issue("diagnostic agent", "aiops", scopes=["knowledge"])
     return plaintext
 

@@ -1,4 +1,4 @@
-"""A small ingest server speaking the HTTP contract of ``agents/api.py``, in a thread.
+"""A small ingest server speaking the HTTP contract of ``agents/ingest/api.py``, in a thread.
 
 It records every request, accepts valid batches whole, and can be told to be down (503),
 to answer a scripted status (429 with Retry-After, ...), to refuse batches over a size.

@@ -1,4 +1,4 @@
-"""The SDK against the real ingest API (``agents/api.py``) served by a live Django server."""
+"""The SDK against the real ingest API (``agents/ingest/api.py``) served by a live Django server."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from django.conf import settings
 
-from agents.registry import register_instance
+from agents.service_registry import register_instance
 from remediation.actions import ActionContext, ActionError, get_action
 from remediation.actions import control as control_client
 from simulator import scenarios

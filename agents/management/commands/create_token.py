@@ -10,7 +10,7 @@ from typing import Any, get_args
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from agents.ingest import Scope
+from agents.ingest.tokens import Scope
 from agents.models import ApiToken
 
 

@@ -1,7 +1,7 @@
 """The HTTP API (django-ninja), mounted at ``/api/``: docs at ``/api/docs``, schema at
 ``/api/openapi.json``.
 
-Views stay thin: they read the body and call ``agents/ingest.py`` or ``agents/registry.py``.
+Views stay thin: they read the body and call the ingest modules or ``agents/service_registry.py``.
 Bodies are parsed by us rather than by ninja, once, with pydantic's JSON parser: this keeps
 the size checks ahead of parsing, makes every bad input a 400 with the same
 ``{"detail", "errors": [{"field", "reason"}]}`` shape (ninja would answer 422), and saves a
@@ -26,12 +26,14 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, ValidationError
-from ninja.security import HttpBearer
+from ninja.security import HttpBearer, SessionAuthIsStaff
 from pydantic import BaseModel
 
-from agents import ingest, registry
+from agents import service_registry
 from agents.events import Event
-from agents.ingest import IngestRefused, Scope, TokenIdentity
+from agents.ingest import alertmanager, bodies, logs, tokens
+from agents.ingest.refusals import INGEST_REFUSED, INGEST_SECONDS, IngestRefused, invalid
+from agents.ingest.tokens import Scope, TokenIdentity
 from knowledge.api import router as knowledge_router
 
 logger = logging.getLogger(__name__)
@@ -54,7 +56,7 @@ class BearerToken(HttpBearer):
         self.rate_limited = rate_limited
 
     def authenticate(self, request: HttpRequest, token: str) -> TokenIdentity:
-        return ingest.authorize(token, scope=self.scope, rate_limited=self.rate_limited)
+        return tokens.authorize(token, scope=self.scope, rate_limited=self.rate_limited)
 
 
 # --- Schemas for the OpenAPI document and responses -----------------------------------------
@@ -146,7 +148,7 @@ def _endpoint(request: HttpRequest) -> str:
 
 
 def _problem(request: HttpRequest, refused: IngestRefused) -> HttpResponse:
-    ingest.INGEST_REFUSED.labels(_endpoint(request), refused.reason).inc()
+    INGEST_REFUSED.labels(_endpoint(request), refused.reason).inc()
     response = api.create_response(request, refused.body(), status=refused.status)
     for name, value in refused.headers.items():
         response[name] = value
@@ -177,7 +179,7 @@ def on_invalid_params(request: HttpRequest, exc: ValidationError) -> HttpRespons
         {"field": ".".join(str(p) for p in e.get("loc", ())[1:]) or "query", "reason": e["msg"]}
         for e in exc.errors
     ]
-    return _problem(request, ingest.invalid("invalid parameters", errors))
+    return _problem(request, invalid("invalid parameters", errors))
 
 
 @api.exception_handler(redis.RedisError)
@@ -196,12 +198,12 @@ def on_mesh_unavailable(request: HttpRequest, exc: redis.RedisError) -> HttpResp
 def _json_body(request: HttpRequest) -> Any:
     """The decoded body, refused by its declared length before it is read, then by its real
     length (a chunked upload declares none)."""
-    ingest.check_declared_length(request.META.get("CONTENT_LENGTH"))
+    bodies.check_declared_length(request.META.get("CONTENT_LENGTH"))
     try:
         body = request.body
     except RequestDataTooBig:
         raise IngestRefused(413, "too_large", "request body is too large") from None
-    return ingest.decode_json(body)
+    return bodies.decode_json(body)
 
 
 # --- Ingest ------------------------------------------------------------------------------------
@@ -218,10 +220,10 @@ def _json_body(request: HttpRequest) -> Any:
 def post_events(request: HttpRequest) -> Status[dict[str, Any]]:
     """One event object, or ``{"events": [...]}`` (all-or-nothing). A missing ``source`` is
     the token's service."""
-    with ingest.INGEST_SECONDS.labels("events").time():
+    with INGEST_SECONDS.labels("events").time():
         data = _json_body(request)
-        events = ingest.events_from_body(data, default_source=request.auth.service)
-        return Status(202, ingest.accept(events))
+        events = bodies.events_from_body(data, default_source=request.auth.service)
+        return Status(202, bodies.accept(events))
 
 
 @api.post(
@@ -230,14 +232,14 @@ def post_events(request: HttpRequest) -> Status[dict[str, Any]]:
     response={202: Accepted, **PROBLEMS},
     url_name="logs",
     summary="Publish log lines as log.line events",
-    openapi_extra=_body_doc(_inline_schema(ingest.LogBatchIn)),
+    openapi_extra=_body_doc(_inline_schema(logs.LogBatchIn)),
 )
 def post_logs(request: HttpRequest) -> Status[dict[str, Any]]:
     """``{"service"?, "instance"?, "lines": [{"level", "message", ...}]}`` or one line."""
-    with ingest.INGEST_SECONDS.labels("logs").time():
+    with INGEST_SECONDS.labels("logs").time():
         data = _json_body(request)
-        events = ingest.events_from_logs(data, default_source=request.auth.service)
-        return Status(202, ingest.accept(events))
+        events = logs.events_from_logs(data, default_source=request.auth.service)
+        return Status(202, bodies.accept(events))
 
 
 @api.post(
@@ -246,14 +248,14 @@ def post_logs(request: HttpRequest) -> Status[dict[str, Any]]:
     response={202: Accepted, **PROBLEMS},
     url_name="alertmanager",
     summary="Prometheus Alertmanager webhook receiver (version 4)",
-    openapi_extra=_body_doc(_inline_schema(ingest.AlertmanagerWebhook)),
+    openapi_extra=_body_doc(_inline_schema(alertmanager.AlertmanagerWebhook)),
 )
 def post_alertmanager(request: HttpRequest) -> Status[dict[str, Any]]:
     """One ``alert.firing`` / ``alert.resolved`` event per alert, labels and annotations kept."""
-    with ingest.INGEST_SECONDS.labels("alertmanager").time():
+    with INGEST_SECONDS.labels("alertmanager").time():
         data = _json_body(request)
-        events = ingest.events_from_alertmanager(data, default_source=request.auth.service)
-        return Status(202, ingest.accept(events))
+        events = alertmanager.events_from_alertmanager(data, default_source=request.auth.service)
+        return Status(202, bodies.accept(events))
 
 
 # --- Service registry --------------------------------------------------------------------------
@@ -267,12 +269,12 @@ _REGISTRY_AUTH = BearerToken("registry", rate_limited=False)
     response={201: InstanceOut, **PROBLEMS},
     url_name="register",
     summary="Register (or re-register) a service instance",
-    openapi_extra=_body_doc(_inline_schema(registry.Registration)),
+    openapi_extra=_body_doc(_inline_schema(service_registry.Registration)),
 )
 def register_instance(request: HttpRequest) -> Status[dict[str, Any]]:
-    registration = ingest.validate(registry.Registration, _json_body(request))
-    instance = registry.register(registration, default_service=request.auth.service)
-    return Status(201, registry.instance_summary(instance))
+    registration = bodies.validate(service_registry.Registration, _json_body(request))
+    instance = service_registry.register(registration, default_service=request.auth.service)
+    return Status(201, service_registry.instance_summary(instance))
 
 
 @api.post(
@@ -283,10 +285,10 @@ def register_instance(request: HttpRequest) -> Status[dict[str, Any]]:
     summary="Say an instance is alive",
 )
 def heartbeat(request: HttpRequest, name: str, instance: str) -> Status[dict[str, Any]]:
-    found = registry.record_instance_heartbeat(name, instance)
+    found = service_registry.record_instance_heartbeat(name, instance)
     if found is None:
         return Status(404, {"detail": f"instance {name}/{instance} is not registered; register it"})
-    return Status(200, registry.instance_summary(found))
+    return Status(200, service_registry.instance_summary(found))
 
 
 @api.get(
@@ -299,12 +301,18 @@ def heartbeat(request: HttpRequest, name: str, instance: str) -> Status[dict[str
 def list_instances(
     request: HttpRequest, name: str, healthy: bool = False
 ) -> Status[dict[str, Any]]:
-    instances = registry.list_instances(name, healthy_only=healthy)
+    instances = service_registry.list_instances(name, healthy_only=healthy)
     if instances is None:
         return Status(404, {"detail": f"unknown service {name!r}"})
     return Status(
-        200, {"service": name, "instances": [registry.instance_summary(i) for i in instances]}
+        200,
+        {"service": name, "instances": [service_registry.instance_summary(i) for i in instances]},
     )
 
 
-api.add_router("/v1/knowledge", knowledge_router)
+# Knowledge is read-only: a token with the knowledge scope (not rate limited) or a staff session.
+api.add_router(
+    "/v1/knowledge",
+    knowledge_router,
+    auth=[BearerToken("knowledge", rate_limited=False), SessionAuthIsStaff()],
+)
