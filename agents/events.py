@@ -1,10 +1,11 @@
 """The event schema: validated once, at the edge (ingest API, SDK); trusted inside the mesh.
 
 An event is an envelope (id, type, source, instance, timestamp, severity, correlation id) and
-a JSON payload. Known types have a payload schema (required fields, types; extra fields are
-kept, so services may add context). The system's own families (``agent.*``, ``problem.*``,
-``diagnosis.*``, ``remediation.*``, ``anomaly.*``) take any object payload. Other types are
-accepted only under the configured custom prefixes (``EVENT_CUSTOM_PREFIXES``).
+a JSON payload. Known types have a payload schema: the managed application's in
+``payloads.py`` (extra fields are kept, so services may add context), the system's own
+families (``agent.*``, ``problem.*``, ``diagnosis.*``, ``remediation.*``, ``anomaly.*``) in
+``system_events.py`` (strict, built only by :func:`system_event`). Other types are accepted
+only under the configured custom prefixes (``EVENT_CUSTOM_PREFIXES``), with any object.
 """
 
 from __future__ import annotations
@@ -24,143 +25,16 @@ from pydantic import (
 )
 from ulid import ULID
 
+from agents.payloads import DOMAIN_PAYLOADS, AnyPayload
+from agents.system_events import SYSTEM_PAYLOADS, SYSTEM_PREFIXES, SystemPayload
+
 Severity = Literal["debug", "info", "warning", "error", "critical"]
 SEVERITIES: tuple[str, ...] = ("debug", "info", "warning", "error", "critical")
 TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
-SYSTEM_PREFIXES: tuple[str, ...] = ("agent.", "problem.", "diagnosis.", "remediation.", "anomaly.")
 MAX_TYPE_LENGTH = 100
 
 
-class Payload(BaseModel):
-    """Base of the per-type payloads: unknown fields are kept, known ones are checked."""
-
-    model_config = ConfigDict(extra="allow")
-
-
-class BookmarkCreated(Payload):
-    user_id: str
-    bookmark_id: str | None = None
-    url: str | None = None
-    folder: str | None = None
-    tags: list[str] = Field(default_factory=list)
-
-
-class BookmarkSearched(Payload):
-    user_id: str
-    query: str = ""
-    results: int = Field(ge=0)
-    latency_ms: float = Field(ge=0)
-
-
-ImportSource = Literal["chrome", "firefox", "pocket", "html", "other"]
-
-
-class ImportStarted(Payload):
-    import_id: str
-    user_id: str
-    source: ImportSource
-    bookmark_count: int = Field(ge=0)
-    batch_size: int | None = Field(default=None, ge=1)
-
-
-class ImportCompleted(Payload):
-    import_id: str
-    user_id: str | None = None
-    source: ImportSource | None = None
-    bookmark_count: int = Field(ge=0)
-    imported: int = Field(ge=0)
-    duplicates: int = Field(default=0, ge=0)
-    duration_ms: float = Field(ge=0)
-    batch_size: int | None = Field(default=None, ge=1)
-
-
-class ImportFailed(Payload):
-    import_id: str
-    user_id: str | None = None
-    source: ImportSource | None = None
-    error: str = Field(min_length=1)
-    error_type: str | None = None
-    bookmark_count: int | None = Field(default=None, ge=0)
-    batch_size: int | None = Field(default=None, ge=1)
-    duration_ms: float | None = Field(default=None, ge=0)
-
-
-class ApiRequest(Payload):
-    method: str
-    endpoint: str
-    status: int = Field(ge=100, le=599)
-    latency_ms: float = Field(ge=0)
-    user_id: str | None = None
-
-
-class DbQuery(Payload):
-    operation: str
-    table: str | None = None
-    duration_ms: float = Field(ge=0)
-    rows: int | None = Field(default=None, ge=0)
-
-
-class UserActivity(Payload):
-    user_id: str
-    action: str
-
-
-class LogLine(Payload):
-    level: str
-    message: str = Field(min_length=1)
-    logger: str | None = None
-    fields: dict[str, Any] = Field(default_factory=dict)
-
-
-class MetricSample(Payload):
-    name: str = Field(min_length=1)
-    value: float
-    labels: dict[str, str] = Field(default_factory=dict)
-
-
-class Alert(Payload):
-    alertname: str
-    status: Literal["firing", "resolved"]
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
-    fingerprint: str | None = None
-    generator_url: str | None = None
-
-
-class DeployFinished(Payload):
-    version: str
-    service: str | None = None
-    previous_version: str | None = None
-
-
-class ConfigChanged(Payload):
-    key: str
-    old_value: Any = None
-    new_value: Any = None
-
-
-class AnyPayload(Payload):
-    """System and custom event families carry any object."""
-
-
-PAYLOAD_SCHEMAS: dict[str, type[Payload]] = {
-    "bookmark.created": BookmarkCreated,
-    "bookmark.searched": BookmarkSearched,
-    "import.started": ImportStarted,
-    "import.completed": ImportCompleted,
-    "import.failed": ImportFailed,
-    "api.request": ApiRequest,
-    "db.query": DbQuery,
-    "user.activity": UserActivity,
-    "log.line": LogLine,
-    "metric.sample": MetricSample,
-    "alert.firing": Alert,
-    "alert.resolved": Alert,
-    "deploy.finished": DeployFinished,
-    "config.changed": ConfigChanged,
-}
+PAYLOAD_SCHEMAS: dict[str, type[BaseModel]] = {**DOMAIN_PAYLOADS, **SYSTEM_PAYLOADS}
 KNOWN_TYPES: frozenset[str] = frozenset(PAYLOAD_SCHEMAS)
 
 
@@ -173,11 +47,13 @@ def custom_prefixes() -> tuple[str, ...]:
     return tuple(getattr(settings, "EVENT_CUSTOM_PREFIXES", ("custom.",)))
 
 
-def payload_schema(event_type: str) -> type[Payload] | None:
+def payload_schema(event_type: str) -> type[BaseModel] | None:
     """The payload model for a type, or None when the type is not accepted."""
     if event_type in PAYLOAD_SCHEMAS:
         return PAYLOAD_SCHEMAS[event_type]
-    if event_type.startswith(SYSTEM_PREFIXES + custom_prefixes()):
+    if event_type.startswith(SYSTEM_PREFIXES):
+        return None  # the system's families are closed: every type has its schema
+    if event_type.startswith(custom_prefixes()):
         return AnyPayload
     return None
 
@@ -303,3 +179,28 @@ def parse_events(items: list[Any]) -> list[Event]:
     if errors:
         raise EventValidationError(errors)
     return events
+
+
+def system_event(
+    event_type: str,
+    payload: SystemPayload,
+    *,
+    source: str = "aiops",
+    instance: str = "",
+    severity: Severity = "info",
+    correlation_id: str | None = None,
+) -> Event:
+    """The one constructor of the system's own events: the payload must be the model
+    registered for the type, so a producer cannot drift from what consumers read."""
+    expected = SYSTEM_PAYLOADS.get(event_type)
+    if expected is None or not isinstance(payload, expected):
+        wanted = expected.__name__ if expected else "no payload (unknown system event type)"
+        raise TypeError(f"{event_type} takes {wanted}, not {type(payload).__name__}")
+    return Event(
+        type=event_type,
+        source=source,
+        instance=instance,
+        severity=severity,
+        correlation_id=correlation_id,
+        payload=payload.model_dump(mode="json"),
+    )

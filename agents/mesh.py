@@ -29,6 +29,7 @@ from functools import cached_property
 
 import redis
 from django.conf import settings
+from django.db import transaction
 from prometheus_client import Counter, Histogram
 
 from agents.events import Event, stream_name
@@ -47,6 +48,9 @@ DONE_BUCKET_PREFIX = 5
 DONE_BUCKET_SECONDS = 2**23 // 1000
 
 EVENTS_PUBLISHED = Counter("ai_ops_events_published", "Events appended to the mesh", ["type"])
+PUBLISH_FAILURES = Counter(
+    "ai_ops_publish_failures", "Announcements lost to a mesh outage after commit", ["type"]
+)
 EVENTS_PROCESSED = Counter(
     "ai_ops_events_processed", "Events handled and acknowledged", ["agent", "type"]
 )
@@ -92,6 +96,24 @@ def publish_many(events: Sequence[Event], *, client: redis.Redis | None = None) 
     for event_type, count in counts.items():
         EVENTS_PUBLISHED.labels(event_type).inc(count)
     return [entry_id.decode() for entry_id in entry_ids]
+
+
+def publish_on_commit(event: Event) -> None:
+    """Publish once the current transaction commits (at once outside one).
+
+    The one way the system announces what it did. A rolled-back change announces nothing,
+    and the rows are the record: a mesh outage after commit is logged and counted in
+    ``ai_ops_publish_failures_total``, never raised into work that already succeeded.
+    """
+
+    def _publish() -> None:
+        try:
+            publish(event)
+        except Exception:
+            PUBLISH_FAILURES.labels(event.type).inc()
+            logger.exception("could not publish", extra={"type": event.type, "event": event.id})
+
+    transaction.on_commit(_publish)
 
 
 def known_streams(client: redis.Redis | None = None) -> list[str]:

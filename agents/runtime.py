@@ -31,10 +31,11 @@ from django.utils import timezone
 from prometheus_client import Counter, Gauge
 
 from agents import mesh
-from agents.events import Event, parse_event, stream_name
+from agents.events import Event, Severity, stream_name, system_event
 from agents.heartbeats import record_heartbeat
 from agents.mesh import Delivery, StreamConsumer
 from agents.models import Agent, AgentStatus
+from agents.system_events import AgentDown, AgentHeartbeat, AgentStatusChanged, SystemPayload
 from core.redis import get_redis
 
 logger = logging.getLogger(__name__)
@@ -88,17 +89,12 @@ class BaseAgent:
 
     # Emitting the system's own events -----------------------------------------------------
 
-    def emit(self, event_type: str, payload: dict[str, Any], *, severity: str = "info") -> Event:
-        event = parse_event(
-            {
-                "type": event_type,
-                "source": "aiops",
-                "instance": self.name,
-                "severity": severity,
-                "payload": payload,
-            }
-        )
-        mesh.publish(event)
+    def emit(
+        self, event_type: str, payload: SystemPayload, *, severity: Severity = "info"
+    ) -> Event:
+        """Announce a status event from this agent (after commit, when inside a transaction)."""
+        event = system_event(event_type, payload, instance=self.name, severity=severity)
+        mesh.publish_on_commit(event)
         return event
 
 
@@ -251,20 +247,20 @@ class AgentRunner:
         get_redis().hset(f"aiops:agent-workers:{self.agent.name}", self.consumer_name, time.time())
         self.agent.emit(
             "agent.heartbeat",
-            {
-                "agent": self.agent.name,
-                "consumer": self.consumer_name,
-                "status": status,
-                "processed": processed,
-                "errors": errors,
-                "activity": self.agent.activity,
-                **self.agent.health(),
-            },
+            AgentHeartbeat(
+                agent=self.agent.name,
+                consumer=self.consumer_name,
+                status=status,
+                processed=processed,
+                errors=errors,
+                activity=self.agent.activity,
+                health=self.agent.health(),
+            ),
         )
         if previous_status != status:
             self.agent.emit(
                 "agent.status",
-                {"agent": self.agent.name, "status": status, "previous": previous_status},
+                AgentStatusChanged(agent=self.agent.name, status=status, previous=previous_status),
             )
 
 
@@ -311,20 +307,13 @@ def check_agents(now: Any = None) -> list[str]:
             continue
         went_down.append(agent.name)
         age = agent.heartbeat_age(now)
-        mesh.publish(
-            parse_event(
-                {
-                    "type": "agent.down",
-                    "source": "aiops",
-                    "instance": agent.name,
-                    "severity": "critical",
-                    "payload": {
-                        "agent": agent.name,
-                        "last_heartbeat": agent.last_heartbeat.isoformat(),
-                        "silent_seconds": round(age or 0, 1),
-                    },
-                }
-            )
+        down = AgentDown(
+            agent=agent.name,
+            last_heartbeat=agent.last_heartbeat,
+            silent_seconds=round(age or 0, 1),
+        )
+        mesh.publish_on_commit(
+            system_event("agent.down", down, instance=agent.name, severity="critical")
         )
         logger.error("agent down", extra={"agent": agent.name, "silent_seconds": age})
     return went_down

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from agents.routing import websocket_urlpatterns as agent_routes
+from dashboard.routing import websocket_urlpatterns as dashboard_routes
 
-websocket_urlpatterns = [*agent_routes]
+websocket_urlpatterns = [*dashboard_routes]

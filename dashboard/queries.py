@@ -9,10 +9,12 @@ from typing import Any
 from django.db.models import Sum
 from django.db.models.functions import TruncHour, TruncMinute
 from django.utils import timezone
+from pydantic import ValidationError
 
 from agents.events import Event, stream_name
 from agents.mesh import EVENT_FIELD, known_streams
 from agents.models import Agent, Service
+from agents.system_events import AgentHeartbeat
 from core.redis import get_redis
 from dashboard import charts
 from knowledge.models import Occurrence, Problem
@@ -66,23 +68,30 @@ def _read_events(stream: str, count: int) -> list[Event]:
     return events
 
 
+def _heartbeat(event: Event) -> AgentHeartbeat | None:
+    try:
+        return AgentHeartbeat.model_validate(event.payload)
+    except ValidationError:  # written by an older version: not worth a broken page
+        return None
+
+
 def agent_detail(agent: Agent) -> dict[str, Any]:
     """Throughput and activity from the agent's own heartbeats (newest last)."""
     beats = [
-        e
+        (e, beat)
         for e in _read_events(stream_name("agent.heartbeat"), AGENT_BEATS_SCANNED)
-        if e.payload.get("agent") == agent.name
+        if (beat := _heartbeat(e)) is not None and beat.agent == agent.name
     ][:200]
     beats.reverse()
-    throughput = [(e.timestamp, float(e.payload.get("processed", 0) or 0)) for e in beats]
-    errors = [(e.timestamp, float(e.payload.get("errors", 0) or 0)) for e in beats]
+    throughput = [(e.timestamp, float(beat.processed)) for e, beat in beats]
+    errors = [(e.timestamp, float(beat.errors)) for e, beat in beats]
     return {
         "agent": agent,
         "heartbeat_age": agent.heartbeat_age(),
         "throughput_chart": charts.time_series(
             {"processed": throughput, "errors": errors}, title="per heartbeat"
         ),
-        "recent_beats": list(reversed(beats))[:30],
+        "recent_beats": [e for e, _ in reversed(beats)][:30],
     }
 
 

@@ -6,14 +6,10 @@ from typing import ClassVar
 
 from agents.mesh import Delivery
 from agents.runtime import BaseAgent, register_agent
+from agents.system_events import REMEDIATION_STATUSES, AgentHeartbeat
 from dashboard.live import Coalescer
 from dashboard.panels import record_agent_rates
 
-# remediation.<status> for each run status (``remediation.models.RunStatus``).
-REMEDIATION_STATUSES = (
-    "proposed", "awaiting_approval", "approved", "rejected", "expired", "running",
-    "verifying", "succeeded", "failed", "rolled_back", "escalated",
-)  # fmt: skip
 # Streams are per exact type, so each type the dashboard reacts to is named here.
 PANELS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "agent.heartbeat": ("agents",),
@@ -24,7 +20,6 @@ PANELS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "anomaly.detected": ("problems",),
     "diagnosis.ready": ("problems",),
     **{f"remediation.{status}": ("approvals", "runs") for status in REMEDIATION_STATUSES},
-    "remediation.approval_requested": ("approvals", "runs"),
 }
 # Panels without events of their own are repainted on a timer (seconds).
 PERIODIC_PANELS = {"rates": 2.0, "services": 5.0}
@@ -49,13 +44,7 @@ class DashboardRelay(BaseAgent):
             event = delivery.event
             dirty.update(PANELS_BY_TYPE.get(event.type, ()))
             if event.type == "agent.heartbeat":
-                payload = event.payload
-                beats.append(
-                    (
-                        str(payload.get("agent", event.instance)),
-                        str(payload.get("consumer", "")),
-                        int(payload.get("processed", 0) or 0),
-                    )
-                )
+                beat = AgentHeartbeat.model_validate(event.payload)
+                beats.append((beat.agent, beat.consumer, beat.processed))
         record_agent_rates(beats)
         self.coalescer.mark(dirty)

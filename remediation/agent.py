@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from agents.mesh import Delivery
 from agents.runtime import BaseAgent, register_agent
+from agents.system_events import DiagnosisReady
 from remediation import engine
 from remediation.models import RemediationRun, Rule, RunStatus
 
@@ -32,10 +33,9 @@ class RemediationAgent(BaseAgent):
 
     def handle(self, deliveries: list[Delivery]) -> None:
         for delivery in deliveries:
-            diagnosis_id = delivery.event.payload.get("diagnosis")
-            if isinstance(diagnosis_id, int):
-                self.activity = f"proposing for diagnosis {diagnosis_id}"
-                engine.propose_for_diagnosis(diagnosis_id)
+            ready = DiagnosisReady.model_validate(delivery.event.payload)
+            self.activity = f"proposing for diagnosis {ready.diagnosis}"
+            engine.propose_for_diagnosis(ready.diagnosis)
 
     def tick(self) -> None:
         engine.expire_due()

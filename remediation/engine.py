@@ -28,9 +28,8 @@ from django.utils import timezone
 
 from knowledge import services as knowledge
 from knowledge.models import Diagnosis, DiagnosisStatus, Pattern, Solution, SolutionSource
-from remediation import audit, safety, verification
+from remediation import audit, events, safety, verification
 from remediation.actions import Action, ActionContext, ActionError, get_action
-from remediation.events import publish_on_commit
 from remediation.models import (
     RISK_RANK,
     Approval,
@@ -156,7 +155,7 @@ def _create_run(
         confidence=run.confidence, threshold=run.threshold, action=run.action,
         parameters=run.parameters, preview=preview, blast_radius=radius, dry_run=run.dry_run,
     )  # fmt: skip
-    publish_on_commit("remediation.proposed", _payload(run))
+    events.announce("remediation.proposed", events.run_changed(run))
     return run
 
 
@@ -173,7 +172,9 @@ def _decide(run: RemediationRun, rule: Rule) -> None:
         expires = timezone.now() + RemediationRun.approval_ttl()
         run.transition(RunStatus.AWAITING_APPROVAL, reason=decision.why, expires_at=expires)
         audit.record("run.awaiting_approval", run=run, rule=rule, reason=decision.why)
-        publish_on_commit("remediation.awaiting_approval", _payload(run), severity="warning")
+        events.announce(
+            "remediation.awaiting_approval", events.run_changed(run), severity="warning"
+        )
     else:
         run.transition(RunStatus.APPROVED, reason=decision.why)
         audit.record("run.auto_approved", run=run, rule=rule, reason=decision.why)
@@ -220,7 +221,7 @@ def approve(run: RemediationRun | int, user: Any) -> RemediationRun:
             if count >= locked.approvals_required:
                 locked.transition(RunStatus.APPROVED, actor=user, reason="approved")
                 # Every operator's screen hears the decision, not only the one who clicked.
-                publish_on_commit("remediation.approved", _payload(locked))
+                events.announce("remediation.approved", events.run_changed(locked))
                 enqueue_execute(locked.pk)
     if expired:
         raise ApprovalError(f"run {locked.pk} expired before it was approved")
@@ -239,7 +240,7 @@ def reject(run: RemediationRun | int, user: Any, reason: str = "") -> Remediatio
         locked.transition(RunStatus.REJECTED, actor=user, reason=reason or "rejected")
         _reopen_diagnosis(locked)
         audit.record("run.rejected", run=locked, rule=locked.rule_id, actor=user, reason=reason)
-        publish_on_commit("remediation.rejected", _payload(locked))
+        events.announce("remediation.rejected", events.run_changed(locked))
     return locked
 
 
@@ -247,7 +248,7 @@ def _expire(run: RemediationRun) -> bool:
     if run.transition(RunStatus.EXPIRED, reason="no decision in time"):
         _reopen_diagnosis(run)
         audit.record("run.expired", run=run, rule=run.rule_id, expires_at=str(run.expires_at))
-        publish_on_commit("remediation.expired", _payload(run))
+        events.announce("remediation.expired", events.run_changed(run))
         return True
     return False
 
@@ -302,7 +303,7 @@ def execute(run_id: int) -> str:
         with transaction.atomic():
             if run.transition(RunStatus.ESCALATED, reason=blocker):
                 audit.record("run.blocked", run=run, rule=run.rule_id, reason=blocker)
-                publish_on_commit("remediation.failed", _payload(run, reason=blocker))
+                events.announce("remediation.failed", events.run_changed(run, reason=blocker))
         return "blocked"
     with transaction.atomic():
         if not run.transition(RunStatus.RUNNING, executed_at=timezone.now()):
@@ -411,7 +412,7 @@ def verify(run_id: int) -> str:
             # A recurrence after a verified fix is a new incident with its own diagnosis.
             Diagnosis.objects.filter(pk=run.diagnosis_id).update(status=DiagnosisStatus.RESOLVED)
         if recovered:
-            publish_on_commit("remediation.succeeded", _payload(run, detail=detail))
+            events.announce("remediation.succeeded", events.run_changed(run, detail=detail))
     if not run.dry_run:
         _record_outcome(run, succeeded=recovered)
     if recovered:
@@ -499,7 +500,9 @@ def _rollback_and_escalate(run: RemediationRun, reason: str) -> None:
             with transaction.atomic():
                 if run.transition(RunStatus.ROLLED_BACK, result={**run.result, "rollback": result}):
                     audit.record("run.rolled_back", run=run, rule=run.rule_id, result=result)
-                    publish_on_commit("remediation.rolled_back", _payload(run), severity="warning")
+                    events.announce(
+                        "remediation.rolled_back", events.run_changed(run), severity="warning"
+                    )
     _escalate(run, reason)
 
 
@@ -508,7 +511,9 @@ def _escalate(run: RemediationRun, reason: str) -> None:
         if run.transition(RunStatus.ESCALATED, reason=f"needs a human: {reason}"[:500]):
             _reopen_diagnosis(run)
             audit.record("run.escalated", run=run, rule=run.rule_id, reason=reason)
-            publish_on_commit("remediation.failed", _payload(run, reason=reason), severity="error")
+            events.announce(
+                "remediation.failed", events.run_changed(run, reason=reason), severity="error"
+            )
 
 
 def _reopen_diagnosis(run: RemediationRun) -> None:
@@ -516,12 +521,3 @@ def _reopen_diagnosis(run: RemediationRun) -> None:
     Diagnosis.objects.filter(pk=run.diagnosis_id, status=DiagnosisStatus.REMEDIATING).update(
         status=DiagnosisStatus.OPEN
     )
-
-
-def _payload(run: RemediationRun, **extra: Any) -> dict[str, Any]:
-    return {
-        "run": run.pk, "rule": run.rule_id, "diagnosis": run.diagnosis_id, "status": run.status,
-        "service": run.service, "instance": run.instance, "signal": run.signal,
-        "action": run.action, "risk": run.risk, "confidence": run.confidence,
-        "preview": run.preview, **extra,
-    }  # fmt: skip

@@ -1,34 +1,26 @@
-"""Publishing ``remediation.*`` events on commit: a rolled-back decision announces nothing."""
+"""Announcing what remediation did: ``remediation.*`` events, published after commit, so a
+rolled-back decision announces nothing."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from django.db import transaction
-
 from agents import mesh
-from agents.events import parse_event
+from agents.events import Severity, system_event
+from agents.system_events import RunChanged, SystemPayload
+from remediation.models import RemediationRun
 
-logger = logging.getLogger(__name__)
+
+def announce(event_type: str, payload: SystemPayload, *, severity: Severity = "info") -> None:
+    mesh.publish_on_commit(
+        system_event(event_type, payload, instance="remediation", severity=severity)
+    )
 
 
-def publish_on_commit(event_type: str, payload: dict[str, Any], *, severity: str = "info") -> None:
-    def _publish() -> None:
-        try:
-            mesh.publish(
-                parse_event(
-                    {
-                        "type": event_type,
-                        "source": "aiops",
-                        "instance": "remediation",
-                        "severity": severity,
-                        "payload": payload,
-                    }
-                )
-            )
-        except Exception:
-            # The decision is committed and audited; a lost status event must not undo it.
-            logger.exception("could not publish", extra={"type": event_type})
-
-    transaction.on_commit(_publish)
+def run_changed(run: RemediationRun, **extra: Any) -> RunChanged:
+    """The run as ``remediation.<status>`` events carry it; ``extra``: reason or detail."""
+    return RunChanged(
+        run=run.pk, rule=run.rule_id, diagnosis=run.diagnosis_id, status=run.status,
+        service=run.service, instance=run.instance, signal=run.signal, action=run.action,
+        risk=run.risk, confidence=run.confidence, preview=run.preview, **extra,
+    )  # fmt: skip

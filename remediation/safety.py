@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from agents.system_events import CircuitOpened
 from remediation import audit, events
 from remediation.models import (
     AUTONOMY_CEILING,
@@ -158,11 +159,10 @@ def record_rule_outcome(rule_id: int, succeeded: bool) -> None:
                     "circuit.opened", rule=rule, failures=rule.consecutive_failures,
                     threshold=threshold,
                 )  # fmt: skip
-                events.publish_on_commit(
-                    "remediation.circuit_open",
-                    {"rule": rule.pk, "name": rule.name, "failures": rule.consecutive_failures},
-                    severity="error",
+                opened_circuit = CircuitOpened(
+                    rule=rule.pk, name=rule.name, failures=rule.consecutive_failures
                 )
+                events.announce("remediation.circuit_open", opened_circuit, severity="error")
 
 
 def close_circuit(rule_id: int, *, actor: object = None, reason: str = "") -> bool:

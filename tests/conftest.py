@@ -13,9 +13,9 @@ import pytest
 import redis
 from django.conf import settings
 
-from agents.diagnosis import EXEMPLARS
 from aiops_site import embedded
 from core.redis import get_redis
+from knowledge.similarity import EXEMPLARS
 
 
 @pytest.fixture(autouse=True)

@@ -1,3 +1,5 @@
-"""The built-in agents. Importing this package registers them (``AGENT_MODULES``)."""
+"""Importing this registers the built-in agents."""
 
-from agents.builtin import diagnostic, learning, monitor  # noqa: F401
+from agents.builtin import monitor  # noqa: F401
+from agents.diagnostic import agent as diagnostic_agent  # noqa: F401
+from agents.learning import agent as learning_agent  # noqa: F401

@@ -10,9 +10,10 @@ from django.conf import settings
 from pydantic import Field, field_validator
 
 from agents import mesh
-from agents.events import parse_event
-from agents.learning import recommended_batch_size
+from agents.events import system_event
+from agents.learning.learners import recommended_batch_size
 from agents.service_registry import healthy_instances
+from agents.system_events import Notification
 from remediation.actions import control
 from remediation.actions.base import Action, ActionContext, ActionError, Params, register_action
 from remediation.models import RiskLevel
@@ -299,16 +300,13 @@ class Notify(Action):
         return f"Notify {self.params.channel} ({self.params.severity}) about {self.service}."
 
     def execute(self, ctx: ActionContext) -> dict[str, Any]:
-        event = parse_event(
-            {
-                "type": "remediation.notification",
-                "source": "aiops",
-                "instance": "remediation",
-                "severity": "critical" if self.params.severity == "critical" else "warning",
-                "payload": {"run": ctx.run_id, "service": ctx.service, "signal": ctx.signal,
-                            **self.params.model_dump()},
-            }
-        )  # fmt: skip
+        notification = Notification(
+            run=ctx.run_id, service=ctx.service, signal=ctx.signal, **self.params.model_dump()
+        )
+        severity = "critical" if self.params.severity == "critical" else "warning"
+        event = system_event(
+            "remediation.notification", notification, instance="remediation", severity=severity
+        )
         return {"event": mesh.publish(event)}
 
     def verify(self, ctx: ActionContext) -> bool | None:

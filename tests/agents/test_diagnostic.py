@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 
 from agents import mesh
-from agents.builtin.diagnostic import BookmarkDiagnosticAgent
-from agents.diagnosis import classify_error, error_text
+from agents.diagnostic.agent import BookmarkDiagnosticAgent
+from agents.diagnostic.reasoning import classify_error, error_text
 from agents.events import parse_event
 from agents.runtime import AgentRunner
 from knowledge.models import Diagnosis, Problem

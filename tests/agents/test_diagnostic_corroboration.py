@@ -13,11 +13,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from agents import diagnosis as reasoning
 from agents import mesh
-from agents.builtin.diagnostic import BookmarkDiagnosticAgent
+from agents.diagnostic import reasoning
+from agents.diagnostic.agent import BookmarkDiagnosticAgent
 from agents.events import parse_event
 from agents.runtime import AgentRunner
+from knowledge import similarity
 from knowledge.models import Diagnosis, DiagnosisStatus, Problem
 from knowledge.seed import seed_knowledge
 
@@ -31,7 +32,7 @@ UNEXPLAINED_SERIES = "http.latency_p95"  # close to no curated problem: its own 
 @pytest.fixture
 def seeded(monkeypatch):
     # The exemplar index is cached per process for a minute: a fresh one sees this test's rows.
-    monkeypatch.setattr(reasoning, "EXEMPLARS", reasoning.ExemplarIndex())  # per test
+    monkeypatch.setattr(similarity, "EXEMPLARS", similarity.ExemplarIndex())  # per test
     seed_knowledge()
 
 

@@ -7,9 +7,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from agents import learning, mesh
-from agents.builtin.learning import BookmarkLearningAgent
+from agents import mesh
 from agents.events import parse_event
+from agents.learning import learners as learning
+from agents.learning.agent import BookmarkLearningAgent
 from agents.runtime import AgentRunner
 from knowledge import services
 from knowledge.models import Occurrence, Pattern, PatternKind, Problem, Recommendation, Solution

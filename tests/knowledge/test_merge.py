@@ -17,6 +17,7 @@ from knowledge.models import (
     Relation,
     Solution,
 )
+from knowledge.services.occurrences import upsert_occurrence
 
 from .conftest import T0, make_problem
 
@@ -28,10 +29,10 @@ def test_merge_moves_everything(import_problem, duplicate_problem):
     other = duplicate_problem
     services.record_sighting("keep me", at=T0)  # unrelated problem, untouched
     for problem, count in ((keep, 3), (dup, 4)):
-        services._upsert_occurrence(
+        upsert_occurrence(
             problem.pk, at=T0, service="import-worker", instance="w1", count=count, event_ids=["x"]
         )
-        services._upsert_occurrence(
+        upsert_occurrence(
             problem.pk,
             at=T0 + timedelta(minutes=5),
             service="web",

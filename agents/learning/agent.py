@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from agents import learning
+from agents.learning import learners
 from agents.mesh import Delivery
 from agents.rollups import activity_by_hour_of_week
 from agents.runtime import BaseAgent, register_agent
@@ -29,21 +29,21 @@ class BookmarkLearningAgent(BaseAgent):
     batch_size = 500
 
     def handle(self, deliveries: list[Delivery]) -> None:
-        learning.tally_events([d.event for d in deliveries])
+        learners.tally_events([d.event for d in deliveries])
 
     def tick(self) -> None:
         now = timezone.now()
         learned = {
-            "batch_size": learning.learn_batch_size(),
-            "peak_hours": learning.learn_peak_hours(
+            "batch_size": learners.learn_batch_size(),
+            "peak_hours": learners.learn_peak_hours(
                 activity_by_hour_of_week(since=now - timedelta(days=28))
             ),
-            "recurring": learning.learn_recurring(now),
-            "co_occurrence": learning.learn_cooccurrence(now),
-            "deploy_followers": learning.learn_deploy_followers(now),
-            "proven_solutions": learning.learn_proven_solutions(),
+            "recurring": learners.learn_recurring(now),
+            "co_occurrence": learners.learn_cooccurrence(now),
+            "deploy_followers": learners.learn_deploy_followers(now),
+            "proven_solutions": learners.learn_proven_solutions(),
         }
-        learning.learn_habits()
+        learners.learn_habits()
         logger.info(
             "learning tick",
             extra={k: (len(v) if isinstance(v, list) else bool(v)) for k, v in learned.items()},

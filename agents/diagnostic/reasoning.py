@@ -18,17 +18,14 @@ closely the error matches what we know.
 from __future__ import annotations
 
 import re
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import numpy as np
-
 from agents import mesh
 from agents.events import Event
-from knowledge.embeddings import embed_texts
+from agents.system_events import AnomalyDetected
 
 CHANGE_WINDOW = timedelta(minutes=30)
 ANOMALY_WINDOW = timedelta(minutes=5)
@@ -83,7 +80,7 @@ def error_text(event: Event) -> str | None:
         summary = payload.get("annotations", {}).get("summary") or payload.get("alertname")
         return f"alert {payload.get('alertname')}: {summary}"
     if event.type == "anomaly.detected":
-        return f"Anomaly on {payload.get('series', 'unknown series')}"
+        return f"Anomaly on {AnomalyDetected.model_validate(payload).series}"
     return None
 
 
@@ -105,64 +102,6 @@ class Context:
     anomalies: list[Event] = field(default_factory=list)
     instances: Counter[str] = field(default_factory=Counter)
     users: set[str] = field(default_factory=set)
-
-
-class ExemplarIndex:
-    """Curated problems' example messages, embedded once per process (refreshed on edits).
-
-    A new error is compared with every example message of every problem that carries a
-    signal and scored by the best one: a short log line matches a short example far better
-    than a problem's whole description does.
-    """
-
-    REFRESH_SECONDS = 60.0
-
-    def __init__(self) -> None:
-        self._built_at = 0.0
-        self._stamp: tuple[int, Any] | None = None
-        self._owners: list[int] = []
-        self._matrix: np.ndarray | None = None
-        self._problems: dict[int, Any] = {}
-
-    def _refresh(self) -> None:
-        from django.db.models import Max
-
-        from knowledge.models import Problem
-
-        curated = Problem.objects.canonical().exclude(signal="")
-        stamp = (curated.count(), curated.aggregate(Max("updated_at"))["updated_at__max"])
-        if stamp == self._stamp and self._matrix is not None:
-            return
-        texts, owners = [], []
-        self._problems = {}
-        for problem in curated:
-            self._problems[problem.pk] = problem
-            for text in [problem.title, *map(str, problem.error_patterns)]:
-                texts.append(text)
-                owners.append(problem.pk)
-        self._matrix = np.asarray(embed_texts(texts)) if texts else None
-        self._owners, self._stamp = owners, stamp
-
-    def forget(self) -> None:
-        """Rebuild on next use (the curated problems were replaced, e.g. a fresh database)."""
-        self._built_at, self._stamp, self._matrix = 0.0, None, None
-
-    def matches(self, text: str, k: int = 5) -> list[tuple[Any, float]]:
-        now = time.monotonic()
-        if now - self._built_at > self.REFRESH_SECONDS or self._matrix is None:
-            self._refresh()
-            self._built_at = now
-        if self._matrix is None:
-            return []
-        scores = self._matrix @ np.asarray(embed_texts([text])[0])
-        best: dict[int, float] = {}
-        for owner, score in zip(self._owners, scores.tolist(), strict=True):
-            best[owner] = max(best.get(owner, -1.0), score)
-        ranked = sorted(best.items(), key=lambda item: -item[1])[:k]
-        return [(self._problems[pk], score) for pk, score in ranked]
-
-
-EXEMPLARS = ExemplarIndex()
 
 
 def gather_context(at: datetime, *, triggers: list[Event]) -> Context:
@@ -217,9 +156,10 @@ def rank_hypotheses(
             )
         )  # fmt: skip
     if context.anomalies:
-        series = sorted({str(a.payload.get("series")) for a in context.anomalies})
-        evidence = [{"kind": "anomaly", "event": a.id, "series": a.payload.get("series")}
-                    for a in context.anomalies[:10]]  # fmt: skip
+        anomalies = [(a, AnomalyDetected.model_validate(a.payload)) for a in context.anomalies]
+        series = sorted({anomaly.series for _, anomaly in anomalies})
+        evidence = [{"kind": "anomaly", "event": a.id, "series": anomaly.series}
+                    for a, anomaly in anomalies[:10]]  # fmt: skip
         for hypothesis in hypotheses:
             if hypothesis.kind == "known-problem":
                 hypothesis.score += 0.2

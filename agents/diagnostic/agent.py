@@ -18,13 +18,15 @@ from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from agents import diagnosis as reasoning
-from agents.events import Event
+from agents import mesh
+from agents.diagnostic import reasoning
+from agents.events import Event, system_event
 from agents.mesh import Delivery
 from agents.runtime import BaseAgent, register_agent
+from agents.system_events import AnomalyDetected, DiagnosisReady
 from knowledge import services
 from knowledge.models import Diagnosis, DiagnosisStatus, Problem, Solution
-from knowledge.similarity import similar_problems
+from knowledge.similarity import known_problems_like
 
 DIAGNOSIS_COALESCE = timedelta(minutes=10)
 #: An unexplained anomaly this close to a diagnosed error burst is read as its symptom.
@@ -84,7 +86,7 @@ def _problem_of_anomaly(trigger: Event) -> Problem | None:
     from agents.models import Anomaly
 
     anomaly = (
-        Anomaly.objects.filter(series=trigger.payload.get("series"))
+        Anomaly.objects.filter(series=AnomalyDetected.model_validate(trigger.payload).series)
         .exclude(problem=None)
         .order_by("-detected_at")
         .select_related("problem")
@@ -97,7 +99,7 @@ def _open_diagnosis(
     text: str, events: list[Event], problem: Problem, *, service: str, instance: str
 ) -> Diagnosis:
     trigger = events[0]
-    similar = _similar(text, problem)
+    similar = known_problems_like(text, SIMILAR_K, problem=problem)
     context = reasoning.gather_context(trigger.timestamp, triggers=events)
     hypotheses = reasoning.rank_hypotheses(trigger, similar, context)
     top = hypotheses[0] if hypotheses else None
@@ -133,7 +135,7 @@ def _open_diagnosis(
         suggestions=_suggestions(top, similar),
         event_count=len(events),
     )
-    transaction.on_commit(lambda: _announce(diagnosis))
+    _announce(diagnosis)
     return diagnosis
 
 
@@ -199,24 +201,8 @@ def _corroborate(
     Diagnosis.objects.filter(pk=diagnosis.pk).update(**fields)
     diagnosis.refresh_from_db()
     if raised:
-        transaction.on_commit(lambda: _announce(diagnosis))
+        _announce(diagnosis)
     return diagnosis
-
-
-def _similar(text: str, problem: Problem) -> list[tuple[Problem, float]]:
-    """Known problems like this one: the best of exemplar and whole-problem similarity."""
-    best: dict[int, tuple[Problem, float]] = {}
-    if problem.signal:  # a curated problem explains itself best
-        best[problem.pk] = (problem, 1.0)
-    candidates = reasoning.EXEMPLARS.matches(text, k=SIMILAR_K) + similar_problems(
-        text, k=SIMILAR_K + 1
-    )
-    for candidate, score in candidates:
-        if candidate.pk == problem.pk and not problem.signal:
-            continue
-        if candidate.pk not in best or best[candidate.pk][1] < score:
-            best[candidate.pk] = (candidate, score)
-    return sorted(best.values(), key=lambda item: -item[1])[:SIMILAR_K]
 
 
 def _hypothesis_json(h: reasoning.Hypothesis) -> dict:
@@ -253,28 +239,22 @@ def _suggestions(top: reasoning.Hypothesis | None, similar: list[tuple[Problem, 
 
 
 def _announce(diagnosis: Diagnosis) -> None:
-    from agents import mesh
-    from agents.events import parse_event
-
-    mesh.publish(
-        parse_event(
-            {
-                "type": "diagnosis.ready",
-                "source": "aiops",
-                "instance": BookmarkDiagnosticAgent.name,
-                "severity": "warning",
-                "correlation_id": diagnosis.trigger_event_id,
-                "payload": {
-                    "diagnosis": diagnosis.pk,
-                    "problem": diagnosis.problem_id,
-                    "fingerprint": diagnosis.problem.fingerprint,
-                    "service": diagnosis.service,
-                    "instance": diagnosis.instance,
-                    "signal": diagnosis.signal,
-                    "root_cause": diagnosis.root_cause,
-                    "confidence": diagnosis.confidence,
-                    "suggestions": diagnosis.suggestions,
-                },
-            }
-        )
+    ready = DiagnosisReady(
+        diagnosis=diagnosis.pk,
+        problem=diagnosis.problem_id,
+        fingerprint=diagnosis.problem.fingerprint,
+        service=diagnosis.service,
+        instance=diagnosis.instance,
+        signal=diagnosis.signal,
+        root_cause=diagnosis.root_cause,
+        confidence=diagnosis.confidence,
+        suggestions=diagnosis.suggestions,
     )
+    event = system_event(
+        "diagnosis.ready",
+        ready,
+        instance=BookmarkDiagnosticAgent.name,
+        severity="warning",
+        correlation_id=diagnosis.trigger_event_id,
+    )
+    mesh.publish_on_commit(event)

@@ -2,6 +2,6 @@ from __future__ import annotations
 
 from django.urls import path
 
-from agents.consumers import StatusConsumer
+from dashboard.consumers import StatusConsumer
 
 websocket_urlpatterns = [path("ws/status/", StatusConsumer.as_asgi())]

@@ -19,7 +19,6 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
 from django.db.models import Count
 from django.db.models.functions import ExtractHour, TruncDate
 from django.utils import timezone
@@ -158,7 +157,7 @@ def learn_peak_hours(by_hour: dict[tuple[int, int], float], top: int = 5) -> Pat
     total = sum(by_hour.values()) or 1.0
     peaks = sorted(by_hour.items(), key=lambda item: -item[1])[:top]
     share = sum(value for _, value in peaks) / total
-    return upsert_pattern(
+    return services.upsert_pattern(
         "peak usage hours",
         PatternKind.TEMPORAL,
         matcher={"hours_of_week": [[dow, hour] for (dow, hour), _ in peaks]},
@@ -183,7 +182,7 @@ def learn_recurring(now: datetime | None = None) -> list[Pattern]:
     patterns = []
     for row in rows:
         problem = Problem.objects.get(pk=row["problem"])
-        pattern = upsert_pattern(
+        pattern = services.upsert_pattern(
             f"{problem.fingerprint} recurs at {row['hour']:02d}:00 UTC",
             PatternKind.RECURRING,
             matcher={"problem": problem.fingerprint, "hour": row["hour"]},
@@ -218,7 +217,7 @@ def learn_cooccurrence(now: datetime | None = None, limit: int = 50) -> list[Pat
         first, second = Problem.objects.get(pk=a), Problem.objects.get(pk=b)
         services.link(first, Relation.CORRELATES_WITH, second, weight=jaccard)
         patterns.append(
-            upsert_pattern(
+            services.upsert_pattern(
                 f"{first.fingerprint} with {second.fingerprint}",
                 PatternKind.CO_OCCURRENCE,
                 matcher={"problems": [first.fingerprint, second.fingerprint]},
@@ -249,7 +248,7 @@ def learn_deploy_followers(now: datetime | None = None) -> list[Pattern]:
             continue
         problem = Problem.objects.get(pk=problem_id)
         patterns.append(
-            upsert_pattern(
+            services.upsert_pattern(
                 f"{problem.fingerprint} follows deploys",
                 PatternKind.TEMPORAL,
                 matcher={"problem": problem.fingerprint, "after": "deploy.finished",
@@ -268,7 +267,7 @@ def learn_proven_solutions() -> list[Pattern]:
         if solution.successes + solution.failures < PROVEN_MIN_RUNS:
             continue
         patterns.append(
-            upsert_pattern(
+            services.upsert_pattern(
                 f"proven fix: {solution.title}"[:200],
                 PatternKind.SOLUTION_TEMPLATE,
                 matcher={"action": solution.action, "parameters": solution.parameters},
@@ -279,47 +278,3 @@ def learn_proven_solutions() -> list[Pattern]:
             )
         )
     return patterns
-
-
-# --- Versioned upsert ----------------------------------------------------------------------------
-
-
-CONFIDENCE_STEP = 0.05
-
-
-@transaction.atomic
-def upsert_pattern(
-    name: str,
-    kind: str,
-    *,
-    matcher: dict[str, Any],
-    confidence: float,
-    description: str = "",
-    problems: list[Problem] | None = None,
-    solutions: list[Solution] | None = None,
-) -> Pattern:
-    """Create or update a learned pattern; a new version only when its content moved.
-
-    A retired pattern is left alone: a curator said no, and learning must not overrule it.
-    """
-    pattern, created = Pattern.objects.select_for_update().get_or_create(
-        name=name[:200],
-        defaults={"kind": kind, "matcher": matcher, "confidence": confidence,
-                  "description": description},
-    )  # fmt: skip
-    if pattern.retired:
-        return pattern
-    changed = created
-    if not created and (
-        pattern.matcher != matcher or abs(pattern.confidence - confidence) >= CONFIDENCE_STEP
-    ):
-        pattern.matcher, pattern.confidence, pattern.description = matcher, confidence, description
-        pattern.save(update_fields=["matcher", "confidence", "description", "updated_at"])
-        changed = True
-    if problems:
-        pattern.problems.add(*problems)
-    if solutions:
-        pattern.solutions.add(*solutions)
-    if changed:
-        services.save_pattern_version(pattern, reason="learned" if created else "relearned")
-    return pattern

@@ -1,0 +1,48 @@
+"""The one way to change the knowledge graph.
+
+Every function here changes rows in one transaction and, when a problem appears or changes,
+announces it (``announce.py``: a signal the agents layer publishes on the mesh *after
+commit*). One module per kind of node, re-exported here so callers say
+``services.record_sighting(...)``:
+
+* ``sightings`` -- the hot path counting every error into its problem;
+* ``problems`` -- curated edits, embeddings, status, merges;
+* ``solutions``, ``edges``, ``patterns`` -- the rest of the graph.
+"""
+
+from knowledge.services.edges import as_node, ensure_edge, link
+from knowledge.services.patterns import (
+    record_pattern_match,
+    rollback_pattern,
+    save_pattern_version,
+    set_pattern_flags,
+    upsert_pattern,
+)
+from knowledge.services.problems import (
+    embed_problems,
+    ensure_problem,
+    merge_problems,
+    problem_edited,
+    set_problem_status,
+)
+from knowledge.services.sightings import record_sighting
+from knowledge.services.solutions import add_solution, record_solution_outcome
+
+__all__ = [
+    "add_solution",
+    "as_node",
+    "embed_problems",
+    "ensure_edge",
+    "ensure_problem",
+    "link",
+    "merge_problems",
+    "problem_edited",
+    "record_pattern_match",
+    "record_sighting",
+    "record_solution_outcome",
+    "rollback_pattern",
+    "save_pattern_version",
+    "set_pattern_flags",
+    "set_problem_status",
+    "upsert_pattern",
+]

@@ -1,0 +1,177 @@
+"""Sightings: the hot path that counts every error an agent sees into its problem.
+
+:func:`record_sighting` is called for every error, possibly thousands a second from many
+workers. It costs one indexed SELECT, one UPDATE and one upsert of the minute bucket; the
+embedding is computed only the first time a fingerprint is seen, and the insert of a new
+problem is an ``INSERT ... ON CONFLICT DO NOTHING`` so two workers sighting a new
+fingerprint at once create exactly one problem.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from knowledge import embeddings
+from knowledge.fingerprint import FingerprintResult, fingerprint_message
+from knowledge.models import (
+    Category,
+    Problem,
+    ProblemStatus,
+    Severity,
+    embedding_text,
+)
+from knowledge.services.announce import TITLE_LENGTH, announce_problem
+from knowledge.services.occurrences import upsert_occurrence
+from knowledge.services.problems import merge_problems
+
+# --- Sightings ----------------------------------------------------------------------------------
+
+_FIND_PROBLEMS = """
+SELECT fingerprint, id, merged_into_id FROM knowledge_problem WHERE fingerprint = ANY(%s)
+"""
+
+_INSERT_TOMBSTONE = """
+INSERT INTO knowledge_problem (
+    fingerprint, title, description, category, severity, signal, services, error_patterns,
+    log_template, embedding_provider, occurrence_count, first_seen, last_seen, status,
+    merged_into_id, created_at, updated_at
+) VALUES (%s, %s, '', 'other', 'error', '', '{}', '[]', '', '', 0, now(), now(), 'ignored',
+          %s, clock_timestamp(), clock_timestamp())
+ON CONFLICT (fingerprint) DO NOTHING
+"""
+
+_INSERT_PROBLEM = """
+INSERT INTO knowledge_problem (
+    fingerprint, title, description, category, severity, signal, services, error_patterns,
+    log_template, embedding, embedding_provider, occurrence_count, first_seen, last_seen,
+    status, created_at, updated_at
+) VALUES (%s, %s, '', %s, %s, '', %s, %s, %s, %s::vector, %s, %s, %s, %s, 'open',
+          clock_timestamp(), clock_timestamp())
+ON CONFLICT (fingerprint) DO NOTHING
+RETURNING id
+"""
+
+# A resolved problem seen again has regressed, so it reopens; ignored and mitigated stay.
+# RETURNING gives the status from before the update (the locked row read in FROM).
+_UPDATE_PROBLEM = """
+UPDATE knowledge_problem AS p SET
+    occurrence_count = p.occurrence_count + %(count)s,
+    first_seen = LEAST(p.first_seen, %(at)s),
+    last_seen = GREATEST(p.last_seen, %(at)s),
+    services = CASE WHEN %(service)s = '' OR %(service)s = ANY(p.services) THEN p.services
+                    ELSE array_append(p.services, %(service)s::varchar) END,
+    status = CASE WHEN p.status = 'resolved' THEN 'open' ELSE p.status END,
+    updated_at = now()
+FROM (SELECT id, status FROM knowledge_problem WHERE id = %(id)s FOR UPDATE) AS before
+WHERE p.id = before.id
+RETURNING before.status
+"""
+
+
+def _vector_literal(vector: Sequence[float]) -> str:
+    return "[" + ",".join(f"{x:.7g}" for x in vector) + "]"
+
+
+def _canonical_id(problem_id: int, merged_into_id: int | None) -> int:
+    # merge_problems flattens chains, so one hop reaches the problem that is kept.
+    return merged_into_id or problem_id
+
+
+def _find_problem(cursor: Any, result: FingerprintResult) -> int | None:
+    """The canonical problem of a sighting, following merges and fingerprint aliases.
+
+    When the fingerprinter generalised a template, the sighting's own (older) fingerprint may
+    have a problem while the resolved one has none: the resolved fingerprint is then stored
+    as a tombstone merged into that problem, so every later sighting lands there too. When
+    both have problems, the fingerprinter merged two kinds and the graph follows: the newer
+    problem is merged into the older one.
+    """
+    fingerprints = [result.fingerprint]
+    if result.own and result.own != result.fingerprint:
+        fingerprints.append(result.own)
+    cursor.execute(_FIND_PROBLEMS, [fingerprints])
+    found = {fp: _canonical_id(pk, merged) for fp, pk, merged in cursor.fetchall()}
+    resolved, own = found.get(result.fingerprint), found.get(result.own)
+    if resolved is not None and own is not None and resolved != own:
+        keep, duplicate = sorted((resolved, own))
+        merge_problems(Problem.objects.get(pk=keep), [Problem.objects.get(pk=duplicate)])
+        return keep
+    if resolved is None and own is not None:
+        cursor.execute(_INSERT_TOMBSTONE, [result.fingerprint, result.template[:TITLE_LENGTH], own])
+        return own
+    return resolved
+
+
+@transaction.atomic
+def record_sighting(
+    message: str,
+    *,
+    service: str = "",
+    instance: str = "",
+    event_ids: Sequence[str] = (),
+    at: datetime | None = None,
+    category: str | None = None,
+    severity: str | None = None,
+    count: int = 1,
+) -> Problem:
+    """Count ``count`` sightings of the error ``message``; returns its (canonical) problem.
+
+    The problem is created on first sight (title from the log template, embedding from the
+    default provider) and otherwise updated in place; sightings of a merged duplicate count
+    for the problem it was merged into. ``problem.created`` is published for a new problem;
+    ``problem.updated`` when a sighting opens a new minute bucket or reopens a resolved
+    problem, which bounds events to one per problem, service instance and minute.
+    """
+    at = at or timezone.now()
+    result = fingerprint_message(message, service=service)
+    created = reopened = False
+    with connection.cursor() as cursor:
+        problem_id = _find_problem(cursor, result)
+        if problem_id is None:
+            template = result.template or message
+            cursor.execute(
+                _INSERT_PROBLEM,
+                [
+                    result.fingerprint,
+                    template[:TITLE_LENGTH],
+                    category or Category.OTHER,
+                    severity or Severity.ERROR,
+                    [service] if service else [],
+                    json.dumps([message[:1000]]),  # the first sighting, as an example
+                    template,
+                    _vector_literal(
+                        embeddings.embed_text(
+                            embedding_text(template[:TITLE_LENGTH], "", template, [message[:1000]])
+                        )
+                    ),
+                    embeddings.get_provider().name,
+                    count,
+                    at,
+                    at,
+                ],
+            )
+            inserted = cursor.fetchone()
+            if inserted is not None:
+                created, problem_id = True, inserted[0]
+            else:  # another worker inserted it first; READ COMMITTED sees it now
+                problem_id = _find_problem(cursor, result)
+        if not created:
+            cursor.execute(
+                _UPDATE_PROBLEM, {"count": count, "at": at, "service": service, "id": problem_id}
+            )
+            reopened = cursor.fetchone()[0] == ProblemStatus.RESOLVED
+    new_bucket = upsert_occurrence(
+        problem_id, at=at, service=service, instance=instance, count=count, event_ids=event_ids
+    )
+    problem = Problem.objects.get(pk=problem_id)
+    if created:
+        announce_problem(problem, created=True, service=service, instance=instance)
+    elif new_bucket or reopened:
+        announce_problem(problem, service=service, instance=instance, reopened=reopened)
+    return problem
