@@ -49,9 +49,9 @@ from django.db.models import Sum
 from django.db.models.functions import ExtractHour, ExtractIsoWeekDay
 
 from agents import mesh
-from agents.anomaly import ALERT_SCORE, ALERT_SURPRISE, SCORE_HALF, StreamingDetector
 from agents.events import Event
 from agents.models import Anomaly, AnomalyDetector, MetricKind, MetricPoint, MetricSeries
+from agents.monitor.detector import ALERT_SCORE, ALERT_SURPRISE, SCORE_HALF, StreamingDetector
 from core.redis import get_redis
 
 logger = logging.getLogger(__name__)

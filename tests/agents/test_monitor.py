@@ -21,10 +21,10 @@ import pytest
 from django.db import connection
 
 from agents import mesh, rollups
-from agents.anomaly import ALERT_SCORE
 from agents.builtin.monitor import BookmarkMonitorAgent
 from agents.events import Event, parse_event
 from agents.models import Anomaly, AnomalyDetector, MetricPoint, MetricSeries
+from agents.monitor.detector import ALERT_SCORE
 from agents.rollups import GRACE_SECONDS, PERCENTILE_ERROR, Rollups, bucket_index, percentile
 from agents.runtime import AgentRunner
 from knowledge.models import Occurrence

@@ -16,7 +16,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from agents import nab
+from agents.monitor import nab
 
 
 def predict(

@@ -15,7 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
-from .anomaly import StreamingDetector
+from .detector import StreamingDetector
 
 #: Decimal places written for scores; enough to keep every distinct score distinct.
 SCORE_DECIMALS = 8

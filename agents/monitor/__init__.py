@@ -1,0 +1,1 @@
+"""The bookmark monitor: minute rollups, the fast path, streaming anomaly detection."""
