@@ -1,4 +1,4 @@
-"""Run :class:`agents.anomaly.StreamingDetector` over a NAB-format data folder.
+"""Run :class:`agents.monitor.detector.StreamingDetector` over a NAB-format data folder.
 
 NAB (Numenta Anomaly Benchmark) data files are CSVs with columns ``timestamp,value``; the
 scorer expects one CSV per data file, at the same relative path, with columns
