@@ -241,8 +241,8 @@ class MetricKind(models.TextChoices):
 class MetricSeries(models.Model):
     """One chartable series, named with its labels: ``api.latency_p95{endpoint=/api/x}``.
 
-    Written by the monitor agent's minute finalisation (``agents/rollups.py``); the name is
-    the identity, so every worker finds the same row without coordination.
+    Written by the monitor agent's minute finalisation (``agents/monitor/finaliser.py``); the
+    name is the identity, so every worker finds the same row without coordination.
     """
 
     name = models.CharField(max_length=300, unique=True)

@@ -75,7 +75,7 @@ class AnomalyDetected(SystemPayload):
     detector: str
     category: str
     score: float
-    value: float | None = None
+    value: float
     expected: float | None = None
     expected_range: tuple[float | None, float | None] = (None, None)
     window_start: datetime

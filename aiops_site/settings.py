@@ -178,7 +178,11 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # Agents: which modules register them, whether workers run them, when they count as down.
-AGENT_MODULES = env_list("AGENT_MODULES", "agents.builtin,dashboard.relay,remediation.agent")
+AGENT_MODULES = env_list(
+    "AGENT_MODULES",
+    "agents.monitor.agent,agents.diagnostic.agent,agents.learning.agent,"
+    "dashboard.relay,remediation.agent",
+)
 RUN_AGENTS_IN_WORKERS = env_bool("RUN_AGENTS_IN_WORKERS", True)
 AGENT_HEARTBEAT_SECONDS = env_int("AGENT_HEARTBEAT_SECONDS", 5, minimum=1)
 AGENT_DOWN_AFTER_SECONDS = env_int("AGENT_DOWN_AFTER_SECONDS", 30, minimum=2)

@@ -37,9 +37,10 @@ from django.conf import settings
 from django.db import connection
 from django.test import override_settings
 
-from agents import mesh, rollups
+from agents import mesh
 from agents.events import Event, parse_event, stream_name
 from agents.models import Anomaly
+from agents.monitor import store
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DB = int(os.environ.get("BENCH_REDIS_DB", "14"))
@@ -107,7 +108,7 @@ def _start_worker(name: str) -> subprocess.Popen:
         DATABASE_URL=f"postgresql://{db['USER']}@{quote(db['HOST'], safe='')}{port}/{db['NAME']}",
         REDIS_URL=_redis_url(),
         SECRET_KEY=settings.SECRET_KEY,
-        AGENT_MODULES="agents.builtin",
+        AGENT_MODULES="agents.monitor.agent,agents.diagnostic.agent,agents.learning.agent",
         AGENT_HEARTBEAT_SECONDS="1",
         LOG_LEVEL="ERROR",
     )
@@ -146,17 +147,17 @@ def _wait_ready(client: redis.Redis, workers: list[subprocess.Popen], timeout: f
 
 def _handled(client: redis.Redis) -> int:
     """Events the monitor has added to its rollups (its per-minute counts sum to them)."""
-    return sum(int(v) for v in client.hvals(rollups.PENDING_KEY))
+    return sum(int(v) for v in client.hvals(store.PENDING_KEY))
 
 
 def _forget_bursts(client: redis.Redis) -> None:
     """Make the next burst a fresh incident: drop the cooldown, the per-second window counters
     and the failures counted in the minutes (otherwise they become the baseline, rightly)."""
-    client.delete(f"{rollups.PREFIX}:cooldown:imports.failed")
-    keys = list(client.scan_iter(f"{rollups.PREFIX}:s:*"))
+    client.delete(f"{store.PREFIX}:cooldown:imports.failed")
+    keys = list(client.scan_iter(f"{store.PREFIX}:s:*"))
     if keys:
         client.delete(*keys)
-    for key in client.scan_iter(f"{rollups.PREFIX}:m:*:core"):
+    for key in client.scan_iter(f"{store.PREFIX}:m:*:core"):
         client.hdel(key, "imports.failed")
 
 

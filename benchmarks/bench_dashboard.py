@@ -33,8 +33,9 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.test import override_settings
 
 from agents import mesh
-from agents.events import parse_event
+from agents.events import system_event
 from agents.models import Agent, AgentStatus
+from agents.system_events import AgentHeartbeat, AgentStatusChanged
 from aiops_site import redis_client
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,9 +133,12 @@ def _flood(stop: threading.Event, client) -> None:
     while not stop.is_set():
         started = time.perf_counter()
         events = [
-            parse_event({"type": "agent.heartbeat", "source": "aiops", "instance": "flood",
-                         "payload": {"agent": f"flood-{i % 20}", "consumer": "bench",
-                                     "processed": 100, "errors": 0}})
+            system_event(
+                "agent.heartbeat",
+                AgentHeartbeat(agent=f"flood-{i % 20}", consumer="bench", status="running",
+                               processed=100),
+                instance="flood",
+            )
             for i in range(batch)
         ]  # fmt: skip
         mesh.publish_many(events, client=client)
@@ -148,8 +152,9 @@ def _change(number: int) -> float:
     )
     at = time.perf_counter()
     mesh.publish(
-        parse_event({"type": "agent.status", "source": "aiops", "instance": AGENT,
-                     "payload": {"agent": AGENT, "status": status}})
+        system_event(
+            "agent.status", AgentStatusChanged(agent=AGENT, status=status), instance=AGENT
+        )
     )  # fmt: skip
     return at
 

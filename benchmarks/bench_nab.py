@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from agents.anomaly import ALERT_SCORE
 from agents.management.commands.nab_predict import predict
+from agents.monitor.detector import ALERT_SCORE
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILES = ("standard", "reward_low_FP_rate", "reward_low_FN_rate")

@@ -239,6 +239,10 @@ def _suggestions(top: reasoning.Hypothesis | None, similar: list[tuple[Problem, 
 
 
 def _announce(diagnosis: Diagnosis) -> None:
+    mesh.publish_on_commit(diagnosis_ready_event(diagnosis))
+
+
+def diagnosis_ready_event(diagnosis: Diagnosis) -> Event:
     ready = DiagnosisReady(
         diagnosis=diagnosis.pk,
         problem=diagnosis.problem_id,
@@ -250,11 +254,10 @@ def _announce(diagnosis: Diagnosis) -> None:
         confidence=diagnosis.confidence,
         suggestions=diagnosis.suggestions,
     )
-    event = system_event(
+    return system_event(
         "diagnosis.ready",
         ready,
         instance=BookmarkDiagnosticAgent.name,
         severity="warning",
         correlation_id=diagnosis.trigger_event_id,
     )
-    mesh.publish_on_commit(event)

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from agents.learning import learners
 from agents.mesh import Delivery
-from agents.rollups import activity_by_hour_of_week
+from agents.monitor.history import activity_by_hour_of_week
 from agents.runtime import BaseAgent, register_agent
 
 logger = logging.getLogger(__name__)

@@ -10,6 +10,7 @@ from agents import mesh
 from agents.diagnostic.agent import BookmarkDiagnosticAgent
 from agents.diagnostic.reasoning import classify_error, error_text
 from agents.events import parse_event
+from agents.monitor.recording import anomaly_event
 from agents.runtime import AgentRunner
 from knowledge.models import Diagnosis, Problem
 from knowledge.seed import seed_knowledge
@@ -140,16 +141,13 @@ def test_an_anomaly_is_diagnosed_against_the_problem_the_monitor_recorded(seeded
 
     problem = Problem.objects.get(signal="import_timeout")
     now = timezone.now()
-    Anomaly.objects.create(
+    anomaly = Anomaly.objects.create(
         series="imports.failed", detector=AnomalyDetector.values[0], category="import",
         severity="error", score=0.9, value=40, window_start=now, window_end=now,
         problem=problem,
     )  # fmt: skip
     before = Problem.objects.count()
-    mesh.publish(
-        parse_event({"type": "anomaly.detected", "source": "aiops",
-                     "payload": {"series": "imports.failed", "score": 0.9}})
-    )  # fmt: skip
+    mesh.publish(anomaly_event(anomaly))
 
     run_agent(BookmarkDiagnosticAgent)
 

@@ -17,6 +17,8 @@ from agents import mesh
 from agents.diagnostic import reasoning
 from agents.diagnostic.agent import BookmarkDiagnosticAgent
 from agents.events import parse_event
+from agents.models import Anomaly, AnomalyDetector
+from agents.monitor.recording import anomaly_event
 from agents.runtime import AgentRunner
 from knowledge import similarity
 from knowledge.models import Diagnosis, DiagnosisStatus, Problem
@@ -55,10 +57,12 @@ def diagnose(*events) -> None:
 
 
 def anomaly(series: str = UNEXPLAINED_SERIES):
-    return parse_event(
-        {"type": "anomaly.detected", "source": "aiops", "severity": "warning",
-         "payload": {"series": series, "score": 0.95}}
+    now = timezone.now()
+    row = Anomaly.objects.create(
+        series=series, detector=AnomalyDetector.values[0], category="latency",
+        severity="warning", score=0.95, value=900.0, window_start=now, window_end=now,
     )  # fmt: skip
+    return anomaly_event(row)
 
 
 def ready() -> list[dict]:

@@ -20,12 +20,15 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from agents import mesh, rollups
-from agents.anomaly import ALERT_SCORE
-from agents.builtin.monitor import BookmarkMonitorAgent
+from agents import mesh
 from agents.events import Event, parse_event
 from agents.models import Anomaly, AnomalyDetector, MetricPoint, MetricSeries
-from agents.rollups import GRACE_SECONDS, PERCENTILE_ERROR, Rollups, bucket_index, percentile
+from agents.monitor import fast_path, history, store
+from agents.monitor.agent import BookmarkMonitorAgent
+from agents.monitor.detector import ALERT_SCORE
+from agents.monitor.finaliser import GRACE_SECONDS
+from agents.monitor.histogram import PERCENTILE_ERROR, bucket_index, percentile
+from agents.monitor.rollups import Rollups
 from agents.runtime import AgentRunner
 from knowledge.models import Occurrence
 from tests.support import process_env
@@ -266,8 +269,8 @@ def _failures(at: datetime, tag: str) -> list:
 def test_a_burst_cooldown_ends_once_the_series_is_quiet_again(
     quiet_between, anomalies, monkeypatch
 ):
-    monkeypatch.setattr(rollups, "LATENCY_CHECK_SECONDS", 0.0)  # the re-arm runs every batch
-    monkeypatch.setattr(rollups, "REARM_AFTER_SECONDS", 0)
+    monkeypatch.setattr(fast_path, "LATENCY_CHECK_SECONDS", 0.0)  # the re-arm runs every batch
+    monkeypatch.setattr(fast_path, "REARM_AFTER_SECONDS", 0)
     base = datetime.now(UTC).replace(second=0, microsecond=0)
     rng = random.Random(4)
     mesh.publish_many(
@@ -297,7 +300,7 @@ def test_steady_seasonal_traffic_raises_nothing_and_a_latency_shift_is_found():
 
     assert not Anomaly.objects.exists()
     assert MetricPoint.objects.filter(series__name="bookmarks.created").count() == 200
-    by_hour = rollups.activity_by_hour_of_week()
+    by_hour = history.activity_by_hour_of_week()
     assert set(by_hour) == {(1, h) for h in range(9, 13)}  # Monday 09:00-12:19
 
     slow = minutes[-1] + timedelta(minutes=1)
@@ -341,25 +344,31 @@ def test_the_fast_path_finds_a_sustained_latency_creep_below_the_jump_ratio(
     seconds = [start + timedelta(seconds=i) for i in range(len(scales))]
     mesh.publish_many([e for at, scale in zip(seconds, scales, strict=True)
                        for e in _creep_second(at, rng, scale)])  # fmt: skip
-    monkeypatch.setattr(rollups, "LATENCY_CHECK_SECONDS", 0.0)  # check every batch
+    monkeypatch.setattr(fast_path, "LATENCY_CHECK_SECONDS", 0.0)  # check every batch
     runner, _ = new_runner()
     drain(runner)
 
-    found = Anomaly.objects.filter(series=rollups.LATENCY_SERIES)
+    found = Anomaly.objects.filter(series=fast_path.LATENCY_SERIES)
     assert found.exists() is raised
     if raised:
         anomaly = found.get()
         assert anomaly.evidence["kind"] == "sustained"
-        assert anomaly.evidence["ratio"] < rollups.LATENCY_RATIO
-        assert anomaly.evidence["seconds_above"] >= rollups.SUSTAINED_SECONDS
+        assert anomaly.evidence["ratio"] < fast_path.LATENCY_RATIO
+        assert anomaly.evidence["seconds_above"] >= fast_path.SUSTAINED_SECONDS
         assert anomaly.score >= ALERT_SCORE
 
 
 # --- In a real worker ---------------------------------------------------------------------------
 
 
+BOOKMARK_AGENTS = "agents.monitor.agent,agents.diagnostic.agent,agents.learning.agent"
+
+
 def start_worker() -> subprocess.Popen:
-    env = process_env(AGENT_MODULES="agents.builtin", AGENT_HEARTBEAT_SECONDS="1")
+    env = process_env(
+        AGENT_MODULES="agents.monitor.agent,agents.diagnostic.agent,agents.learning.agent",
+        AGENT_HEARTBEAT_SECONDS="1",
+    )
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "aiops_site", "worker", "-P", "solo",
          "--hostname", "monitor@test", "--without-gossip", "--without-mingle",
@@ -400,4 +409,4 @@ def test_a_real_worker_detects_a_failure_burst_within_a_second():
 def _pending() -> bool:
     from core.redis import get_redis
 
-    return bool(get_redis().hlen(rollups.PENDING_KEY))
+    return bool(get_redis().hlen(store.PENDING_KEY))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from agents import mesh
-from agents.events import parse_event
+from agents.events import parse_event, system_event
+from agents.system_events import AgentHeartbeat
 from knowledge.models import Occurrence, Solution
 
 pytestmark = pytest.mark.django_db
@@ -119,11 +120,10 @@ def test_the_problem_page_shows_chart_diagnosis_and_solutions(client, viewer_use
 
 
 def test_the_agent_page_charts_its_heartbeats(client, viewer_user, monitor_agent):
-    mesh.publish(
-        parse_event({"type": "agent.heartbeat", "source": "aiops", "instance": "monitor",
-                     "payload": {"agent": "monitor", "consumer": "w1", "processed": 50,
-                                 "errors": 0, "status": "running", "activity": "idle"}})
-    )  # fmt: skip
+    beat = AgentHeartbeat(
+        agent="monitor", consumer="w1", processed=50, errors=0, status="running", activity="idle"
+    )
+    mesh.publish(system_event("agent.heartbeat", beat, instance="monitor"))
     client.force_login(viewer_user)
 
     html = client.get("/agents/monitor/").content.decode()

@@ -8,8 +8,9 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from agents.events import parse_event
+from agents.events import system_event
 from agents.mesh import Delivery
+from agents.system_events import SYSTEM_PAYLOADS
 from dashboard import live
 from dashboard.live import DASHBOARD_GROUP, Coalescer
 from dashboard.panels import agent_rates
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _delivery(event_type: str, payload: dict) -> Delivery:
-    event = parse_event({"type": event_type, "source": "aiops", "payload": payload})
+    event = system_event(event_type, SYSTEM_PAYLOADS[event_type](**payload))
     return Delivery(f"events:{event_type}", "1-0", event.id, event.to_json_bytes())
 
 
@@ -74,8 +75,14 @@ def test_heartbeats_give_each_agent_its_events_per_second(settings):
 
     relay.handle(
         [
-            _delivery("agent.heartbeat", {"agent": "monitor", "consumer": "w1", "processed": 50}),
-            _delivery("agent.heartbeat", {"agent": "monitor", "consumer": "w2", "processed": 25}),
+            _delivery(
+                "agent.heartbeat",
+                {"agent": "monitor", "consumer": "w1", "status": "running", "processed": 50},
+            ),
+            _delivery(
+                "agent.heartbeat",
+                {"agent": "monitor", "consumer": "w2", "status": "running", "processed": 25},
+            ),
         ]
     )
 

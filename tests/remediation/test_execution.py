@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from agents import mesh
-from agents.events import parse_event
+from agents.diagnostic.agent import diagnosis_ready_event
 from agents.runtime import AgentRunner
 from knowledge.models import Recommendation, Solution
 from remediation import engine
@@ -34,12 +34,7 @@ def test_an_import_timeout_diagnosis_is_fixed_by_a_smaller_batch_and_verified(co
     seed_rules()
     Recommendation.objects.create(key="import.batch_size", value=250)
     diagnosis = make_diagnosis("import_timeout", 0.9, with_solution="retry_with_smaller_batch")
-    mesh.publish(
-        parse_event(
-            {"type": "diagnosis.ready", "source": "aiops", "instance": "bookmark-diagnostic",
-             "payload": {"diagnosis": diagnosis.pk, "signal": "import_timeout"}}
-        )
-    )  # fmt: skip
+    mesh.publish(diagnosis_ready_event(diagnosis))
 
     runner = AgentRunner(RemediationAgent())
     for _ in range(3):

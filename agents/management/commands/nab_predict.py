@@ -1,9 +1,9 @@
 """Score a NAB-format data folder with the monitor's own detector (``make bench``, issue 5).
 
 Every ``*.csv`` (``timestamp,value``) under ``--data`` gets a fresh
-:class:`agents.anomaly.StreamingDetector`, fed strictly in order as the monitor feeds a live
-series, and a ``timestamp,anomaly_score`` CSV at the same relative path under ``--out``.
-The scoring itself is :func:`agents.nab.score_file`; this command adds the progress bar.
+:class:`agents.monitor.detector.StreamingDetector`, fed strictly in order as the monitor feeds
+a live series, and a ``timestamp,anomaly_score`` CSV at the same relative path under ``--out``.
+The scoring itself is :func:`agents.monitor.nab.score_file`; this command adds the progress bar.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from agents import nab
+from agents.monitor import nab
 
 
 def predict(

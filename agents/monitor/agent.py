@@ -1,8 +1,9 @@
 """BookmarkMonitorAgent: minute rollups of the bookmark manager, and anomalies found in them.
 
-A thin shell over :class:`agents.rollups.Rollups`: ``handle`` adds each batch to the shared
-rollups in Redis (and runs the sub-second fast path), ``tick`` (beat, every few seconds, on
-any worker) finalises closed minutes into metric series and runs the streaming detectors.
+A thin shell over :class:`agents.monitor.rollups.Rollups`: ``handle`` adds each batch to the
+shared rollups in Redis (and runs the sub-second fast path), ``tick`` (beat, every few
+seconds, on any worker) finalises closed minutes into metric series and runs the streaming
+detectors.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Any, ClassVar
 import orjson
 
 from agents.mesh import Delivery
-from agents.rollups import MONITORED_TYPES, Rollups
+from agents.monitor.rollups import Rollups
+from agents.monitor.writer import MONITORED_TYPES
 from agents.runtime import BaseAgent, register_agent
 
 

@@ -1,4 +1,4 @@
-"""Run :class:`agents.anomaly.StreamingDetector` over a NAB-format data folder.
+"""Run :class:`agents.monitor.detector.StreamingDetector` over a NAB-format data folder.
 
 NAB (Numenta Anomaly Benchmark) data files are CSVs with columns ``timestamp,value``; the
 scorer expects one CSV per data file, at the same relative path, with columns
@@ -15,7 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
-from .anomaly import StreamingDetector
+from .detector import StreamingDetector
 
 #: Decimal places written for scores; enough to keep every distinct score distinct.
 SCORE_DECIMALS = 8
