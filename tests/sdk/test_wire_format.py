@@ -88,4 +88,4 @@ def test_sdk_ids_are_ulids_the_mesh_can_bucket_by_time() -> None:
     assert str(parsed) == minted and len(minted) == 26
     assert parsed.milliseconds == int(moment * 1000)
     assert new_ulid(moment) != minted  # the random part differs within one millisecond
-    assert minted < new_ulid(moment + 0.001)  # sorts by creation time, as ULIDs must
+    assert minted < new_ulid(moment + 1)  # sorts by creation time, as ULIDs must
