@@ -8,9 +8,10 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test lint bench clean-var
 
-$(STAMP): pyproject.toml
+# The SDK (./sdk, its own distribution) goes in the same pip call: the product depends on it.
+$(STAMP): pyproject.toml sdk/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ./sdk -e '.[dev]'
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -2,7 +2,7 @@
 
 Requests never cross a socket (the traffic is generated in-process), but each one is a
 real ``HttpRequest`` resolved against :data:`urlpatterns` and passed through
-:class:`agents.sdk.django.AIOpsRequestMiddleware`, so ``api.request`` events carry route
+:class:`aiops_sdk.django.AIOpsRequestMiddleware`, so ``api.request`` events carry route
 patterns, statuses and measured latencies exactly as from a deployed Django service; errors
 are logged and reach AI-Ops Core as ``log.line`` through the SDK's logging handler.
 """
@@ -18,7 +18,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import get_resolver, path
 
-from agents.sdk.django import AIOpsRequestMiddleware
+from aiops_sdk.django import AIOpsRequestMiddleware
 from simulator.world import Outcome, World
 
 #: Real waiting is capped so a 30 s timeout does not hold a thread for 30 s.

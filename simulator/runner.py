@@ -22,10 +22,12 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from agents.sdk import AIOpsClient
-from agents.sdk.django import reset_client
-from agents.sdk.logs import LogHandler
+from agents.events import parse_event
 from agents.service_registry import record_instance_heartbeat, register_instance
+from aiops_sdk import AIOpsClient
+from aiops_sdk.django import reset_client
+from aiops_sdk.logs import LogHandler
+from core.redis import get_redis
 from simulator import scenarios
 from simulator.bookmarks import Tier, WebTier
 from simulator.control import ControlAPI, ControlServer
@@ -70,6 +72,16 @@ class SimulatorConfig:
     seed: int | None = None
 
 
+def mesh_transport() -> Any:
+    """The SDK's direct-to-Redis transport on this project's Redis, checking each event
+    against this project's schema as it is emitted (the SDK itself knows neither)."""
+    from aiops_sdk.redis_transport import RedisTransport
+
+    return RedisTransport(
+        client=get_redis(), validate=parse_event, maxlen=settings.EVENT_STREAM_MAXLEN
+    )
+
+
 def seasonality(at: datetime) -> float:
     """Traffic relative to the weekday peak: a daily wave (04:00 low, 16:00 high) and
     quieter weekends."""
@@ -110,9 +122,7 @@ class Simulator:
         kwargs: dict[str, Any] = {"service": service, "instance": instance_of(service),
                                   "flush_interval": FLUSH_INTERVAL_S}  # fmt: skip
         if self.config.redis_direct:
-            from agents.sdk.redis_transport import RedisTransport
-
-            kwargs["transport"] = RedisTransport()
+            kwargs["transport"] = mesh_transport()
         return AIOpsClient(self.config.url, self.config.token, **kwargs)
 
     def _logger(self, service: str) -> logging.Logger:
@@ -140,7 +150,8 @@ class Simulator:
         aiops: dict[str, Any] = {"SERVICE": "bookmarks", "INSTANCE": instance_of("bookmarks"),
                                  "FLUSH_INTERVAL": FLUSH_INTERVAL_S}  # fmt: skip
         if self.config.redis_direct:
-            aiops["TRANSPORT"] = "redis"
+            aiops.update(TRANSPORT="redis", VALIDATE=parse_event,
+                         STREAM_MAXLEN=settings.EVENT_STREAM_MAXLEN)  # fmt: skip
         else:
             aiops.update(URL=self.config.url, TOKEN=self.config.token)
         self._previous_aiops = getattr(settings, "AIOPS", None)
@@ -194,7 +205,7 @@ class Simulator:
 
     def flush(self, timeout: float = 10.0) -> bool:
         ok = all(client.flush(timeout) for client in self.clients.values())
-        from agents.sdk.django import get_client
+        from aiops_sdk.django import get_client
 
         return get_client().flush(timeout) and ok
 

@@ -1,7 +1,8 @@
 """A small ingest server speaking the HTTP contract of ``agents/ingest/api.py``, in a thread.
 
 It records every request, accepts valid batches whole, and can be told to be down (503),
-to answer a scripted status (429 with Retry-After, ...), to refuse batches over a size.
+to answer a scripted status (429 with Retry-After, ...), to refuse batches over a size, to
+take a while to answer.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class FakeIngest:
         self.down: int | None = None  # every events request answers this status
         self.script: deque[Reply] = deque()  # then these, one per events request
         self.max_events = 1000
+        self.latency = 0.0  # seconds each events request takes, like a real server's answer
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -95,6 +97,7 @@ class FakeIngest:
         return Reply(404, body={"detail": "not found"})
 
     def _events(self, body: Any) -> Reply:
+        time.sleep(self.latency)
         if self.down is not None:
             return Reply(self.down, body={"detail": "unavailable"})
         with self.lock:

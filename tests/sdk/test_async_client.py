@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from agents.sdk import AsyncAIOpsClient
+from aiops_sdk import AsyncAIOpsClient
 from tests.sdk.fake_ingest import TOKEN, FakeIngest, Reply
 
 

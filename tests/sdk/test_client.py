@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from agents.sdk import AIOpsClient
+from aiops_sdk import AIOpsClient
 from tests.sdk.fake_ingest import TOKEN, FakeIngest, Reply, wait_until
 
 FAST = {"backoff_base": 0.02, "max_backoff": 0.1}

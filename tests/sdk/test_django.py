@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.test import AsyncClient, Client
 from django.urls import path
 
-from agents.sdk.django import AIOpsLogHandler, AIOpsRequestMiddleware, get_client, reset_client
+from aiops_sdk.django import AIOpsLogHandler, AIOpsRequestMiddleware, get_client, reset_client
 from tests.sdk.fake_ingest import TOKEN, FakeIngest
 
 
@@ -45,7 +45,7 @@ def aiops(settings: Any, ingest: FakeIngest) -> Iterator[FakeIngest]:
         "INSTANCE": "web-1",
         "FLUSH_INTERVAL": 0.05,
     }
-    settings.MIDDLEWARE = ["agents.sdk.django.AIOpsRequestMiddleware", *settings.MIDDLEWARE]
+    settings.MIDDLEWARE = ["aiops_sdk.django.AIOpsRequestMiddleware", *settings.MIDDLEWARE]
     yield ingest
     reset_client()
 
@@ -92,7 +92,7 @@ def test_the_middleware_runs_natively_in_an_async_stack(
     # The project's own stack has sync-only middleware (so Django runs the chain sync);
     # with async-capable neighbours the middleware must take its async path.
     settings.MIDDLEWARE = [
-        "agents.sdk.django.AIOpsRequestMiddleware",
+        "aiops_sdk.django.AIOpsRequestMiddleware",
         "django.contrib.sessions.middleware.SessionMiddleware",
         "django.contrib.auth.middleware.AuthenticationMiddleware",
     ]
@@ -142,7 +142,7 @@ def test_the_log_handler_emits_errors_with_their_traceback(
 def test_the_log_handler_ignores_the_sdks_own_records(
     aiops: FakeIngest, shop_logger: logging.Logger
 ) -> None:
-    sdk_logger = logging.getLogger("agents.sdk")
+    sdk_logger = logging.getLogger("aiops_sdk")
     handler = AIOpsLogHandler()
     sdk_logger.addHandler(handler)
     try:

@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from agents.models import ApiToken
-from agents.sdk import AIOpsClient
+from aiops_sdk import AIOpsClient
 
 
 @pytest.mark.django_db(transaction=True)

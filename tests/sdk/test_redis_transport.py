@@ -1,4 +1,5 @@
-"""Direct-to-Redis mode: validated at emit, appended to the real ``events:<type>`` streams."""
+"""Direct-to-Redis mode: validated at emit (with the product's schema handed to the SDK),
+appended to the real ``events:<type>`` streams."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import pytest
 import redis
 from django.conf import settings
 
-from agents.events import Event, EventValidationError
+from agents.events import Event, EventValidationError, parse_event
 from agents.mesh import EVENT_FIELD
-from agents.sdk import AIOpsClient, AsyncAIOpsClient, RedisTransport
+from aiops_sdk import AIOpsClient, AsyncAIOpsClient, RedisTransport
 from tests.sdk.fake_ingest import wait_until
 
 
@@ -37,7 +38,8 @@ def test_it_writes_to_the_event_streams(clean_redis: redis.Redis) -> None:
 
 
 def test_it_refuses_an_invalid_event_at_emit_naming_the_field(clean_redis: redis.Redis) -> None:
-    with AIOpsClient(service="bookmarks", transport=RedisTransport()) as client:
+    transport = RedisTransport(settings.REDIS_URL, validate=parse_event)
+    with AIOpsClient(service="bookmarks", transport=transport) as client:
         with pytest.raises(EventValidationError) as refused:
             client.emit("api.request", {"method": "GET", "status": 200, "latency_ms": 1})
         assert refused.value.errors == [{"field": "payload.endpoint", "reason": "Field required"}]
@@ -64,7 +66,8 @@ def test_it_keeps_events_while_redis_is_unreachable() -> None:
 
 def test_the_async_client_publishes_through_a_thread(clean_redis: redis.Redis) -> None:
     async def scenario() -> None:
-        async with AsyncAIOpsClient(service="importer", transport=RedisTransport()) as client:
+        transport = RedisTransport(settings.REDIS_URL)
+        async with AsyncAIOpsClient(service="importer", transport=transport) as client:
             client.emit("user.activity", {"user_id": "u", "action": "import"})
             assert await client.flush(timeout=5)
 

@@ -14,7 +14,7 @@ from django.conf import settings
 
 from agents import mesh
 from agents.events import Event
-from agents.sdk.django import reset_client
+from aiops_sdk.django import reset_client
 from simulator.control import ControlAPI, ControlServer
 from simulator.runner import Simulator, SimulatorConfig
 from simulator.world import ImportJob, World

@@ -2,18 +2,21 @@
 transport error vocabulary and the retry decisions.
 
 Nothing here imports Django, so a plain Python service can use the HTTP client. The full
-schema lives in :mod:`agents.events` and is enforced by the server (or, in direct-to-Redis
-mode, by :mod:`agents.sdk.redis_transport`); the checks here only catch the mistakes a
+schema lives in AI-Ops Core (``agents.events``) and is enforced by the server (or, in
+direct-to-Redis mode, by the validator the product hands to
+:class:`aiops_sdk.redis_transport.RedisTransport`); the checks here only catch the mistakes a
 caller can fix at once (an unknown severity, a naive timestamp, a malformed type).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
 import re
 import socket
 import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,11 +24,10 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
-from ulid import ULID
+logger = logging.getLogger("aiops_sdk")
 
-logger = logging.getLogger("agents.sdk")
-
-# Mirrors agents.events (the authority) without importing it: that module needs Django.
+# Mirrors AI-Ops Core's agents.events (the authority) without importing it: the SDK installs
+# without the product.
 SEVERITIES: frozenset[str] = frozenset({"debug", "info", "warning", "error", "critical"})
 TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 
@@ -42,8 +44,21 @@ DEFAULT_MAX_RETRY_AFTER = 300.0
 THREAD_PREFIX = "aiops-sdk"
 
 
+# Crockford's base32, the ULID alphabet (no I, L, O, U).
+_ULID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
 def default_instance() -> str:
     return socket.gethostname()
+
+
+def new_ulid(now: float | None = None) -> str:
+    """A ULID (https://github.com/ulid/spec): 48 bits of Unix milliseconds, then 80 random
+    bits, as 26 base32 characters. The mesh buckets its dedup sets by the time prefix, so
+    the id must be a real ULID; ten lines here spare every service a dependency."""
+    millis = int((time.time() if now is None else now) * 1000)
+    value = (millis << 80) | int.from_bytes(os.urandom(10), "big")
+    return "".join(_ULID_ALPHABET[(value >> shift) & 31] for shift in range(125, -1, -5))
 
 
 def build_event(
@@ -56,7 +71,7 @@ def build_event(
     correlation_id: str | None = None,
     timestamp: datetime | None = None,
 ) -> dict[str, Any]:
-    """The event envelope as the ingest API and :func:`agents.events.parse_event` take it.
+    """The event envelope as the ingest API and the product's ``parse_event`` take it.
 
     The id is a ULID minted here, before the first attempt, so a retried batch carries the
     same ids and the mesh's idempotent consumers handle each event once in effect.
@@ -73,7 +88,7 @@ def build_event(
     if moment.tzinfo is None:
         raise ValueError("timestamp must be time-zone aware, e.g. datetime.now(UTC)")
     event: dict[str, Any] = {
-        "id": str(ULID()),
+        "id": new_ulid(),
         "type": event_type,
         "source": source,
         "instance": instance,

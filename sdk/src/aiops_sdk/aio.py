@@ -18,8 +18,8 @@ from typing import Any
 
 import httpx
 
-from agents.sdk.base import ClientBase, choose_transport
-from agents.sdk.core import (
+from aiops_sdk.base import ClientBase, choose_transport
+from aiops_sdk.core import (
     DEFAULT_BACKOFF_BASE,
     DEFAULT_BATCH_SIZE,
     DEFAULT_FLUSH_INTERVAL,
@@ -31,8 +31,8 @@ from agents.sdk.core import (
     Transport,
     logger,
 )
-from agents.sdk.http import AsyncHttpTransport
-from agents.sdk.registry import (
+from aiops_sdk.http import AsyncHttpTransport
+from aiops_sdk.registry import (
     DEFAULT_HEARTBEAT_INTERVAL,
     Registration,
     needs_registration,
@@ -45,7 +45,7 @@ _POLL = 0.005
 
 
 class AsyncAIOpsClient(ClientBase):
-    """The asyncio twin of :class:`agents.sdk.AIOpsClient` (same arguments, same stats).
+    """The asyncio twin of :class:`aiops_sdk.AIOpsClient` (same arguments, same stats).
 
     A blocking transport (direct-to-Redis) runs in a worker thread via ``asyncio.to_thread``.
     """
@@ -248,8 +248,11 @@ class AsyncAIOpsClient(ClientBase):
                 return
 
     async def _drain(self, *, everything: bool) -> float | None:
-        while len(self._buffer) and (everything or self._has_full_batch()):
-            delay = await self._deliver(self._take())
+        owed = self._owed(everything)
+        while self._should_send(owed):
+            batch = self._take()
+            owed -= len(batch)
+            delay = await self._deliver(batch)
             if delay is not None:
                 return delay
         return None

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from agents.sdk.base import ClientBase, choose_transport
-from agents.sdk.core import (
+from aiops_sdk.base import ClientBase, choose_transport
+from aiops_sdk.core import (
     DEFAULT_BACKOFF_BASE,
     DEFAULT_BATCH_SIZE,
     DEFAULT_FLUSH_INTERVAL,
@@ -24,8 +24,8 @@ from agents.sdk.core import (
     Transport,
     logger,
 )
-from agents.sdk.http import HttpTransport
-from agents.sdk.registry import (
+from aiops_sdk.http import HttpTransport
+from aiops_sdk.registry import (
     DEFAULT_HEARTBEAT_INTERVAL,
     Registration,
     needs_registration,
@@ -226,10 +226,13 @@ class AIOpsClient(ClientBase):
                 return
 
     def _drain(self, *, everything: bool) -> float | None:
-        """Send full batches (and, when ``everything``, the partial last one). Returns the
-        delay before a retry when the server failed transiently."""
-        while len(self._buffer) and (everything or self._has_full_batch()):
-            delay = self._deliver(self._take())
+        """Send full batches (and, when ``everything``, what waited when the flush began).
+        Returns the delay before a retry when the server failed transiently."""
+        owed = self._owed(everything)
+        while self._should_send(owed):
+            batch = self._take()
+            owed -= len(batch)
+            delay = self._deliver(batch)
             if delay is not None:
                 return delay
         return None

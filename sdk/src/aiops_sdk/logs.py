@@ -1,6 +1,6 @@
 """A ``logging`` handler that sends error records as ``log.line`` events.
 
-No Django here: ``LogHandler(client)`` works in any service; ``agents.sdk.django`` adds the
+No Django here: ``LogHandler(client)`` works in any service; ``aiops_sdk.django`` adds the
 variant that finds the project's shared client on its own.
 """
 
@@ -12,14 +12,14 @@ import traceback
 from datetime import UTC, datetime
 from typing import Any
 
-from agents.sdk.base import ClientBase
-from agents.sdk.core import THREAD_PREFIX
+from aiops_sdk.base import ClientBase
+from aiops_sdk.core import THREAD_PREFIX
 
 MAX_MESSAGE_CHARS = 8_000
 MAX_TRACEBACK_CHARS = 32_000
 # Records from these loggers are never sent: the SDK's own warnings about a failing flush
 # would otherwise become events that fail to flush, and so on.
-IGNORED_LOGGERS = ("agents.sdk",)
+IGNORED_LOGGERS = ("aiops_sdk",)
 _RESERVED = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from agents.sdk.core import (
+from aiops_sdk.core import (
     ClientStats,
     EventBuffer,
     RejectedError,
@@ -28,7 +28,7 @@ def choose_transport(
     if transport is not None:
         return transport
     if redis_url:
-        from agents.sdk.redis_transport import RedisTransport
+        from aiops_sdk.redis_transport import RedisTransport
 
         return RedisTransport(redis_url)
     if http is not None:
@@ -86,7 +86,7 @@ class ClientBase:
         """Buffer one event for sending; returns its id. Never blocks on the network.
 
         Raises ``ValueError``/``TypeError`` (or, in direct-to-Redis mode,
-        ``agents.events.EventValidationError``) for an event that can never be accepted.
+        whatever its ``validate`` raises) for an event that can never be accepted.
         """
         event = build_event(
             type,
@@ -120,6 +120,19 @@ class ClientBase:
 
     def _has_full_batch(self) -> bool:
         return len(self._buffer) >= self.batch_size
+
+    def _owed(self, everything: bool) -> int:
+        """How many events a flush pass must send: those waiting when it began.
+
+        Events emitted while it sends wait for the next interval (or a full batch). Draining
+        until the buffer is empty instead turned a slow server into a stream of tiny
+        requests: at 200 events/s, every 50 ms answer found ten new events to send at once
+        (68 requests per 1,000 events against the live ingest, 272 in the field, and 429s).
+        """
+        return len(self._buffer) if everything else 0
+
+    def _should_send(self, owed: int) -> bool:
+        return len(self._buffer) > 0 and (owed > 0 or self._has_full_batch())
 
     def _on_sent(self, chunk: list[Any]) -> None:
         self._buffer.mark_sent(len(chunk))

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from agents.sdk.core import RejectedError, RetryableError, bad_indexes_from, parse_retry_after
+from aiops_sdk.core import RejectedError, RetryableError, bad_indexes_from, parse_retry_after
 
 EVENTS_PATH = "/api/v1/events"
 REGISTER_PATH = "/api/v1/services/register"
@@ -33,7 +33,7 @@ def batch_body(items: Sequence[bytes]) -> bytes:
 
 
 def raise_for_ingest(response: httpx.Response) -> None:
-    """Map an ingest response onto the retry vocabulary (see :mod:`agents.sdk.core`)."""
+    """Map an ingest response onto the retry vocabulary (see :mod:`aiops_sdk.core`)."""
     status = response.status_code
     if status < 300:
         return
@@ -96,7 +96,7 @@ class _HttpBase:
 
 
 class HttpTransport(_HttpBase):
-    """Blocking transport for :class:`agents.sdk.AIOpsClient` (used by its flusher thread)."""
+    """Blocking transport for :class:`aiops_sdk.AIOpsClient` (used by its flusher thread)."""
 
     def __init__(self, url: str, token: str | None = None, *, timeout: float = 10.0) -> None:
         super().__init__(url, token, timeout)
@@ -118,7 +118,7 @@ class HttpTransport(_HttpBase):
 
 
 class AsyncHttpTransport(_HttpBase):
-    """Non-blocking transport for :class:`agents.sdk.AsyncAIOpsClient`.
+    """Non-blocking transport for :class:`aiops_sdk.AsyncAIOpsClient`.
 
     The ``httpx.AsyncClient`` is made on first use, inside the running loop it belongs to.
     """

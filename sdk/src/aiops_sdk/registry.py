@@ -10,8 +10,8 @@ from urllib.parse import quote
 
 import httpx
 
-from agents.sdk.core import logger
-from agents.sdk.http import HEARTBEAT_PATH, REGISTER_PATH
+from aiops_sdk.core import logger
+from aiops_sdk.http import HEARTBEAT_PATH, REGISTER_PATH
 
 DEFAULT_HEARTBEAT_INTERVAL = 10.0
 # The registry calls an instance stale after its TTL without a heartbeat: three missed beats,

@@ -2,15 +2,16 @@
 ``log.line``, both through one lazily created client configured from ``settings.AIOPS``::
 
     AIOPS = {"URL": "https://aiops.internal", "TOKEN": "...", "SERVICE": "bookmarks"}
-    MIDDLEWARE = ["agents.sdk.django.AIOpsRequestMiddleware", *MIDDLEWARE]
-    LOGGING["handlers"]["aiops"] = {"class": "agents.sdk.django.AIOpsLogHandler"}
+    MIDDLEWARE = ["aiops_sdk.django.AIOpsRequestMiddleware", *MIDDLEWARE]
+    LOGGING["handlers"]["aiops"] = {"class": "aiops_sdk.django.AIOpsLogHandler"}
     # ... and "aiops" in the root logger's handlers
 
 Keys of ``AIOPS``: ``SERVICE`` (required), ``INSTANCE`` (default: the host name),
 ``TRANSPORT`` (``"http"``, the default, needs ``URL`` and ``TOKEN``; ``"redis"`` publishes
-straight to the mesh, through ``REDIS_URL`` or the project's own Redis), ``URL`` (also used
-for the service registry), ``TOKEN``, ``REDIS_URL``, ``BATCH_SIZE``, ``FLUSH_INTERVAL``,
-``MAX_BUFFER``.
+straight to the mesh at ``REDIS_URL``, default ``settings.REDIS_URL``), ``URL`` (also used
+for the service registry), ``TOKEN``, ``REDIS_URL``, ``STREAM_MAXLEN`` and ``VALIDATE`` (a
+dotted path to a callable checking each event, for the redis mode), ``BATCH_SIZE``,
+``FLUSH_INTERVAL``, ``MAX_BUFFER``.
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.http import HttpRequest, HttpResponseBase
+from django.utils.module_loading import import_string
 
-from agents.sdk.base import ClientBase
-from agents.sdk.client import AIOpsClient
-from agents.sdk.core import logger
-from agents.sdk.logs import LogHandler
+from aiops_sdk.base import ClientBase
+from aiops_sdk.client import AIOpsClient
+from aiops_sdk.core import logger
+from aiops_sdk.logs import LogHandler
 
 KNOWN_KEYS = frozenset(
     {
@@ -40,6 +42,8 @@ KNOWN_KEYS = frozenset(
         "INSTANCE",
         "TRANSPORT",
         "REDIS_URL",
+        "STREAM_MAXLEN",
+        "VALIDATE",
         "BATCH_SIZE",
         "FLUSH_INTERVAL",
         "MAX_BUFFER",
@@ -79,9 +83,7 @@ def client_from_settings() -> AIOpsClient:
     }
     transport = None
     if mode == "redis":
-        from agents.sdk.redis_transport import RedisTransport
-
-        transport = RedisTransport(config.get("REDIS_URL"))
+        transport = _redis_transport(config)
     return AIOpsClient(
         config.get("URL"),
         config.get("TOKEN"),
@@ -89,6 +91,20 @@ def client_from_settings() -> AIOpsClient:
         instance=config.get("INSTANCE"),
         transport=transport,
         **options,
+    )
+
+
+def _redis_transport(config: dict[str, Any]) -> Any:
+    from aiops_sdk.redis_transport import DEFAULT_STREAM_MAXLEN, RedisTransport
+
+    url = config.get("REDIS_URL") or getattr(settings, "REDIS_URL", None)
+    if not url:
+        raise ImproperlyConfigured('TRANSPORT "redis" needs settings.AIOPS["REDIS_URL"]')
+    validate = config.get("VALIDATE")
+    return RedisTransport(
+        url,
+        validate=import_string(validate) if isinstance(validate, str) else validate,
+        maxlen=config.get("STREAM_MAXLEN", DEFAULT_STREAM_MAXLEN),
     )
 
 
@@ -223,5 +239,5 @@ class AIOpsLogHandler(LogHandler):
 
 def register(**registration: Any) -> bool:
     """Register this instance with the shared client and start its heartbeat thread
-    (arguments as :meth:`agents.sdk.AIOpsClient.register`); call it from ``AppConfig.ready``."""
+    (arguments as :meth:`aiops_sdk.AIOpsClient.register`); call it from ``AppConfig.ready``."""
     return get_client().register(**registration)
