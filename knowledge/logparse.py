@@ -682,7 +682,9 @@ class TemplateMiner:
             for tmpl, tok in zip(template_tokens, tokens, strict=True)
         )
 
-    def final_cluster_ids(self, mined: Sequence[MinedLine]) -> list[int]:
+    def final_cluster_ids(
+        self, mined: Sequence[MinedLine], max_word_values: int = MAX_WORD_VALUES
+    ) -> list[int]:
         """Optional second pass: re-key lines mined earlier, with all of them in view.
 
         Online, every distinct word splits a drain3 cluster. With all lines in view, a word
@@ -708,7 +710,7 @@ class TemplateMiner:
             kept = tuple(
                 word
                 for index, word in words
-                if len(values[(line.drain_id, index)]) <= MAX_WORD_VALUES
+                if len(values[(line.drain_id, index)]) <= max_word_values
             )
             out.append(ids.setdefault((line.drain_id, kept), len(ids) + 1))
         return out
