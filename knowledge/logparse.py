@@ -161,10 +161,12 @@ _LEVEL_WORDS = (
 _LEVEL = r"(?i:" + _LEVEL_WORDS + r")"
 # A bracketed field, allowing one level of nested brackets: [QuorumPeer[myid=1]/0:0:2181].
 _BRACKET = r"\[(?:[^\[\]]|\[[^\[\]]*\])*\]"
-_TOKEN = r"(?:" + _BRACKET + r"|\S+)"
+_QUOTED_KV = r'[\w.-]+="[^"]*"'
+_TOKEN = r"(?:" + _BRACKET + r"|" + _QUOTED_KV + r"|\S+)"
 _TS = (
     r"(?:\d{1,4}[-/.]\d{1,2}(?:[-/.]\d{1,4})?(?:[-T_:.]\d{1,2}[:.]\d{2}(?:[:.]\d{2})?"
-    r"(?:[.,]\d+)?)?|\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?|" + _MONTH + r"|" + _WEEKDAY + r")"
+    r"(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)?|\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?"
+    r"|" + _MONTH + r"|" + _WEEKDAY + r")"
 )
 _NUM = r"[-+]?\d+(?:\.\d+)?"
 # Token classes that mark a header column; everything else is "free" text.
@@ -174,7 +176,13 @@ _CLASS_PATTERNS: list[tuple[str, str]] = [
     ("num", _NUM + r"[,;]?"),
     ("dash", r"-"),
     ("bracket", _BRACKET),
+    ("kv", r'[\w.-]+=(?:"[^"]*"|\S*)'),
 ]
+# A token that closes a header: ``prog[123]:``, ``Class:``, or a bare separator (``|``,
+# ``::``, ``-``, ``>``). A column holding one in (nearly) every line ends the header there,
+# whatever free columns (host, component) sit before it.
+_TERMINATOR = re.compile(r"[^\s:]*[^\s:/]:|[^\w\s\[\]()\"']{1,3}")
+_TERM = r"(?:[^\s:]*[^\s:/]:|[^\w\s\[\]()\"']{1,3})"
 _CLASS_RES = [(name, re.compile(pat)) for name, pat in _CLASS_PATTERNS]
 _ANCHOR = r"(?:" + r"|".join(pat for _, pat in _CLASS_PATTERNS) + r")"
 _TOKEN_SCAN = re.compile(r"\s*(" + _TOKEN + r")")
@@ -236,6 +244,7 @@ class HeaderModel:
         self.learn_lines = learn_lines
         self._sample: list[list[str]] = []
         self._sample_lines: list[str] = []
+        self._sample_tokens: list[list[str]] = []
         self.layout = HeaderLayout()
         self._regex: re.Pattern[str] | None = None
         self._frozen = False
@@ -270,6 +279,7 @@ class HeaderModel:
             tokens.append(m.group(1))
             pos = m.end()
         self._sample.append([_classify(t) for t in tokens])
+        self._sample_tokens.append(tokens)
         self._sample_lines.append(line)
 
     def _refit(self) -> None:
@@ -281,6 +291,13 @@ class HeaderModel:
             if len(classes) < COLUMN_RATE * n:
                 break
             anchors = [c for c in classes if c != "free"]
+            spaced = sum(
+                1
+                for row in self._sample_tokens
+                if len(row) > col and '=" ' not in row[col] and "=" in row[col] and " " in row[col]
+            )
+            if spaced >= TAIL_RATE * n:  # a quoted multi-word value (msg="..."): the message
+                break
             if len(anchors) >= COLUMN_RATE * n:
                 if col - last_anchor - 1 > MAX_HEADER_GAP:
                     break
@@ -292,6 +309,7 @@ class HeaderModel:
                     break
             elif col - last_anchor > MAX_HEADER_GAP:
                 break
+        self._extend_to_terminator(columns, n)
         # A trailing ``-`` after free columns separates a variable-width name ("prog *64 -"):
         # leave it to the ``program`` tail, which allows one to three tokens before the dash.
         if columns and columns[-1] == "dash" and len(columns) > 1 and columns[-2] == "free":
@@ -301,6 +319,22 @@ class HeaderModel:
         tails = self._fit_tails(columns)
         self.layout = HeaderLayout(columns, tails)
         self._regex = self._compile(self.layout)
+
+    def _extend_to_terminator(self, columns: list[str], n: int) -> None:
+        """Extend the header through the farthest column that holds a terminator (``prog:``,
+        ``|``, ``::``) in nearly every line, reached through gaps of at most
+        ``MAX_HEADER_GAP`` free columns (host names, components: syslog's ``host prog[1]:``)."""
+        gap_start = len(columns)
+        for col in range(len(columns), MAX_HEADER_COLUMNS):
+            tokens = [row[col] for row in self._sample_tokens if len(row) > col + 1]
+            if len(tokens) < COLUMN_RATE * n:
+                return
+            if sum(1 for t in tokens if _TERMINATOR.fullmatch(t)) >= COLUMN_RATE * n:
+                columns.extend(["free"] * (col - len(columns)))
+                columns.append("term")
+                gap_start = col + 1
+            elif col - gap_start + 1 > MAX_HEADER_GAP:
+                return
 
     def _fit_tails(self, columns: list[str]) -> list[str]:
         fixed = re.compile(self._fixed_pattern(columns))
@@ -341,7 +375,7 @@ class HeaderModel:
         for i, kind in enumerate(columns, start=1):
             name = kind if kind not in used and kind != "free" else f"{kind}_{i}"
             used.add(kind)
-            token = _TOKEN if kind == "free" else _ANCHOR
+            token = _TOKEN if kind == "free" else _TERM if kind == "term" else _ANCHOR
             parts.append(f"(?P<{name}>{token})\\s+")
         return "".join(parts)
 
@@ -435,6 +469,13 @@ class _MaskAwareDrain(Drain):
     threshold has to stay low, which merges distinct short messages. Counting pre-masked
     tokens as agreeing lets a higher threshold separate events without splitting them.
     """
+
+    @staticmethod
+    def has_numbers(s: str) -> bool:
+        """Route a token holding a masked value (``alpha-<*>``, ``key=<*>``) through the
+        prefix tree's wildcard branch, as drain3 does for tokens with digits: a leading
+        token that carries a value must not split one event into one branch per value."""
+        return PARAM in s or any(char.isdigit() for char in s)
 
     def get_seq_distance(
         self, seq1: Sequence[str], seq2: Sequence[str], include_params: bool
