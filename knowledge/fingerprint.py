@@ -57,6 +57,7 @@ from knowledge.logparse import (
     LEARN_LINES,
     MAX_WORD_VALUES,
     PARAM,
+    HeaderLayout,
     HeaderModel,
     TemplateMiner,
     mask,
@@ -580,6 +581,16 @@ class Fingerprinter:
         if not lines:
             return current[0] if current is not None else HeaderModel()
         key = f"{self.namespace}:header:{service or '-'}"
+        layout_key = f"{self.namespace}:header-layout:{service or '-'}"
+        if current is None and (stored := self.redis.get(layout_key)) is not None:
+            # Another worker (or an earlier run) fixed this service's layout: use it as is,
+            # no refit, so a later change of the fitting code cannot move old services' splits.
+            try:
+                model = HeaderModel.from_layout(HeaderLayout(**json.loads(stored)))
+            except (ValueError, TypeError, KeyError):
+                logger.warning("unreadable header layout at %s; refitting", layout_key)
+            else:
+                return self._final_header_model(service, model)
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.rpush(key, *lines[:LEARN_LINES])
             pipe.ltrim(key, 0, LEARN_LINES - 1)
@@ -589,12 +600,20 @@ class Fingerprinter:
         if size >= LEARN_LINES or size.bit_length() > fitted.bit_length():
             sample = [raw.decode(errors="replace") for raw in self.redis.lrange(key, 0, -1)]
             model = HeaderModel(learn_lines=LEARN_LINES).fit(sample)
-            current = (model, size >= LEARN_LINES, size)
+            if size >= LEARN_LINES:
+                layout = {"columns": model.layout.columns, "tails": model.layout.tails}
+                self.redis.set(layout_key, json.dumps(layout), nx=True)
+                return self._final_header_model(service, model)
+            current = (model, False, size)
             self._headers[service] = current
-            if size >= LEARN_LINES:  # final: offsets stay valid, the line cache may start
-                self._line_model[service] = model
-                self._lines[service] = ShapeCache(self.cache_size)
         return current[0]  # type: ignore[index]
+
+    def _final_header_model(self, service: str, model: HeaderModel) -> HeaderModel:
+        """Record ``service``'s final layout; its offsets stay valid, so the line cache starts."""
+        self._headers[service] = (model, True, LEARN_LINES)
+        self._line_model[service] = model
+        self._lines[service] = ShapeCache(self.cache_size)
+        return model
 
 
 # ---------------------------------------------------------------------------------------------

@@ -249,6 +249,18 @@ class HeaderModel:
         self._regex: re.Pattern[str] | None = None
         self._frozen = False
 
+    @classmethod
+    def from_layout(cls, layout: HeaderLayout) -> HeaderModel:
+        """A frozen model with a layout learned earlier (``ValueError`` if it is not one)."""
+        known = {name for name, _ in _CLASS_PATTERNS} | {"free", "term"}
+        if not set(layout.columns) <= known or not set(layout.tails) <= set(_TAILS):
+            raise ValueError(f"unknown header layout: {layout}")
+        model = cls()
+        model.layout = layout
+        model._regex = cls._compile(layout)
+        model._frozen = True
+        return model
+
     def fit(self, lines: Iterable[str]) -> HeaderModel:
         """Learn the layout from ``lines`` at once and freeze it."""
         for line in lines:
