@@ -37,6 +37,7 @@ not depend on the service: one kind of failure seen in two services is one Probl
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -601,7 +602,7 @@ class Fingerprinter:
             sample = [raw.decode(errors="replace") for raw in self.redis.lrange(key, 0, -1)]
             model = HeaderModel(learn_lines=LEARN_LINES).fit(sample)
             if size >= LEARN_LINES:
-                layout = {"columns": model.layout.columns, "tails": model.layout.tails}
+                layout = dataclasses.asdict(model.layout)
                 self.redis.set(layout_key, json.dumps(layout), nx=True)
                 return self._final_header_model(service, model)
             current = (model, False, size)

@@ -178,6 +178,9 @@ _CLASS_PATTERNS: list[tuple[str, str]] = [
     ("bracket", _BRACKET),
     ("kv", r'[\w.-]+=(?:"[^"]*"|\S*)'),
 ]
+# Delimiters that may join header fields without spaces (``ts|component|pid|message``).
+_FIELD_DELIMITERS = ("|", "\t", ";")
+_DIGIT_RE = re.compile(r"\d")
 # A token that closes a header: ``prog[123]:``, ``Class:``, or a bare separator (``|``,
 # ``::``, ``-``, ``>``). A column holding one in (nearly) every line ends the header there,
 # whatever free columns (host, component) sit before it.
@@ -222,6 +225,10 @@ class HeaderLayout:
 
     columns: list[str] = field(default_factory=list)
     tails: list[str] = field(default_factory=list)
+    #: For headers whose fields are joined by a delimiter without spaces
+    #: (``20240301-10:00:01|auth|4411|message``): the delimiter and the fields it closes.
+    delimiter: str = ""
+    fields: int = 0
 
 
 class HeaderModel:
@@ -330,7 +337,33 @@ class HeaderModel:
                 columns.pop()
         tails = self._fit_tails(columns)
         self.layout = HeaderLayout(columns, tails)
+        if not columns and not tails:
+            self.layout = self._fit_delimited() or self.layout
         self._regex = self._compile(self.layout)
+
+    def _fit_delimited(self) -> HeaderLayout | None:
+        """A header of delimiter-joined fields, when whitespace columns found none.
+
+        A candidate delimiter must occur in (nearly) every line, and the field before its
+        first occurrence must look like a stamp in (nearly) every line: a header column
+        (timestamp, number, level, bracket) or one unspaced token holding digits. The header
+        closes as many fields as nearly every line has.
+        """
+        n = len(self._sample_lines)
+        for delimiter in _FIELD_DELIMITERS:
+            counts = sorted(line.count(delimiter) for line in self._sample_lines)
+            fields = counts[int((1.0 - COLUMN_RATE) * (n - 1))] if counts else 0
+            if fields < 1:
+                continue
+            firsts = [line.split(delimiter, 1)[0].strip() for line in self._sample_lines]
+            stamped = sum(
+                1
+                for f in firsts
+                if _classify(f) != "free" or (" " not in f and _DIGIT_RE.search(f))
+            )
+            if stamped >= COLUMN_RATE * n:
+                return HeaderLayout(delimiter=delimiter, fields=fields)
+        return None
 
     def _extend_to_terminator(self, columns: list[str], n: int) -> None:
         """Extend the header through the farthest column that holds a terminator (``prog:``,
@@ -393,6 +426,9 @@ class HeaderModel:
 
     @classmethod
     def _compile(cls, layout: HeaderLayout) -> re.Pattern[str]:
+        if layout.delimiter:
+            d = re.escape(layout.delimiter)
+            return re.compile(f"(?:[^{d}\\n]*{d}){{{layout.fields}}}\\s*")
         tails = "".join(r"(?:" + _TAILS[name] + r")?" for name in layout.tails)
         return re.compile(cls._fixed_pattern(layout.columns) + tails)
 

@@ -54,6 +54,9 @@ def _line(layout: str, r: random.Random, i: int, message: str) -> str:
         host, program = f"host-{r.randint(1, 4)}", component.split(".")[0]
         clock = f"{i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}"
         return f"Mar  1 {clock} {host} {program}[{r.randint(100, 9999)}]: {message}"
+    if layout == "delimited":  # fields joined by "|" without spaces
+        stamp = f"20240301-{i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}:{r.randint(0, 999)}"
+        return f"{stamp}|{component}|{r.randint(10**7, 10**8)}|{message}"
     assert layout == "brackets"
     return f"[{ts}] [{level}] [{component}] {message}"
 
@@ -64,7 +67,9 @@ def _stream(layout: str, lines: int = 600, seed: int = 7) -> tuple[list[str], li
     return [_line(layout, r, i, EVENTS[e](r)) for i, e in enumerate(events)], events
 
 
-@pytest.mark.parametrize("layout", ["pipes", "json", "key=value", "syslog", "brackets"])
+@pytest.mark.parametrize(
+    "layout", ["pipes", "json", "key=value", "syslog", "brackets", "delimited"]
+)
 def test_each_event_is_one_group_under_an_unseen_header(layout: str):
     lines, events = _stream(layout)
     clusters = mine_lines(lines, sim_th=0.6, max_word_values=4)
@@ -81,6 +86,7 @@ def test_each_event_is_one_group_under_an_unseen_header(layout: str):
         ("pipes", "queue depth is 42"),
         ("syslog", "queue depth is 42"),
         ("brackets", "queue depth is 42"),
+        ("delimited", "queue depth is 42"),
         ("key=value", 'msg="queue depth is 42" pid=3'),
     ],
 )
