@@ -30,7 +30,25 @@ _GLUED = re.compile(r"(?<=[A-Za-z])\d+|\d+(?=[A-Za-z])")
 # A digit run with no letter on either side: if masking kept one, the shape is not enough.
 _LOOSE = re.compile(r"(?<![A-Za-z\d])\d+(?![A-Za-z\d])")
 _DIGIT = re.compile(r"\d")
-_GLUED_SHAPE = object()  # marker: look the glued digit runs up as well
+
+
+class _GluedSpans:
+    """Where a shape's letter-glued digit runs sit, so a lookup reads their values cheaply.
+
+    Without ``collapse`` every text of one shape has its runs at the same offsets (letters
+    and digit positions are what the shape fixes), so slicing replaces a regex scan; a
+    collapsed shape's offsets vary, so its runs are found by the scan.
+    """
+
+    __slots__ = ("spans",)
+
+    def __init__(self, text: str, *, by_position: bool) -> None:
+        self.spans = [m.span() for m in _GLUED.finditer(text)] if by_position else None
+
+    def values(self, text: str) -> tuple[str, ...]:
+        if self.spans is None:
+            return tuple(_GLUED.findall(text))
+        return tuple([text[a:b] for a, b in self.spans])
 
 
 class ShapeCache(Generic[V]):
@@ -50,8 +68,8 @@ class ShapeCache(Generic[V]):
     def lookup(self, text: str) -> V | None:
         key = shape(text, collapse=self.collapse)
         hit = self._by_shape.get(key)
-        if hit is _GLUED_SHAPE:
-            return self._by_glued.get((key, tuple(_GLUED.findall(text))))
+        if type(hit) is _GluedSpans:
+            return self._by_glued.get((key, hit.values(text)))
         return hit  # type: ignore[return-value]
 
     def store(self, text: str, value: V, masked: str) -> None:
@@ -60,9 +78,9 @@ class ShapeCache(Generic[V]):
         if _DIGIT.search(masked) is None:
             _bounded_put(self._by_shape, key, value, self.size)
         elif _LOOSE.search(masked) is None:
-            _bounded_put(self._by_shape, key, _GLUED_SHAPE, self.size)
-            glued = (key, tuple(_GLUED.findall(text)))
-            _bounded_put(self._by_glued, glued, value, self.size)
+            spans = _GluedSpans(text, by_position=not self.collapse)
+            _bounded_put(self._by_shape, key, spans, self.size)
+            _bounded_put(self._by_glued, (key, spans.values(text)), value, self.size)
 
     def clear(self) -> None:
         self._by_shape.clear()
