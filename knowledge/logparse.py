@@ -6,7 +6,11 @@ Three stages, each general (nothing is keyed on a system name or on particular m
    leading whitespace-separated columns are header (timestamps, numbers, levels, bracketed
    fields, and the host/node/component columns that sit between them), and which optional
    trailing parts follow (a level word, ``[thread]`` groups, a ``component:`` token, a
-   column-aligned component, a ``program - `` separator). The layout is compiled to one regular
+   column-aligned component, a ``program - `` separator), and the farthest column that closes
+   a header in nearly every line (``prog[pid]:``, ``|``, ``::``), so free columns before it
+   (syslog's host and program) are header too. Quoted ``key="multi word"`` values start the
+   message; fields joined by ``|``/tab/``;`` without spaces are split when no whitespace
+   column is found. The layout is compiled to one regular
    expression, so applying it costs a single ``match`` per line; lines that do not fit the
    layout (continuations, stack traces) keep their whole text as the message.
 2. ``mask`` replaces variable tokens (URLs, e-mails, UUIDs, IPs, timestamps, paths, hex,
