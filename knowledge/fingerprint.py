@@ -37,6 +37,7 @@ not depend on the service: one kind of failure seen in two services is one Probl
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -57,11 +58,12 @@ from knowledge.logparse import (
     LEARN_LINES,
     MAX_WORD_VALUES,
     PARAM,
+    HeaderLayout,
     HeaderModel,
     TemplateMiner,
     mask,
-    shape,
 )
+from knowledge.shapecache import ShapeCache
 
 logger = logging.getLogger(__name__)
 
@@ -215,10 +217,13 @@ class Fingerprinter:
         self.cache_check_seconds = cache_check_seconds
         self._state = _State()
         self._cache: OrderedDict[str, FingerprintResult] = OrderedDict()
-        self._shapes: dict[bytes, str] = {}
+        self._shapes: ShapeCache[str] = ShapeCache(cache_size, collapse=True)
         self._cache_version = 0
         self._checked_at = 0.0
         self._headers: dict[str, tuple[HeaderModel, bool, int]] = {}  # model, final, sample
+        # Per service, once its header model is final: line shape -> (offset, masked message).
+        self._line_model: dict[str, HeaderModel] = {}
+        self._lines: dict[str, ShapeCache[tuple[int, str]]] = {}
         self._mutex = threading.RLock()
         self._k_state = f"{namespace}:state"
         self._k_version = f"{namespace}:version"
@@ -238,34 +243,71 @@ class Fingerprinter:
     def fingerprint_lines(
         self, raw_lines: Sequence[str], *, service: str = ""
     ) -> list[FingerprintResult]:
-        """Fingerprint raw lines of one source; the header model is ``service``'s."""
+        """Fingerprint raw lines of one source; the header model is ``service``'s.
+
+        Fast path: once ``service``'s header layout is final, a line whose ``shape`` was seen
+        before reuses that line's header offset and masked message (one bytes translation and
+        a dict lookup instead of the header regex and masking). Exact, as in ``_mask``: a
+        shape is remembered only when its masked message kept no digit, because then every
+        line of that shape splits at the same offset and masks to the same text.
+        """
         model = self._header_model(service, raw_lines)
-        messages = []
-        for line in raw_lines:
-            start = model.message_start(line)
-            messages.append(line[start:].strip() if start else line.strip())
-        return self.fingerprint_messages(messages, service=service)
+        messages: list[str] = []
+        masked_all: list[str] = []
+        if model is self._line_model.get(service):
+            lines_seen = self._lines[service]
+            for line in raw_lines:
+                hit = lines_seen.lookup(line)
+                if hit is None:
+                    start = model.message_start(line)
+                    message = line[start:].strip() if start else line.strip()
+                    masked = self._mask(message)
+                    lines_seen.store(line, (start, masked), masked)
+                else:
+                    start, masked = hit
+                    message = line[start:].strip() if start else line.strip()
+                messages.append(message)
+                masked_all.append(masked)
+        else:
+            for line in raw_lines:
+                start = model.message_start(line)
+                message = line[start:].strip() if start else line.strip()
+                messages.append(message)
+                masked_all.append(self._mask(message))
+        return self._fingerprint_masked(messages, masked_all)
 
     def fingerprint_messages(
         self, messages: Sequence[str], *, service: str = ""
     ) -> list[FingerprintResult]:
         """Fingerprint bare messages; all cache misses of the batch share one lock round."""
+        return self._fingerprint_masked(messages, [self._mask(m) for m in messages])
+
+    def _fingerprint_masked(
+        self, messages: Sequence[str], masked_all: Sequence[str]
+    ) -> list[FingerprintResult]:
         with self._mutex:
             self._maybe_drop_cache()
             results: list[FingerprintResult | None] = []
             misses: dict[str, list[int]] = {}
-            masked_all: list[str] = []
-            for i, message in enumerate(messages):
-                masked = self._mask(message)
-                masked_all.append(masked)
-                hit = self._cache.get(masked)
+            get = self._cache.get
+            for i, masked in enumerate(masked_all):
+                hit = get(masked)
                 if hit is None:
                     misses.setdefault(masked, []).append(i)
-                elif hit.message != message:
+                elif hit.message != messages[i]:
                     hit = FingerprintResult(
-                        hit.fingerprint, hit.template, hit.cluster_id, hit.own, message
+                        hit.fingerprint, hit.template, hit.cluster_id, hit.own, messages[i]
                     )
                 results.append(hit)
+            if misses and self._state.version == self._cache_version:
+                # The local state is as fresh as the cache: messages it already knows need
+                # no lock and no Redis round trip (see ``_peek_one``).
+                for masked in list(misses):
+                    peeked = self._peek_one(self._state, masked)
+                    if peeked is not None:
+                        for i in misses.pop(masked):
+                            results[i] = FingerprintResult(*peeked, messages[i])
+                        self._remember(masked, results[i])  # type: ignore[arg-type]
             if misses:
                 mined = self._mine_shared(list(misses))
                 for masked, (fingerprint, template, cluster_id, own) in mined.items():
@@ -304,20 +346,13 @@ class Fingerprinter:
     def _mask(self, message: str) -> str:
         """``mask(message, typed=False)``, skipped for a message of an already-seen shape.
 
-        Exact, not a heuristic: a shape is remembered only when masking removed every digit.
-        Mask patterns look at digits by position and count, never by value (``shape`` keeps
-        the ``0`` of ``0x``), so every message of that shape masks to the same text. Messages
-        that keep digits (``KB3121255``, ``node-D3``) are masked each time.
+        Exact, not a heuristic: see ``knowledge.shapecache`` for why a shape (plus the
+        letter-glued digits masking keeps) determines the masked text.
         """
-        key = shape(message)
-        masked = self._shapes.get(key)
+        masked = self._shapes.lookup(message)
         if masked is None:
             masked = mask(message, typed=False)
-            if _DIGIT.search(masked) is None:
-                shapes = self._shapes
-                if len(shapes) >= self.cache_size:
-                    del shapes[next(iter(shapes))]
-                shapes[key] = masked
+            self._shapes.store(message, masked, masked)
         return masked
 
     def _remember(self, masked: str, result: FingerprintResult) -> None:
@@ -458,6 +493,37 @@ class Fingerprinter:
         return (state.resolve(own), template, cluster_id, own), changed
 
     @staticmethod
+    def _peek_one(state: _State, masked: str) -> tuple[str, str, int, str] | None:
+        """What ``_mine_one`` would return, when it would change nothing; else ``None``.
+
+        Read-only: the same drain3 tree search ``add_log_message`` makes, then the key and
+        template checks of ``_mine_one``. Any step that would mutate the state (a new
+        cluster, a generalised template, a new word value, a new key) answers ``None`` and
+        the message is mined under the lock instead.
+        """
+        drain = state.drain
+        tokens = drain.get_content_as_tokens(masked)
+        cluster = drain.tree_search(drain.root_node, tokens, drain.sim_th, False)
+        if cluster is None:
+            return None
+        template_tokens = list(cluster.log_template_tokens)
+        if drain.create_template(tokens, template_tokens) != template_tokens:
+            return None
+        kept = []
+        for pos, tok in enumerate(tokens):
+            if _WORD.fullmatch(tok):
+                seen = state.position_values.get(f"{cluster.cluster_id}:{pos}")
+                if seen is None or (tok not in seen and len(seen) <= MAX_WORD_VALUES):
+                    return None
+                if len(seen) <= MAX_WORD_VALUES:
+                    kept.append((pos, tok))
+        own = state.keys.get(_key(cluster.cluster_id, kept))
+        template = Fingerprinter._template(template_tokens, kept)
+        if own is None or state.templates.get(own) != template:
+            return None
+        return state.resolve(own), template, cluster.cluster_id, own
+
+    @staticmethod
     def _template(template_tokens: list[str], kept: list[tuple[int, str]]) -> str:
         """drain3's template with the key's words put back where drain3 has ``<*>``."""
         tokens = list(template_tokens)
@@ -516,6 +582,16 @@ class Fingerprinter:
         if not lines:
             return current[0] if current is not None else HeaderModel()
         key = f"{self.namespace}:header:{service or '-'}"
+        layout_key = f"{self.namespace}:header-layout:{service or '-'}"
+        if current is None and (stored := self.redis.get(layout_key)) is not None:
+            # Another worker (or an earlier run) fixed this service's layout: use it as is,
+            # no refit, so a later change of the fitting code cannot move old services' splits.
+            try:
+                model = HeaderModel.from_layout(HeaderLayout(**json.loads(stored)))
+            except (ValueError, TypeError, KeyError):
+                logger.warning("unreadable header layout at %s; refitting", layout_key)
+            else:
+                return self._final_header_model(service, model)
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.rpush(key, *lines[:LEARN_LINES])
             pipe.ltrim(key, 0, LEARN_LINES - 1)
@@ -525,9 +601,20 @@ class Fingerprinter:
         if size >= LEARN_LINES or size.bit_length() > fitted.bit_length():
             sample = [raw.decode(errors="replace") for raw in self.redis.lrange(key, 0, -1)]
             model = HeaderModel(learn_lines=LEARN_LINES).fit(sample)
-            current = (model, size >= LEARN_LINES, size)
+            if size >= LEARN_LINES:
+                layout = dataclasses.asdict(model.layout)
+                self.redis.set(layout_key, json.dumps(layout), nx=True)
+                return self._final_header_model(service, model)
+            current = (model, False, size)
             self._headers[service] = current
         return current[0]  # type: ignore[index]
+
+    def _final_header_model(self, service: str, model: HeaderModel) -> HeaderModel:
+        """Record ``service``'s final layout; its offsets stay valid, so the line cache starts."""
+        self._headers[service] = (model, True, LEARN_LINES)
+        self._line_model[service] = model
+        self._lines[service] = ShapeCache(self.cache_size)
+        return model
 
 
 # ---------------------------------------------------------------------------------------------

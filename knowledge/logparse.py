@@ -6,7 +6,11 @@ Three stages, each general (nothing is keyed on a system name or on particular m
    leading whitespace-separated columns are header (timestamps, numbers, levels, bracketed
    fields, and the host/node/component columns that sit between them), and which optional
    trailing parts follow (a level word, ``[thread]`` groups, a ``component:`` token, a
-   column-aligned component, a ``program - `` separator). The layout is compiled to one regular
+   column-aligned component, a ``program - `` separator), and the farthest column that closes
+   a header in nearly every line (``prog[pid]:``, ``|``, ``::``), so free columns before it
+   (syslog's host and program) are header too. Quoted ``key="multi word"`` values start the
+   message; fields joined by ``|``/tab/``;`` without spaces are split when no whitespace
+   column is found. The layout is compiled to one regular
    expression, so applying it costs a single ``match`` per line; lines that do not fit the
    layout (continuations, stack traces) keep their whole text as the message.
 2. ``mask`` replaces variable tokens (URLs, e-mails, UUIDs, IPs, timestamps, paths, hex,
@@ -161,10 +165,12 @@ _LEVEL_WORDS = (
 _LEVEL = r"(?i:" + _LEVEL_WORDS + r")"
 # A bracketed field, allowing one level of nested brackets: [QuorumPeer[myid=1]/0:0:2181].
 _BRACKET = r"\[(?:[^\[\]]|\[[^\[\]]*\])*\]"
-_TOKEN = r"(?:" + _BRACKET + r"|\S+)"
+_QUOTED_KV = r'[\w.-]+="[^"]*"'
+_TOKEN = r"(?:" + _BRACKET + r"|" + _QUOTED_KV + r"|\S+)"
 _TS = (
     r"(?:\d{1,4}[-/.]\d{1,2}(?:[-/.]\d{1,4})?(?:[-T_:.]\d{1,2}[:.]\d{2}(?:[:.]\d{2})?"
-    r"(?:[.,]\d+)?)?|\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?|" + _MONTH + r"|" + _WEEKDAY + r")"
+    r"(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)?|\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?"
+    r"|" + _MONTH + r"|" + _WEEKDAY + r")"
 )
 _NUM = r"[-+]?\d+(?:\.\d+)?"
 # Token classes that mark a header column; everything else is "free" text.
@@ -174,7 +180,16 @@ _CLASS_PATTERNS: list[tuple[str, str]] = [
     ("num", _NUM + r"[,;]?"),
     ("dash", r"-"),
     ("bracket", _BRACKET),
+    ("kv", r'[\w.-]+=(?:"[^"]*"|\S*)'),
 ]
+# Delimiters that may join header fields without spaces (``ts|component|pid|message``).
+_FIELD_DELIMITERS = ("|", "\t", ";")
+_DIGIT_RE = re.compile(r"\d")
+# A token that closes a header: ``prog[123]:``, ``Class:``, or a bare separator (``|``,
+# ``::``, ``-``, ``>``). A column holding one in (nearly) every line ends the header there,
+# whatever free columns (host, component) sit before it.
+_TERMINATOR = re.compile(r"[^\s:]*[^\s:/]:|[^\w\s\[\]()\"']{1,3}")
+_TERM = r"(?:[^\s:]*[^\s:/]:|[^\w\s\[\]()\"']{1,3})"
 _CLASS_RES = [(name, re.compile(pat)) for name, pat in _CLASS_PATTERNS]
 _ANCHOR = r"(?:" + r"|".join(pat for _, pat in _CLASS_PATTERNS) + r")"
 _TOKEN_SCAN = re.compile(r"\s*(" + _TOKEN + r")")
@@ -214,6 +229,10 @@ class HeaderLayout:
 
     columns: list[str] = field(default_factory=list)
     tails: list[str] = field(default_factory=list)
+    #: For headers whose fields are joined by a delimiter without spaces
+    #: (``20240301-10:00:01|auth|4411|message``): the delimiter and the fields it closes.
+    delimiter: str = ""
+    fields: int = 0
 
 
 class HeaderModel:
@@ -236,9 +255,22 @@ class HeaderModel:
         self.learn_lines = learn_lines
         self._sample: list[list[str]] = []
         self._sample_lines: list[str] = []
+        self._sample_tokens: list[list[str]] = []
         self.layout = HeaderLayout()
         self._regex: re.Pattern[str] | None = None
         self._frozen = False
+
+    @classmethod
+    def from_layout(cls, layout: HeaderLayout) -> HeaderModel:
+        """A frozen model with a layout learned earlier (``ValueError`` if it is not one)."""
+        known = {name for name, _ in _CLASS_PATTERNS} | {"free", "term"}
+        if not set(layout.columns) <= known or not set(layout.tails) <= set(_TAILS):
+            raise ValueError(f"unknown header layout: {layout}")
+        model = cls()
+        model.layout = layout
+        model._regex = cls._compile(layout)
+        model._frozen = True
+        return model
 
     def fit(self, lines: Iterable[str]) -> HeaderModel:
         """Learn the layout from ``lines`` at once and freeze it."""
@@ -270,6 +302,7 @@ class HeaderModel:
             tokens.append(m.group(1))
             pos = m.end()
         self._sample.append([_classify(t) for t in tokens])
+        self._sample_tokens.append(tokens)
         self._sample_lines.append(line)
 
     def _refit(self) -> None:
@@ -281,6 +314,13 @@ class HeaderModel:
             if len(classes) < COLUMN_RATE * n:
                 break
             anchors = [c for c in classes if c != "free"]
+            spaced = sum(
+                1
+                for row in self._sample_tokens
+                if len(row) > col and '=" ' not in row[col] and "=" in row[col] and " " in row[col]
+            )
+            if spaced >= TAIL_RATE * n:  # a quoted multi-word value (msg="..."): the message
+                break
             if len(anchors) >= COLUMN_RATE * n:
                 if col - last_anchor - 1 > MAX_HEADER_GAP:
                     break
@@ -292,6 +332,7 @@ class HeaderModel:
                     break
             elif col - last_anchor > MAX_HEADER_GAP:
                 break
+        self._extend_to_terminator(columns, n)
         # A trailing ``-`` after free columns separates a variable-width name ("prog *64 -"):
         # leave it to the ``program`` tail, which allows one to three tokens before the dash.
         if columns and columns[-1] == "dash" and len(columns) > 1 and columns[-2] == "free":
@@ -300,7 +341,49 @@ class HeaderModel:
                 columns.pop()
         tails = self._fit_tails(columns)
         self.layout = HeaderLayout(columns, tails)
+        if not columns and not tails:
+            self.layout = self._fit_delimited() or self.layout
         self._regex = self._compile(self.layout)
+
+    def _fit_delimited(self) -> HeaderLayout | None:
+        """A header of delimiter-joined fields, when whitespace columns found none.
+
+        A candidate delimiter must occur in (nearly) every line, and the field before its
+        first occurrence must look like a stamp in (nearly) every line: a header column
+        (timestamp, number, level, bracket) or one unspaced token holding digits. The header
+        closes as many fields as nearly every line has.
+        """
+        n = len(self._sample_lines)
+        for delimiter in _FIELD_DELIMITERS:
+            counts = sorted(line.count(delimiter) for line in self._sample_lines)
+            fields = counts[int((1.0 - COLUMN_RATE) * (n - 1))] if counts else 0
+            if fields < 1:
+                continue
+            firsts = [line.split(delimiter, 1)[0].strip() for line in self._sample_lines]
+            stamped = sum(
+                1
+                for f in firsts
+                if _classify(f) != "free" or (" " not in f and _DIGIT_RE.search(f))
+            )
+            if stamped >= COLUMN_RATE * n:
+                return HeaderLayout(delimiter=delimiter, fields=fields)
+        return None
+
+    def _extend_to_terminator(self, columns: list[str], n: int) -> None:
+        """Extend the header through the farthest column that holds a terminator (``prog:``,
+        ``|``, ``::``) in nearly every line, reached through gaps of at most
+        ``MAX_HEADER_GAP`` free columns (host names, components: syslog's ``host prog[1]:``)."""
+        gap_start = len(columns)
+        for col in range(len(columns), MAX_HEADER_COLUMNS):
+            tokens = [row[col] for row in self._sample_tokens if len(row) > col + 1]
+            if len(tokens) < COLUMN_RATE * n:
+                return
+            if sum(1 for t in tokens if _TERMINATOR.fullmatch(t)) >= COLUMN_RATE * n:
+                columns.extend(["free"] * (col - len(columns)))
+                columns.append("term")
+                gap_start = col + 1
+            elif col - gap_start + 1 > MAX_HEADER_GAP:
+                return
 
     def _fit_tails(self, columns: list[str]) -> list[str]:
         fixed = re.compile(self._fixed_pattern(columns))
@@ -341,12 +424,15 @@ class HeaderModel:
         for i, kind in enumerate(columns, start=1):
             name = kind if kind not in used and kind != "free" else f"{kind}_{i}"
             used.add(kind)
-            token = _TOKEN if kind == "free" else _ANCHOR
+            token = _TOKEN if kind == "free" else _TERM if kind == "term" else _ANCHOR
             parts.append(f"(?P<{name}>{token})\\s+")
         return "".join(parts)
 
     @classmethod
     def _compile(cls, layout: HeaderLayout) -> re.Pattern[str]:
+        if layout.delimiter:
+            d = re.escape(layout.delimiter)
+            return re.compile(f"(?:[^{d}\\n]*{d}){{{layout.fields}}}\\s*")
         tails = "".join(r"(?:" + _TAILS[name] + r")?" for name in layout.tails)
         return re.compile(cls._fixed_pattern(layout.columns) + tails)
 
@@ -435,6 +521,13 @@ class _MaskAwareDrain(Drain):
     threshold has to stay low, which merges distinct short messages. Counting pre-masked
     tokens as agreeing lets a higher threshold separate events without splitting them.
     """
+
+    @staticmethod
+    def has_numbers(s: str) -> bool:
+        """Route a token holding a masked value (``alpha-<*>``, ``key=<*>``) through the
+        prefix tree's wildcard branch, as drain3 does for tokens with digits: a leading
+        token that carries a value must not split one event into one branch per value."""
+        return PARAM in s or any(char.isdigit() for char in s)
 
     def get_seq_distance(
         self, seq1: Sequence[str], seq2: Sequence[str], include_params: bool
@@ -682,7 +775,9 @@ class TemplateMiner:
             for tmpl, tok in zip(template_tokens, tokens, strict=True)
         )
 
-    def final_cluster_ids(self, mined: Sequence[MinedLine]) -> list[int]:
+    def final_cluster_ids(
+        self, mined: Sequence[MinedLine], max_word_values: int = MAX_WORD_VALUES
+    ) -> list[int]:
         """Optional second pass: re-key lines mined earlier, with all of them in view.
 
         Online, every distinct word splits a drain3 cluster. With all lines in view, a word
@@ -708,7 +803,7 @@ class TemplateMiner:
             kept = tuple(
                 word
                 for index, word in words
-                if len(values[(line.drain_id, index)]) <= MAX_WORD_VALUES
+                if len(values[(line.drain_id, index)]) <= max_word_values
             )
             out.append(ids.setdefault((line.drain_id, kept), len(ids) + 1))
         return out

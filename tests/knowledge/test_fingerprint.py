@@ -206,3 +206,19 @@ def test_module_helpers_use_the_project_redis():
         "2026-01-31 12:00:05 ERROR Connection pool exhausted: 20 of 20 in use"
     ).template
     assert fingerprint.resolve_alias(result.fingerprint) == result.fingerprint
+
+
+def test_a_new_worker_splits_headers_with_the_layout_fixed_by_the_first(client: redis.Redis):
+    lines = [
+        f"Mar  1 10:00:{s % 60:02d} host-{s % 3} billing[{100 + s}]: charged card {s} for {s}.50"
+        for s in range(250)
+    ]
+    first = Fingerprinter(client, namespace="test:fp")
+    for offset in range(0, len(lines), 100):
+        first.fingerprint_lines(lines[offset : offset + 100], service="billing")
+    # The learned sample is gone; a new worker still splits the same way, from its first line.
+    client.delete("test:fp:header:billing")
+    second = Fingerprinter(client, namespace="test:fp")
+    result = second.fingerprint_line(lines[7], service="billing")
+    assert result.message == "charged card 7 for 7.50"
+    assert result.fingerprint == first.fingerprint_line(lines[8], service="billing").fingerprint
