@@ -187,6 +187,12 @@ CELERY_BEAT_SCHEDULE["check-agents"] = {
     "schedule": 5.0,
     "options": {"expires": 5},
 }
+AUDIT_VERIFY_SECONDS = env_int("AUDIT_VERIFY_SECONDS", 900, minimum=10)
+CELERY_BEAT_SCHEDULE["verify-audit-chain"] = {
+    "task": "remediation.tasks.verify_audit_chain",
+    "schedule": float(AUDIT_VERIFY_SECONDS),
+    "options": {"expires": AUDIT_VERIFY_SECONDS},
+}
 
 # Remediation: approvals expire; commands come only from this allow-list (JSON in the env:
 # {"name": {"argv": [...], "flags": [...], "timeout": 30}}), never through a shell.
@@ -313,8 +319,10 @@ LOGGING = {
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT.lower()},
+        # Counts error records into ai_ops_errors (aiops_site/telemetry.py); prints nothing.
+        "error_metric": {"()": "aiops_site.telemetry.ErrorCountingHandler"},
     },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL.upper()},
+    "root": {"handlers": ["console", "error_metric"], "level": LOG_LEVEL.upper()},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "pgserver": {"level": "WARNING"},

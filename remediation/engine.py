@@ -31,6 +31,7 @@ from knowledge.models import Diagnosis, DiagnosisStatus, Pattern, Solution, Solu
 from remediation import audit, safety, verification
 from remediation.actions import Action, ActionContext, ActionError, get_action
 from remediation.events import publish_on_commit
+from remediation.metrics import observe_verified
 from remediation.models import (
     RISK_RANK,
     Approval,
@@ -412,6 +413,10 @@ def verify(run_id: int) -> str:
             Diagnosis.objects.filter(pk=run.diagnosis_id).update(status=DiagnosisStatus.RESOLVED)
         if recovered:
             publish_on_commit("remediation.succeeded", _payload(run, detail=detail))
+    observe_verified(
+        succeeded=recovered, dry_run=run.dry_run,
+        detected_at=run.diagnosis.created_at, now=timezone.now(),
+    )  # fmt: skip
     if not run.dry_run:
         _record_outcome(run, succeeded=recovered)
     if recovered:
