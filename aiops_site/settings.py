@@ -119,6 +119,14 @@ _database = dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_che
 if _database["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must be a postgresql:// URL (pgvector is required)")
 _database["ENGINE"] = "django_prometheus.db.backends.postgresql"
+# The plan's dedicated schema: every table in it, pgvector's types found in public.
+AIOPS_DB_SCHEMA = env_str("AIOPS_DB_SCHEMA").strip()
+if AIOPS_DB_SCHEMA:
+    if not AIOPS_DB_SCHEMA.isidentifier() or AIOPS_DB_SCHEMA.lower() != AIOPS_DB_SCHEMA:
+        raise ImproperlyConfigured(
+            f"AIOPS_DB_SCHEMA={AIOPS_DB_SCHEMA!r} must be a lower-case identifier (e.g. ai_ops)"
+        )
+    _database.setdefault("OPTIONS", {})["options"] = f"-c search_path={AIOPS_DB_SCHEMA},public"
 # Lets parallel test runs on one server keep apart (default: test_<name>).
 _database["TEST"] = {"NAME": env_str("AIOPS_TEST_DB_NAME") or None}
 DATABASES = {"default": _database}
