@@ -108,7 +108,7 @@ def check_schema(app_configs: Any = None, databases: Any = None, **kwargs: Any) 
             errors.append(
                 Error(
                     f"schema {schema!r} (AIOPS_DB_SCHEMA) does not exist in database {alias!r}",
-                    hint=f"CREATE SCHEMA {schema}; as the database owner (compose: deploy/postgres/init.sql)",
+                    hint=f"CREATE SCHEMA {schema}; (compose does it in deploy/postgres/init.sql)",
                     id="aiops.E006",
                 )
             )
