@@ -45,4 +45,6 @@ def _forget_dead_child_metrics(pid: int | None = None, **kwargs: object) -> None
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR") and pid:
         from prometheus_client import multiprocess
 
-        multiprocess.mark_process_dead(pid)
+        from aiops_site.metrics_identity import process_identity
+
+        multiprocess.mark_process_dead(process_identity(pid))

@@ -6,7 +6,7 @@ from typing import Any
 
 import redis
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Tags, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.db import DatabaseError, connections
 
 from core.redis import get_redis
@@ -53,6 +53,63 @@ def check_pgvector(app_configs: Any = None, databases: Any = None, **kwargs: Any
                     f"database {alias!r} has no pgvector extension available",
                     hint="Install pgvector on the PostgreSQL server (0.6 or newer).",
                     id="aiops.E002",
+                )
+            )
+    return errors
+
+
+# Streams, the Celery queue and the mesh's dedup keys (which carry a TTL) are the record:
+# a policy that evicts any key, volatile-* included, loses events or repeats them silently.
+SAFE_MAXMEMORY_POLICY = "noeviction"
+
+
+@register("aiops")
+def check_redis_eviction(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    try:
+        policy = get_redis().config_get("maxmemory-policy").get("maxmemory-policy")
+    except redis.ResponseError as exc:
+        # Managed Redis services often disable CONFIG; say so rather than pass in silence.
+        return [
+            Warning(
+                f"could not read Redis's maxmemory-policy ({exc}); it must be noeviction",
+                id="aiops.W005",
+            )
+        ]
+    except redis.RedisError:
+        return []  # unreachable: aiops.E001 says so
+    if policy is not None and policy != SAFE_MAXMEMORY_POLICY:
+        return [
+            Error(
+                f"Redis evicts keys (maxmemory-policy {policy}): events, queued tasks and "
+                "dedup records would be lost silently",
+                hint="Set maxmemory-policy noeviction on the Redis server (see docs/deploy.md).",
+                id="aiops.E005",
+            )
+        ]
+    return []
+
+
+@register(Tags.database)
+def check_schema(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list:
+    """With AIOPS_DB_SCHEMA set, the schema must exist: PostgreSQL would otherwise create
+    every table in the next schema on the search_path (public) without a word."""
+    schema = settings.AIOPS_DB_SCHEMA
+    if not schema or not databases:
+        return []
+    errors: list[CheckMessage] = []
+    for alias in databases:
+        try:
+            with connections[alias].cursor() as cursor:
+                cursor.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [schema])
+                exists = cursor.fetchone() is not None
+        except DatabaseError:
+            continue  # aiops.E004 reports it
+        if not exists:
+            errors.append(
+                Error(
+                    f"schema {schema!r} (AIOPS_DB_SCHEMA) does not exist in database {alias!r}",
+                    hint=f"CREATE SCHEMA {schema}; (compose does it in deploy/postgres/init.sql)",
+                    id="aiops.E006",
                 )
             )
     return errors

@@ -119,6 +119,14 @@ _database = dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_che
 if _database["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must be a postgresql:// URL (pgvector is required)")
 _database["ENGINE"] = "django_prometheus.db.backends.postgresql"
+# The plan's dedicated schema: every table in it, pgvector's types found in public.
+AIOPS_DB_SCHEMA = env_str("AIOPS_DB_SCHEMA").strip()
+if AIOPS_DB_SCHEMA:
+    if not AIOPS_DB_SCHEMA.isidentifier() or AIOPS_DB_SCHEMA.lower() != AIOPS_DB_SCHEMA:
+        raise ImproperlyConfigured(
+            f"AIOPS_DB_SCHEMA={AIOPS_DB_SCHEMA!r} must be a lower-case identifier (e.g. ai_ops)"
+        )
+    _database.setdefault("OPTIONS", {})["options"] = f"-c search_path={AIOPS_DB_SCHEMA},public"
 # Lets parallel test runs on one server keep apart (default: test_<name>).
 _database["TEST"] = {"NAME": env_str("AIOPS_TEST_DB_NAME") or None}
 DATABASES = {"default": _database}
@@ -190,6 +198,12 @@ CELERY_BEAT_SCHEDULE["check-agents"] = {
     "task": "agents.tasks.check_agents",
     "schedule": 5.0,
     "options": {"expires": 5},
+}
+AUDIT_VERIFY_SECONDS = env_int("AUDIT_VERIFY_SECONDS", 900, minimum=10)
+CELERY_BEAT_SCHEDULE["verify-audit-chain"] = {
+    "task": "remediation.tasks.verify_audit_chain",
+    "schedule": float(AUDIT_VERIFY_SECONDS),
+    "options": {"expires": AUDIT_VERIFY_SECONDS},
 }
 
 # Remediation: approvals expire; commands come only from this allow-list (JSON in the env:
@@ -317,8 +331,10 @@ LOGGING = {
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT.lower()},
+        # Counts error records into ai_ops_errors (aiops_site/telemetry.py); prints nothing.
+        "error_metric": {"()": "aiops_site.telemetry.ErrorCountingHandler"},
     },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL.upper()},
+    "root": {"handlers": ["console", "error_metric"], "level": LOG_LEVEL.upper()},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "pgserver": {"level": "WARNING"},

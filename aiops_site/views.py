@@ -7,9 +7,11 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django_prometheus.exports import ExportToDjangoView
+from prometheus_client import generate_latest
 
 from agents.health import build_health_report
 from agents.metrics import refresh_mesh_gauges
+from aiops_site.scrape_metrics import SCRAPE_REGISTRY
 
 
 @never_cache
@@ -21,6 +23,9 @@ def health(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
-    """Prometheus exposition (django-prometheus), with the mesh gauges read fresh."""
+    """Prometheus exposition (django-prometheus), with the mesh gauges read fresh, then the
+    scrape-time figures (a separate registry: multiprocess mode exports only files)."""
     refresh_mesh_gauges()
-    return ExportToDjangoView(request)
+    response = ExportToDjangoView(request)
+    response.write(generate_latest(SCRAPE_REGISTRY))
+    return response

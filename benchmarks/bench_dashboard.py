@@ -32,11 +32,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.db import SessionStore
 from django.test import override_settings
 
+import core.redis as redis_client
 from agents import mesh
 from agents.events import system_event
 from agents.models import Agent, AgentStatus
 from agents.system_events import AgentHeartbeat, AgentStatusChanged
-from aiops_site import redis_client
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DB = int(os.environ.get("BENCH_REDIS_DB", "14"))

@@ -30,6 +30,7 @@ from knowledge import services as knowledge
 from knowledge.models import Diagnosis, DiagnosisStatus, Pattern, Solution, SolutionSource
 from remediation import audit, events, safety, verification
 from remediation.actions import Action, ActionContext, ActionError, get_action
+from remediation.metrics import observe_verified
 from remediation.models import (
     RISK_RANK,
     Approval,
@@ -413,6 +414,10 @@ def verify(run_id: int) -> str:
             Diagnosis.objects.filter(pk=run.diagnosis_id).update(status=DiagnosisStatus.RESOLVED)
         if recovered:
             events.announce("remediation.succeeded", events.run_changed(run, detail=detail))
+    observe_verified(
+        succeeded=recovered, dry_run=run.dry_run,
+        detected_at=run.diagnosis.created_at, now=timezone.now(),
+    )  # fmt: skip
     if not run.dry_run:
         _record_outcome(run, succeeded=recovered)
     if recovered:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from remediation import engine
+from remediation import audit_status, engine
 
 
 @shared_task(name="remediation.tasks.execute_run", acks_late=True, ignore_result=True)
@@ -23,3 +23,9 @@ def verify_run(run_id: int) -> str:
 @shared_task(name="remediation.tasks.expire_approvals", ignore_result=True)
 def expire_approvals() -> int:
     return engine.expire_due()
+
+
+@shared_task(name="remediation.tasks.verify_audit_chain", ignore_result=True)
+def verify_audit_chain() -> bool:
+    """Walk the hash chain and store the verdict for /metrics (alert AuditChainBroken)."""
+    return audit_status.check_and_store()["valid"]

@@ -11,7 +11,6 @@ import math
 import random
 
 import pytest
-
 from agents.anomaly import ALERT_SCORE, PROBATION, StreamingDetector
 
 FIVE_MINUTES = 300.0

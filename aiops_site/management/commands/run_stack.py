@@ -49,7 +49,9 @@ class Command(BaseCommand):
         sys.exit(returncode)
 
     def _run(self, host: str, port: int, only: list[str] | None) -> int:
-        call_command("migrate", interactive=False, verbosity=0)
+        # skip_checks=False: call_command skips system checks by default, and the stack must
+        # refuse to start on a failing one (an evicting Redis, a missing schema).
+        call_command("migrate", interactive=False, verbosity=0, skip_checks=False)
         for seed, options in SEED_COMMANDS.items():
             call_command(seed, verbosity=0, **options)
         self._announce_admin()

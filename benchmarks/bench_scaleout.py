@@ -1,0 +1,228 @@
+"""Scale-out: 1, 2 and 4 Celery workers as separate "hosts" on one Redis and PostgreSQL.
+
+Each worker is its own process group with its own Celery hostname (``scale<i>@bench-host-<i>``)
+and joins every agent's consumer group, as a worker on another machine would. A realistic
+mixed stream (requests, DB queries, log lines with errors, imports) goes through the HTTP
+ingest for ``BENCH_SCALE_SECONDS``; then the figures:
+
+- ingest rate while loading, and end-to-end throughput: events accepted / (load + drain),
+  where drained means every group delivered and acknowledged everything;
+- drain time: load stopped -> every consumer group caught up;
+- monitor lag p99 under load: sampled every 0.25 s, the time gap between the newest entry
+  and the monitor group's last delivered one: an event cannot be detected sooner;
+- memory (RSS) per worker at the end of the load.
+
+Then, in the same run, the mesh's publish and consume+ack paths beside raw redis-py
+(``benchmarks/bench_mesh.py``). Uses the scratch Redis database of the benchmarks
+(``BENCH_REDIS_DB``); on 2 shared cores keep it short (``BENCH_SCALE_WORKERS=1,2``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+import httpx
+import psutil
+import redis
+from django.conf import settings
+from django.test import override_settings
+from tqdm import tqdm
+
+from agents.models import ApiToken
+from aiops_site.scrape_metrics import consumer_lag_seconds
+from benchmarks.bench_ingest import _free_port, _wait_ready
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DB = int(os.environ.get("BENCH_REDIS_DB", "14"))
+WORKER_COUNTS = [int(n) for n in os.environ.get("BENCH_SCALE_WORKERS", "1,2,4").split(",")]
+SECONDS = float(os.environ.get("BENCH_SCALE_SECONDS", "10"))
+CONNECTIONS = int(os.environ.get("BENCH_SCALE_CONNECTIONS", "2"))
+BATCH = 500
+DRAIN_TIMEOUT = 120.0
+MONITOR_GROUP = "bookmark-monitor"
+
+
+def _redis_url() -> str:
+    return urlunparse(urlparse(settings.REDIS_URL)._replace(path=f"/{BENCH_DB}"))
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_VERSION"}
+    env.update(
+        DATABASE_URL=settings.DATABASE_URL, REDIS_URL=_redis_url(), SECRET_KEY=settings.SECRET_KEY,
+        INGEST_RATE_LIMIT_PER_MINUTE="100000000", LOG_LEVEL="WARNING", LOG_FORMAT="text",
+    )  # fmt: skip
+    return env
+
+
+def _event(rng: random.Random, n: int) -> dict:
+    """60 % requests, 25 % DB queries, 10 % log lines (a fifth errors), 5 % imports."""
+    roll = rng.random()
+    if roll < 0.60:
+        status = 500 if rng.random() < 0.02 else 200
+        return {"type": "api.request", "instance": f"web-{n % 3}", "payload": {
+            "method": "GET", "endpoint": "/bookmarks/", "status": status,
+            "latency_ms": rng.lognormvariate(3, 0.5)}}  # fmt: skip
+    if roll < 0.85:
+        return {"type": "db.query", "payload": {
+            "operation": "SELECT", "table": "bookmarks_bookmark",
+            "duration_ms": rng.lognormvariate(1.5, 0.6), "rows": 20}}  # fmt: skip
+    if roll < 0.95:
+        error = rng.random() < 0.2
+        message = "connection pool exhausted" if error else f"served page {n % 50}"
+        return {"type": "log.line", "severity": "error" if error else "info", "payload": {
+            "level": "ERROR" if error else "INFO", "message": message,
+            "logger": "bookmarks.views"}}  # fmt: skip
+    if roll < 0.99:
+        return {"type": "import.completed", "payload": {
+            "import_id": f"imp-{n}", "source": "chrome", "bookmark_count": 300,
+            "imported": 300, "duration_ms": 900.0}}  # fmt: skip
+    return {"type": "import.failed", "severity": "error", "payload": {
+        "import_id": f"imp-{n}", "source": "chrome", "error": "Timeout after 30s",
+        "bookmark_count": 25000, "batch_size": 1000}}  # fmt: skip
+
+
+def _bodies(count: int = 8) -> list[bytes]:
+    rng = random.Random(17)
+    return [
+        json.dumps({"events": [_event(rng, k * BATCH + i) for i in range(BATCH)]}).encode()
+        for k in range(count)
+    ]
+
+
+def _start(argv: list[str], log: Path) -> subprocess.Popen:
+    handle = open(log, "wb")  # noqa: SIM115  (kept by the child)
+    return subprocess.Popen(argv, cwd=ROOT, env=_env(), stdout=handle, stderr=subprocess.STDOUT,
+                            start_new_session=True)  # fmt: skip
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _backlog(client: redis.Redis) -> int:
+    """Entries not yet delivered to, or not yet acknowledged by, some group (0: drained)."""
+    lag = consumer_lag_seconds(client)
+    pending = 0
+    for stream, _group in lag:
+        pending += sum(int(g["pending"]) for g in client.xinfo_groups(stream))
+    return pending + sum(1 for seconds in lag.values() if seconds > 0)
+
+
+def _rss_mb(proc: subprocess.Popen) -> float:
+    process = psutil.Process(proc.pid)
+    return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)]) / 2**20
+
+
+def run_one(workers: int, url: str, headers: dict, client: redis.Redis, logs: Path) -> None:
+    client.flushdb()
+    procs = [
+        _start([sys.executable, "-m", "celery", "-A", "aiops_site", "worker", "--pool", "solo",
+                "--without-gossip", "--without-mingle", "--without-heartbeat",
+                "--loglevel", "WARNING", "--hostname", f"scale{i}@bench-host-{i}"],
+               logs / f"worker-{workers}-{i}.log")
+        for i in range(workers)
+    ]  # fmt: skip
+    try:
+        _wait_for_members(client, workers)
+        bodies = _bodies()
+        accepted, lags = [0] * CONNECTIONS, []
+        stop_at = time.perf_counter() + SECONDS
+
+        def post_loop(slot: int) -> None:
+            with httpx.Client(headers=headers, timeout=30) as http:
+                k = slot
+                while time.perf_counter() < stop_at:
+                    response = http.post(url, content=bodies[k % len(bodies)])
+                    if response.status_code == 202:
+                        accepted[slot] += len(response.json()["ids"])
+                    k += 1
+
+        threads = [threading.Thread(target=post_loop, args=(n,)) for n in range(CONNECTIONS)]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        while time.perf_counter() < stop_at:
+            lags += [s for (_, g), s in consumer_lag_seconds(client).items() if g == MONITOR_GROUP]
+            time.sleep(0.25)
+        for thread in threads:
+            thread.join()
+        loaded = time.perf_counter()
+        memory = [_rss_mb(p) for p in procs]
+        while _backlog(client) and time.perf_counter() - loaded < DRAIN_TIMEOUT:
+            time.sleep(0.2)
+        drained = time.perf_counter()
+        total = sum(accepted)
+        lags.sort()
+        p99 = lags[int(0.99 * (len(lags) - 1))] if lags else float("nan")
+        ingest_rate = total / (loaded - started)
+        print(
+            f"workers {workers}: accepted {total:>7,} events  ingest {ingest_rate:>7,.0f}/s"
+            f"  end-to-end {total / (drained - started):>7,.0f}/s  drain {drained - loaded:5.1f}s"
+            f"{' (TIMED OUT)' if drained - loaded >= DRAIN_TIMEOUT else ''}"
+            f"  monitor lag p99 {p99:5.2f}s  RSS/worker {sum(memory) / len(memory):5.0f} MB",
+            flush=True,
+        )  # fmt: skip
+    finally:
+        for proc in procs:
+            _stop(proc)
+
+
+def _wait_for_members(client: redis.Redis, workers: int, timeout: float = 120) -> None:
+    """Until every worker's monitor runner has beaten once (it joined the groups)."""
+    deadline = time.monotonic() + timeout
+    with tqdm(total=workers, desc=f"{workers} worker(s) joining", leave=False) as bar:
+        while time.monotonic() < deadline:
+            joined = client.hlen(f"aiops:agent-workers:{MONITOR_GROUP}")
+            bar.n = joined
+            bar.refresh()
+            if joined >= workers:
+                return
+            time.sleep(0.5)
+    raise RuntimeError(f"only {joined} of {workers} workers joined in {timeout:.0f}s")
+
+
+def main() -> None:
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
+    _, plaintext = ApiToken.issue(name=f"bench-scale-{os.getpid()}", service="bench")
+    headers = {"Authorization": f"Bearer {plaintext}", "Content-Type": "application/json"}
+    port = _free_port()
+    client = redis.Redis.from_url(_redis_url())
+    logs = Path(tempfile.mkdtemp(prefix="bench-scaleout-"))
+    server = _start([sys.executable, "-m", "uvicorn", "aiops_site.asgi:application", "--host",
+                     "127.0.0.1", "--port", str(port), "--no-access-log", "--lifespan", "off",
+                     "--log-level", "warning"], logs / "web.log")  # fmt: skip
+    print(f"{SECONDS:.0f}s of mixed load per size, {CONNECTIONS} client connections, "
+          f"batches of {BATCH}; {os.cpu_count()} CPUs; logs in {logs}")  # fmt: skip
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}/health")
+        for workers in WORKER_COUNTS:
+            run_one(workers, f"http://127.0.0.1:{port}/api/v1/events", headers, client, logs)
+    finally:
+        _stop(server)
+        client.flushdb()
+    os.environ.setdefault("BENCH_MESH_EVENTS", "20000")
+    from benchmarks import bench_mesh
+
+    raw = bench_mesh._client()
+    with override_settings(EVENT_STREAM_MAXLEN=10_000_000):
+        bench_mesh.bench_publish(raw)
+        bench_mesh.bench_consume(raw)
+    raw.flushdb()
