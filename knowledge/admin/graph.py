@@ -1,0 +1,62 @@
+"""Edges, diagnoses and recommendations in the admin."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from knowledge.admin.panels import node_link
+from knowledge.models import (
+    Diagnosis,
+    Edge,
+    Recommendation,
+)
+
+# --- Edges --------------------------------------------------------------------------------------
+
+
+@admin.register(Edge)
+class EdgeAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "source_link", "relation", "target_link", "weight", "evidence_count")
+    list_filter = ("relation", "source_kind", "target_kind")
+    readonly_fields = ("source_link", "target_link", "created_at", "updated_at")
+
+    @admin.display(description="source")
+    def source_link(self, obj: Edge) -> SafeString:
+        return node_link(obj.source) if obj.pk else format_html("{}", "—")
+
+    @admin.display(description="target")
+    def target_link(self, obj: Edge) -> SafeString:
+        return node_link(obj.target) if obj.pk else format_html("{}", "—")
+
+
+@admin.register(Diagnosis)
+class DiagnosisAdmin(admin.ModelAdmin):
+    """What the diagnostic agent concluded, with its evidence; curators may dismiss one."""
+
+    list_display = (
+        "created_at", "problem", "service", "signal", "confidence", "event_count", "status",
+    )  # fmt: skip
+    list_filter = ("status", "signal", "service")
+    search_fields = ("root_cause", "signal", "problem__title", "problem__fingerprint")
+    date_hierarchy = "created_at"
+    list_select_related = ("problem",)
+    readonly_fields = (
+        "problem", "service", "instance", "trigger_event_id", "trigger_type", "root_cause",
+        "signal", "confidence", "hypotheses", "evidence", "suggestions", "event_count",
+        "created_at", "last_seen",
+    )  # fmt: skip
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(Recommendation)
+class RecommendationAdmin(admin.ModelAdmin):
+    """Values learned from traffic (e.g. the import batch size RetryWithSmallerBatch uses)."""
+
+    list_display = ("key", "value", "confidence", "updated_at")
+    search_fields = ("key",)
+    readonly_fields = ("evidence", "updated_at")
