@@ -35,7 +35,6 @@ MAX_TYPE_LENGTH = 100
 
 
 PAYLOAD_SCHEMAS: dict[str, type[BaseModel]] = {**DOMAIN_PAYLOADS, **SYSTEM_PAYLOADS}
-KNOWN_TYPES: frozenset[str] = frozenset(PAYLOAD_SCHEMAS)
 
 
 def new_event_id() -> str:

@@ -28,11 +28,6 @@ def record_heartbeat(component: str, *, at: float | None = None) -> None:
     get_redis().hset(HEARTBEATS_KEY, component, at if at is not None else time.time())
 
 
-def forget_heartbeat(component: str) -> None:
-    """Drop a component that was retired on purpose, so it stops counting as stale."""
-    get_redis().hdel(HEARTBEATS_KEY, component)
-
-
 def read_heartbeats(now: float | None = None) -> list[Heartbeat]:
     now = time.time() if now is None else now
     stale_after = settings.HEARTBEAT_STALE_SECONDS

@@ -1,7 +1,7 @@
 """The universal agent base and its runtime inside Celery workers.
 
 An agent declares its name, kind, version, the event types it subscribes to, a batch
-handler, an optional periodic tick and the state it keeps. :func:`register_agent` puts it in
+handler and an optional periodic tick. :func:`register_agent` puts it in
 the one registry. Each Celery worker runs every enabled agent in a thread of its main
 process (a worker bootstep, ``agents/celery_steps.py``): the thread is one member of the
 agent's consumer group, so starting more workers on more machines adds members and
@@ -15,7 +15,6 @@ stops beating and is shown down, which a separate heartbeat thread would hide.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -74,18 +73,6 @@ class BaseAgent:
     def health(self) -> dict[str, Any]:
         """Agent-specific health details shown beside its status."""
         return {}
-
-    # State kept between batches and across workers ----------------------------------------
-
-    def state_key(self) -> str:
-        return f"aiops:agent-state:{self.name}"
-
-    def load_state(self, field: str, default: Any = None) -> Any:
-        raw = get_redis().hget(self.state_key(), field)
-        return default if raw is None else json.loads(raw)
-
-    def save_state(self, field: str, value: Any) -> None:
-        get_redis().hset(self.state_key(), field, json.dumps(value))
 
     # Emitting the system's own events -----------------------------------------------------
 

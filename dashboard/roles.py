@@ -8,10 +8,11 @@ from django.apps import apps as global_apps
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 
+from remediation.models import APPROVE_CODENAME, APPROVE_PERMISSION
+
 VIEWER, OPERATOR, ADMIN = "viewer", "operator", "admin"
 ROLE_GROUPS = (VIEWER, OPERATOR, ADMIN)
-APPROVE_APP, APPROVE_CODENAME = "remediation", "approve_run"
-APPROVE_PERMISSION = f"{APPROVE_APP}.{APPROVE_CODENAME}"
+APPROVE_APP = APPROVE_PERMISSION.split(".", 1)[0]
 # Groups that hold the approve permission once remediation defines it.
 APPROVING_GROUPS = (OPERATOR, ADMIN)
 

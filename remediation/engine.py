@@ -32,6 +32,7 @@ from remediation import audit, events, safety, verification
 from remediation.actions import Action, ActionContext, ActionError, get_action
 from remediation.metrics import observe_verified
 from remediation.models import (
+    APPROVE_PERMISSION,
     RISK_RANK,
     Approval,
     AttemptOutcome,
@@ -45,8 +46,6 @@ from remediation.models import (
 )
 
 logger = logging.getLogger(__name__)
-
-APPROVE_PERMISSION = "remediation.approve_run"
 
 
 class ApprovalError(Exception):
@@ -196,7 +195,7 @@ def _solution_for(diagnosis: Diagnosis, action: str) -> Solution | None:
 
 def _require_permission(user: Any) -> None:
     if not (user and user.is_authenticated and user.has_perm(APPROVE_PERMISSION)):
-        raise PermissionDenied("approving remediation runs needs remediation.approve_run")
+        raise PermissionDenied(f"approving remediation runs needs {APPROVE_PERMISSION}")
 
 
 def approve(run: RemediationRun | int, user: Any) -> RemediationRun:

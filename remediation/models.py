@@ -14,6 +14,10 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+#: The one permission that lets a user approve or reject a remediation run.
+APPROVE_CODENAME = "approve_run"
+APPROVE_PERMISSION = f"remediation.{APPROVE_CODENAME}"
+
 
 class RiskLevel(models.TextChoices):
     LOW = "low", "low"
@@ -236,7 +240,7 @@ class RemediationRun(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        permissions = [("approve_run", "Can approve or reject remediation runs")]
+        permissions = [(APPROVE_CODENAME, "Can approve or reject remediation runs")]
         constraints = [
             models.UniqueConstraint(fields=["diagnosis", "rule"], name="remediation_run_once")
         ]

@@ -23,11 +23,3 @@ def activity_by_hour_of_week(
         .annotate(total=Sum("value"))
     )
     return {(row["dow"], row["hour"]): row["total"] for row in rows}
-
-
-def series_points(name: str, since: datetime | None = None) -> list[tuple[datetime, float]]:
-    """A series' points, oldest first (for charts)."""
-    points = MetricPoint.objects.filter(series__name=name)
-    if since is not None:
-        points = points.filter(minute__gte=since)
-    return list(points.order_by("minute").values_list("minute", "value"))

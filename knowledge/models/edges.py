@@ -77,10 +77,6 @@ class Edge(models.Model):
         """Running mean, so many weak observations are not outweighed by one strong one."""
         return (weight * evidence + new_weight * new_evidence) / (evidence + new_evidence)
 
-    def node_object(self, end: str) -> models.Model | None:
-        kind, pk = self.source if end == "source" else self.target
-        return NODE_MODELS[kind].objects.filter(pk=pk).first()
-
 
 class KnowledgeNode(models.Model):
     """Read-only view over every node kind (``knowledge_nodes``, created by a migration)."""
