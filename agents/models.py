@@ -30,15 +30,24 @@ class ApiToken(models.Model):
 
     name = models.CharField(max_length=100, help_text="What the token is for, e.g. 'web pods'.")
     service = models.CharField(
-        max_length=100, help_text="The service events are published as when they name none."
+        max_length=100,
+        help_text="The service this token speaks for: events name it as their source (a "
+        "missing source is filled with it), and it registers only this service's instances.",
+    )
+    also_services = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Other services this token may speak for, e.g. one deployment's web and "
+        "worker; empty means only its own.",
     )
     prefix = models.CharField(max_length=TOKEN_LOOKUP_LENGTH, unique=True, editable=False)
     token_hash = models.CharField(max_length=64, editable=False)
     scopes = models.JSONField(
         default=list,
         blank=True,
-        help_text="Endpoints this token may use (events, logs, alertmanager, registry); "
-        "empty means all.",
+        help_text="Endpoints this token may use (events, logs, alertmanager, registry, "
+        "knowledge); empty means all. 'control' lets it change a registered control URL, and "
+        "an explicit 'alertmanager' lets alerts name the service in their labels.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -53,10 +62,17 @@ class ApiToken(models.Model):
 
     @classmethod
     def issue(
-        cls, name: str, service: str, *, scopes: list[str] | None = None
+        cls,
+        name: str,
+        service: str,
+        *,
+        scopes: list[str] | None = None,
+        also_services: list[str] | None = None,
     ) -> tuple[ApiToken, str]:
         """Create a token; the plaintext is returned here once and never stored."""
-        token = cls(name=name, service=service, scopes=scopes or [])
+        token = cls(
+            name=name, service=service, scopes=scopes or [], also_services=also_services or []
+        )
         plaintext = token.assign_secret()
         token.save()
         return token, plaintext

@@ -55,6 +55,10 @@ def _url(value: AnyHttpUrl | str | None) -> str:
     return str(value) if value else ""
 
 
+class ControlUrlLocked(PermissionError):
+    """A registration tried to move an existing service's control URL without the right."""
+
+
 def register_instance(
     service: str,
     instance_id: str,
@@ -65,17 +69,26 @@ def register_instance(
     control_url: str = "",
     tags: dict[str, Any] | None = None,
     heartbeat_ttl_seconds: int = 30,
+    may_change_control_url: bool = True,
 ) -> ServiceInstance:
     """Create or refresh an instance (registering counts as a heartbeat).
 
     A previous health check result is kept: an instance that was down stays down until the
-    next check says otherwise, so discovery never routes to it on its word alone.
+    next check says otherwise, so discovery never routes to it on its word alone. A service's
+    control URL, once set, moves only when ``may_change_control_url`` (an admin, or a token
+    with the ``control`` scope): remediation acts on whatever it points at.
     """
     now = timezone.now()
     with transaction.atomic():
-        svc, created = Service.objects.get_or_create(
+        svc, created = Service.objects.select_for_update().get_or_create(
             name=service, defaults={"version": version, "control_url": control_url}
         )
+        moves = control_url and svc.control_url and control_url != svc.control_url
+        if not created and moves and not may_change_control_url:
+            raise ControlUrlLocked(
+                f"service {service!r} already has control URL {svc.control_url}; changing it "
+                "needs an admin or a token with the 'control' scope"
+            )
         if not created and (version or control_url):
             svc.version = version or svc.version
             svc.control_url = control_url or svc.control_url
@@ -95,10 +108,12 @@ def register_instance(
     return instance
 
 
-def register(registration: Registration, *, default_service: str) -> ServiceInstance:
-    """Register from the API's validated body."""
+def register(
+    registration: Registration, *, service: str, may_change_control_url: bool
+) -> ServiceInstance:
+    """Register from the API's validated body (the caller checked the token's services)."""
     return register_instance(
-        registration.service or default_service,
+        service,
         registration.instance,
         version=registration.version,
         base_url=_url(registration.base_url),
@@ -106,6 +121,7 @@ def register(registration: Registration, *, default_service: str) -> ServiceInst
         control_url=_url(registration.control_url),
         tags=registration.tags,
         heartbeat_ttl_seconds=registration.heartbeat_ttl_seconds,
+        may_change_control_url=may_change_control_url,
     )
 
 

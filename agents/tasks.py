@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import socket
+from datetime import timedelta
 
 from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
 
 from agents import mesh, service_registry
 from agents.heartbeats import record_heartbeat
+from knowledge import services
 
 
 @shared_task(name="agents.tasks.record_worker_heartbeat", ignore_result=True)
@@ -30,6 +34,13 @@ def check_service_health() -> int:
 def trim_event_streams() -> int:
     """Apply the retention window (EVENT_RETENTION_HOURS) to every stream; returns entries cut."""
     return sum(mesh.trim_streams().values())
+
+
+@shared_task(name="agents.tasks.prune_counted_events", ignore_result=True)
+def prune_counted_events() -> int:
+    """Forget which events were counted into problems once past the redelivery horizon."""
+    kept_for = timedelta(hours=settings.COUNTED_EVENTS_KEPT_HOURS)
+    return services.prune_counted_events(timezone.now() - kept_for)
 
 
 @shared_task(name="agents.tasks.tick_agent", ignore_result=True)

@@ -8,6 +8,7 @@ Redis are started (or reused) under ``AIOPS_VAR_DIR`` (see ``aiops_site/embedded
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import secrets
@@ -183,6 +184,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 600.0,
         "options": {"expires": 300},
     },
+    "prune-counted-events": {
+        "task": "agents.tasks.prune_counted_events",
+        "schedule": 3600.0,
+        "options": {"expires": 1800},
+    },
 }
 
 # Agents: which modules register them, whether workers run them, when they count as down.
@@ -352,6 +358,30 @@ MESH_BATCH_SIZE = env_int("MESH_BATCH_SIZE", 100, minimum=1)
 INGEST_MAX_BATCH_EVENTS = env_int("INGEST_MAX_BATCH_EVENTS", 1000, minimum=1)
 INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
 INGEST_RATE_LIMIT_PER_MINUTE = env_int("INGEST_RATE_LIMIT_PER_MINUTE", 600, minimum=1)
+# Where remediation may call a service's control API (agents/control_urls.py): CIDRs or exact
+# host names. Development on embedded servers (no DATABASE_URL) allows loopback; production
+# allows nothing until an admin names its networks. Link-local/metadata is always refused.
+_DEV_CONTROL_NETWORKS = "" if env_str("DATABASE_URL") else "127.0.0.0/8,::1/128,localhost"
+CONTROL_URL_ALLOWED_NETWORKS = env_list("CONTROL_URL_ALLOWED_NETWORKS", _DEV_CONTROL_NETWORKS)
+# /metrics answers scrapers from these networks (default: loopback and private ranges, where
+# Prometheus runs beside the app), or any client sending "Authorization: Bearer <token>".
+METRICS_ALLOWED_NETWORKS = env_list(
+    "METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16"
+)
+for _cidr in METRICS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_cidr, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"METRICS_ALLOWED_NETWORKS: {_cidr!r} is not a network (e.g. 10.0.0.0/8)"
+        ) from None
+METRICS_BEARER_TOKEN = env_str("METRICS_BEARER_TOKEN")
+# How long "this event was counted into a problem" is remembered (redeliveries come within
+# minutes; a worker down for longer than this would count its pending events again).
+COUNTED_EVENTS_KEPT_HOURS = env_int("COUNTED_EVENTS_KEPT_HOURS", 48, minimum=1)
+# Each custom type is a stream and each metric series a detector: bounded per token.
+INGEST_MAX_CUSTOM_TYPES_PER_TOKEN = env_int("INGEST_MAX_CUSTOM_TYPES_PER_TOKEN", 50, minimum=1)
+INGEST_MAX_METRIC_SERIES_PER_TOKEN = env_int("INGEST_MAX_METRIC_SERIES_PER_TOKEN", 200, minimum=1)
 # Ingest bodies are bounded by INGEST_MAX_BODY_BYTES (413); Django's own cap must not be lower.
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(INGEST_MAX_BODY_BYTES * 2, 2_621_440)
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import redis
 from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, ValidationError
@@ -30,8 +31,9 @@ from ninja.security import HttpBearer, SessionAuthIsStaff
 from pydantic import BaseModel
 
 from agents import service_registry
+from agents.control_urls import ControlUrlRefused, check_control_url
 from agents.events import Event
-from agents.ingest import alertmanager, bodies, logs, tokens
+from agents.ingest import alertmanager, bodies, caps, logs, tokens, trust
 from agents.ingest.refusals import INGEST_REFUSED, INGEST_SECONDS, IngestRefused, invalid
 from agents.ingest.tokens import Scope, TokenIdentity
 from knowledge.api import router as knowledge_router
@@ -182,6 +184,15 @@ def on_invalid_params(request: HttpRequest, exc: ValidationError) -> HttpRespons
     return _problem(request, invalid("invalid parameters", errors))
 
 
+@api.exception_handler(DatabaseError)
+def on_database_unavailable(request: HttpRequest, exc: DatabaseError) -> HttpResponse:
+    logger.error("database unavailable", exc_info=exc)
+    refused = IngestRefused(
+        503, "unavailable", "the database is unavailable; retry later", headers={"Retry-After": "5"}
+    )
+    return _problem(request, refused)
+
+
 @api.exception_handler(redis.RedisError)
 def on_mesh_unavailable(request: HttpRequest, exc: redis.RedisError) -> HttpResponse:
     # The SDK retries 503s with backoff; a bare 500 would read as a bug in the request.
@@ -223,6 +234,9 @@ def post_events(request: HttpRequest) -> Status[dict[str, Any]]:
     with INGEST_SECONDS.labels("events").time():
         data = _json_body(request)
         events = bodies.events_from_body(data, default_source=request.auth.service)
+        single = not (isinstance(data, dict) and "events" in data and "type" not in data)
+        trust.check_speaker(events, request.auth, items="events", single=single)
+        caps.check_caps(events, request.auth)
         return Status(202, bodies.accept(events))
 
 
@@ -238,6 +252,8 @@ def post_logs(request: HttpRequest) -> Status[dict[str, Any]]:
     """``{"service"?, "instance"?, "lines": [{"level", "message", ...}]}`` or one line."""
     with INGEST_SECONDS.labels("logs").time():
         data = _json_body(request)
+        if isinstance(data, dict) and isinstance(data.get("service"), str):
+            trust.check_service(data["service"], request.auth, field="service")
         events = logs.events_from_logs(data, default_source=request.auth.service)
         return Status(202, bodies.accept(events))
 
@@ -255,6 +271,7 @@ def post_alertmanager(request: HttpRequest) -> Status[dict[str, Any]]:
     with INGEST_SECONDS.labels("alertmanager").time():
         data = _json_body(request)
         events = alertmanager.events_from_alertmanager(data, default_source=request.auth.service)
+        trust.check_speaker(events, request.auth, items="alerts")
         return Status(202, bodies.accept(events))
 
 
@@ -273,7 +290,23 @@ _REGISTRY_AUTH = BearerToken("registry", rate_limited=False)
 )
 def register_instance(request: HttpRequest) -> Status[dict[str, Any]]:
     registration = bodies.validate(service_registry.Registration, _json_body(request))
-    instance = service_registry.register(registration, default_service=request.auth.service)
+    service = registration.service or request.auth.service
+    trust.check_service(service, request.auth, field="service")
+    if registration.control_url:
+        try:
+            check_control_url(str(registration.control_url))
+        except ControlUrlRefused as exc:
+            raise invalid(
+                "control_url refused", [{"field": "control_url", "reason": str(exc)}], "forbidden"
+            ) from None
+    try:
+        instance = service_registry.register(
+            registration, service=service, may_change_control_url=request.auth.grants("control")
+        )
+    except service_registry.ControlUrlLocked as exc:
+        raise IngestRefused(
+            403, "forbidden", str(exc), [{"field": "control_url", "reason": str(exc)}]
+        ) from None
     return Status(201, service_registry.instance_summary(instance))
 
 
@@ -285,6 +318,7 @@ def register_instance(request: HttpRequest) -> Status[dict[str, Any]]:
     summary="Say an instance is alive",
 )
 def heartbeat(request: HttpRequest, name: str, instance: str) -> Status[dict[str, Any]]:
+    trust.check_service(name, request.auth, field="name")
     found = service_registry.record_instance_heartbeat(name, instance)
     if found is None:
         return Status(404, {"detail": f"instance {name}/{instance} is not registered; register it"})

@@ -16,6 +16,7 @@ from ulid import ULID
 
 from agents.events import Event, EventValidationError, parse_event, parse_events
 from agents.ingest.refusals import IngestRefused, describe_validation_error, invalid
+from agents.ingest.storable import body_may_hold_unstorable, refuse_unstorable, unstorable_refusal
 from agents.mesh import publish_many
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -45,13 +46,16 @@ def decode_json(body: bytes) -> Any:
             "malformed",
         )
     try:
-        return pydantic_core.from_json(body)
+        data = pydantic_core.from_json(body, allow_inf_nan=False)
     except ValueError as exc:
-        raise invalid(
+        raise unstorable_refusal(body, exc) or invalid(
             "request body is not valid JSON",
             [{"field": "body", "reason": str(exc)}],
             "malformed",
         ) from None
+    if body_may_hold_unstorable(body):
+        refuse_unstorable(data)
+    return data
 
 
 def validate(model: type[ModelT], data: Any) -> ModelT:

@@ -6,6 +6,7 @@ and the rate limit are checked in one Redis round trip."""
 from __future__ import annotations
 
 import hmac
+import logging
 import math
 import threading
 import time
@@ -14,12 +15,14 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from agents.ingest.refusals import IngestRefused, unauthorized
 from agents.models import TOKEN_LOOKUP_LENGTH, TOKEN_PREFIX, ApiToken, hash_token
 from core.redis import get_redis
+
+logger = logging.getLogger(__name__)
 
 TOKEN_CACHE_SECONDS = 60.0
 TOKEN_CACHE_MAX_ENTRIES = 10_000
@@ -27,7 +30,7 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 REVOKED_TOKENS_KEY = "aiops:tokens:revoked"
 RATE_LIMIT_WINDOW_SECONDS = 60
 
-Scope = Literal["events", "logs", "alertmanager", "registry", "knowledge"]
+Scope = Literal["events", "logs", "alertmanager", "registry", "knowledge", "control"]
 
 
 @dataclass(frozen=True)
@@ -39,9 +42,17 @@ class TokenIdentity:
     service: str
     scopes: tuple[str, ...] = ()
     last_used_at: datetime | None = None
+    also_services: tuple[str, ...] = ()
 
     def allows(self, scope: str) -> bool:
         return not self.scopes or scope in self.scopes
+
+    def grants(self, scope: str) -> bool:
+        """A scope that must be named explicitly (a token without scopes lacks it)."""
+        return scope in self.scopes
+
+    def speaks_for(self, service: str) -> bool:
+        return service == self.service or service in self.also_services
 
 
 @dataclass
@@ -64,7 +75,12 @@ def _lookup_token(plaintext: str, digest: str) -> TokenIdentity | None:
     if token is None or not token.is_active or not hmac.compare_digest(token.token_hash, digest):
         return None
     return TokenIdentity(
-        token.pk, token.name, token.service, tuple(token.scopes or ()), token.last_used_at
+        token.pk,
+        token.name,
+        token.service,
+        tuple(token.scopes or ()),
+        token.last_used_at,
+        tuple(token.also_services or ()),
     )
 
 
@@ -88,9 +104,13 @@ def _touch(identity: TokenIdentity, plaintext: str) -> TokenIdentity:
     now = timezone.now()
     if identity.last_used_at and now - identity.last_used_at < LAST_USED_RESOLUTION:
         return identity
-    ApiToken.objects.filter(pk=identity.id).exclude(
-        last_used_at__gte=now - LAST_USED_RESOLUTION
-    ).update(last_used_at=now)
+    try:
+        ApiToken.objects.filter(pk=identity.id).exclude(
+            last_used_at__gte=now - LAST_USED_RESOLUTION
+        ).update(last_used_at=now)
+    except DatabaseError:  # a cached, valid token still works while PostgreSQL is away
+        logger.warning("could not record token use: database unavailable")
+        return identity
     touched = replace(identity, last_used_at=now)
     with _token_cache.lock:
         digest = hash_token(plaintext)
@@ -121,7 +141,16 @@ def authorize(plaintext: str, *, scope: Scope, rate_limited: bool) -> TokenIdent
     """
     if not plaintext.startswith(TOKEN_PREFIX):
         raise unauthorized("malformed token")
-    identity = _cached_identity(plaintext)
+    try:
+        identity = _cached_identity(plaintext)
+    except DatabaseError:
+        logger.exception("token lookup failed: database unavailable")
+        raise IngestRefused(
+            503,
+            "unavailable",
+            "the database is unavailable; retry later",
+            headers={"Retry-After": "5"},
+        ) from None
     if identity is None:
         raise unauthorized("unknown or revoked token")
     now = time.time()

@@ -103,6 +103,7 @@ def record_anomaly(finding: Finding, *, source: str = "aiops", instance: str = "
             return anomaly
         problem = record_sighting(
             problem_message(finding.series),
+            count=1,  # the anomaly row makes this once; its evidence ids may recur
             service=finding.service,
             instance=instance,
             event_ids=finding.event_ids,

@@ -23,6 +23,7 @@ from knowledge.models.diagnoses import Diagnosis, DiagnosisStatus, Recommendatio
 from knowledge.models.edges import NODE_MODELS, Edge, KnowledgeNode
 from knowledge.models.patterns import PATTERN_CONTENT_FIELDS, Pattern, PatternKind, PatternVersion
 from knowledge.models.problems import (
+    CountedEvent,
     NodeMixin,
     Occurrence,
     Problem,
@@ -38,6 +39,7 @@ __all__ = [
     "OCCURRENCE_EVENT_IDS_CAP",
     "PATTERN_CONTENT_FIELDS",
     "Category",
+    "CountedEvent",
     "Diagnosis",
     "DiagnosisStatus",
     "Edge",

@@ -136,3 +136,18 @@ class Occurrence(models.Model):
     @staticmethod
     def bucket(moment: datetime) -> datetime:
         return moment.replace(second=0, microsecond=0)
+
+
+class CountedEvent(models.Model):
+    """An event already counted into a problem: a redelivered event counts once.
+
+    The mesh delivers at least once; a worker that dies between committing a sighting and
+    acknowledging its event would otherwise count it again. Rows are kept for
+    ``COUNTED_EVENTS_KEPT_FOR`` (redeliveries come within minutes), then pruned.
+    """
+
+    event_id = models.CharField(max_length=64, primary_key=True)
+    counted_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return self.event_id

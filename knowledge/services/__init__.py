@@ -25,7 +25,7 @@ from knowledge.services.problems import (
     problem_edited,
     set_problem_status,
 )
-from knowledge.services.sightings import record_sighting
+from knowledge.services.sightings import prune_counted_events, record_sighting
 from knowledge.services.solutions import add_solution, record_solution_outcome
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "link",
     "merge_problems",
     "problem_edited",
+    "prune_counted_events",
     "record_pattern_match",
     "record_sighting",
     "record_solution_outcome",

@@ -21,6 +21,7 @@ from knowledge import embeddings
 from knowledge.fingerprint import FingerprintResult, fingerprint_message
 from knowledge.models import (
     Category,
+    CountedEvent,
     Problem,
     ProblemStatus,
     Severity,
@@ -108,6 +109,28 @@ def _find_problem(cursor: Any, result: FingerprintResult) -> int | None:
     return resolved
 
 
+_COUNT_NEW_EVENTS = """
+INSERT INTO knowledge_countedevent (event_id, counted_at)
+SELECT unnest(%s::varchar[]), %s
+ON CONFLICT (event_id) DO NOTHING
+RETURNING event_id
+"""
+
+
+def _count_new_events(cursor: Any, event_ids: Sequence[str], at: datetime) -> int:
+    """How many of the events were never counted; marks them counted (same transaction, so
+    a rolled-back sighting leaves them uncounted). A concurrent insert of the same id waits
+    for the other transaction and then counts nothing."""
+    cursor.execute(_COUNT_NEW_EVENTS, [list(dict.fromkeys(event_ids)), at])
+    return len(cursor.fetchall())
+
+
+def prune_counted_events(older_than: datetime) -> int:
+    """Forget counted events past the redelivery horizon; returns how many rows went."""
+    deleted, _ = CountedEvent.objects.filter(counted_at__lt=older_than).delete()
+    return deleted
+
+
 @transaction.atomic
 def record_sighting(
     message: str,
@@ -118,9 +141,13 @@ def record_sighting(
     at: datetime | None = None,
     category: str | None = None,
     severity: str | None = None,
-    count: int = 1,
+    count: int | None = None,
 ) -> Problem:
-    """Count ``count`` sightings of the error ``message``; returns its (canonical) problem.
+    """Count sightings of the error ``message``; returns its (canonical) problem.
+
+    Without ``count``, each of ``event_ids`` counts once, ever: an event delivered again
+    (after a worker died before acknowledging it) adds nothing. With ``count`` the caller
+    vouches for it (the monitor counts an anomaly once by its own row); no ids count as one.
 
     The problem is created on first sight (title from the log template, embedding from the
     default provider) and otherwise updated in place; sightings of a merged duplicate count
@@ -132,6 +159,12 @@ def record_sighting(
     result = fingerprint_message(message, service=service)
     created = reopened = False
     with connection.cursor() as cursor:
+        if count is None:
+            count = _count_new_events(cursor, event_ids, at) if event_ids else 1
+            if count == 0:  # every event was counted before: a redelivery
+                known = _find_problem(cursor, result)
+                if known is not None:
+                    return Problem.objects.get(pk=known)
         problem_id = _find_problem(cursor, result)
         if problem_id is None:
             template = result.template or message

@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from agents.control_urls import ControlUrlRefused, check_control_url
 from agents.models import Service
 from remediation.actions.base import ActionError
 
@@ -35,9 +36,14 @@ BACKOFF_SECONDS = 0.2
 
 
 def control_url_for(service: str) -> str:
+    """The service's accepted control URL, checked against the allow-list at every call."""
     url = Service.objects.filter(name=service).values_list("control_url", flat=True).first()
     if not url:
         raise ActionError(f"service {service!r} has no registered control URL")
+    try:
+        check_control_url(url)
+    except ControlUrlRefused as exc:
+        raise ActionError(f"service {service!r}: control URL refused: {exc}") from None
     return url.rstrip("/")
 
 
