@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_token_cache"
 
 @pytest.fixture
 def token() -> str:
-    return ApiToken.issue("web pods", "bookmarks")[1]
+    return ApiToken.issue("web pods", "bookmarks", also_services=["importer"])[1]
 
 
 @pytest.fixture

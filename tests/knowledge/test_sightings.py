@@ -116,3 +116,32 @@ def test_concurrent_first_sightings_create_one_problem():
     problem = Problem.objects.get()
     assert problem.occurrence_count == workers
     assert Occurrence.objects.filter(problem=problem).count() == workers
+
+
+def test_a_redelivered_event_counts_once():
+    """A worker that died between committing a sighting and acknowledging its event has the
+    event delivered again: the problem's count must not move."""
+    first = services.record_sighting(
+        IMPORT_TIMEOUT, service="import-worker", event_ids=["r1", "r2"], at=T0
+    )
+    again = services.record_sighting(
+        IMPORT_TIMEOUT, service="import-worker", event_ids=["r1", "r2"], at=T0
+    )
+    partly = services.record_sighting(
+        IMPORT_TIMEOUT, service="import-worker", event_ids=["r2", "r3"], at=T0
+    )
+
+    assert first.occurrence_count == 2
+    assert again.pk == first.pk and again.occurrence_count == 2
+    assert partly.occurrence_count == 3
+    assert Occurrence.objects.get(problem=first).count == 3
+
+
+def test_counted_events_are_forgotten_past_the_horizon():
+    services.record_sighting(IMPORT_TIMEOUT, event_ids=["old"], at=T0)
+
+    pruned = services.prune_counted_events(T0 + timedelta(hours=1))
+    again = services.record_sighting(IMPORT_TIMEOUT, event_ids=["old"], at=T0)
+
+    assert pruned == 1
+    assert again.occurrence_count == 2

@@ -93,6 +93,17 @@ def test_the_control_client_retries_server_errors_then_gives_up(control, monkeyp
     assert {r["key"] for r in control.requests} == {"remediation-7-clear_cache"}
 
 
+def test_no_call_leaves_for_a_control_url_outside_the_allow_list(control, settings):
+    """The allow-list is checked again at every call: a URL accepted yesterday is not
+    called today once an admin narrowed the networks (or its DNS moved)."""
+    settings.CONTROL_URL_ALLOWED_NETWORKS = ["10.0.0.0/8"]
+
+    with pytest.raises(ActionError, match="control URL refused"):
+        control_api.call("bookmarks", "restart", {}, run_id=3)
+
+    assert control.requests == []
+
+
 def test_a_service_without_a_control_url_is_an_error(db):
     with pytest.raises(ActionError, match="no registered control URL"):
         control_api.call("nowhere", "restart", {}, run_id=1)
