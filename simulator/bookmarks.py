@@ -19,7 +19,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import get_resolver, path
 
 from aiops_sdk.django import AIOpsRequestMiddleware
-from simulator.world import Outcome, World
+from simulator.deployment import Outcome
+from simulator.world import World
 
 #: Real waiting is capped so a 30 s timeout does not hold a thread for 30 s.
 MAX_SLEEP_S = 5.0

@@ -17,7 +17,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from simulator.world import SERVICES, ImportJob, World
+from simulator.deployment import SERVICES, ImportJob
+from simulator.world import World
 
 MAX_BODY_BYTES = 64 * 1024
 REMEMBERED_KEYS = 10_000

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from simulator.world import DB_POOL_SIZE, MEMORY_LIMIT_MB, World, instance_of
+from simulator.deployment import DB_POOL_SIZE, MEMORY_LIMIT_MB, instance_of
+from simulator.world import World
 
 
 @dataclass(frozen=True)

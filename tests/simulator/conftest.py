@@ -16,8 +16,9 @@ from agents import mesh
 from agents.events import Event
 from aiops_sdk.django import reset_client
 from simulator.control import ControlAPI, ControlServer
+from simulator.deployment import ImportJob
 from simulator.runner import Simulator, SimulatorConfig
-from simulator.world import ImportJob, World
+from simulator.world import World
 
 T = TypeVar("T")
 

@@ -11,8 +11,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from agents.models import Service
+from simulator.deployment import SERVICES
 from simulator.models import FaultInjection
-from simulator.world import SERVICES
 from tests.simulator.conftest import events
 
 

@@ -18,7 +18,8 @@ from remediation.actions import ActionContext, ActionError, get_action
 from remediation.actions import control as control_client
 from simulator import scenarios
 from simulator.control import MAX_BODY_BYTES, ControlAPI, ControlServer
-from simulator.world import SERVICES, World, instance_of
+from simulator.deployment import SERVICES, instance_of
+from simulator.world import World
 from tests.simulator.conftest import Retries
 
 NOW = 1000.0  # the control_api fixture's clock

@@ -13,9 +13,11 @@ import pytest
 
 from agents.models import Service
 from remediation.actions import control as control_client
+from simulator.deployment import SERVICES
+from simulator.import_worker import import_size
 from simulator.models import FaultInjection
-from simulator.runner import Simulator, import_size, seasonality
-from simulator.world import SERVICES
+from simulator.runner import Simulator
+from simulator.workload import seasonality
 from tests.simulator.conftest import events, wait_for
 
 Simulators = Callable[..., Simulator]

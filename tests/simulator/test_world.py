@@ -15,7 +15,7 @@ import pytest
 
 from simulator import scenarios
 from simulator.control import ControlAPI
-from simulator.world import (
+from simulator.deployment import (
     BATCH_TIME_LIMIT_S,
     DB_POOL_SIZE,
     MEMORY_BASELINE_MB,
@@ -23,9 +23,9 @@ from simulator.world import (
     SIGNAL_WINDOW_S,
     ImportJob,
     Outcome,
-    World,
     instance_of,
 )
+from simulator.world import World
 from tests.simulator.conftest import Retries
 
 NOW = 1000.0
