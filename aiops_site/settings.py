@@ -17,7 +17,7 @@ from urllib.parse import urlparse, urlunparse
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from aiops_site import embedded
+from aiops_site import embedded, redis_retry
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -129,6 +129,7 @@ CACHES = {
         "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "aiops:cache",
+        "OPTIONS": redis_retry.sync_options(),
     }
 }
 
@@ -136,7 +137,7 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            "hosts": [{"address": REDIS_URL, **redis_retry.async_options()}],
             "prefix": "aiops:channels",
             # The default of 100 is shared by every consumer of a process and drops silently
             # past it; the dashboard coalesces updates, and this leaves headroom for bursts.
@@ -154,7 +155,13 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    **redis_retry.celery_transport_options(),
+}
+# A Redis restart must never end a worker or beat: reconnect forever (with Celery's backoff).
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 HEARTBEAT_INTERVAL_SECONDS = env_int("HEARTBEAT_INTERVAL_SECONDS", 10, minimum=1)
