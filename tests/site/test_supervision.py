@@ -126,6 +126,17 @@ def test_it_brings_redis_back_on_the_same_port_and_health_recovers(stack):
     replacement = stack.program("redis-server")
     assert replacement is not None and replacement.pid != redis_server.pid
     assert port in {c.laddr.port for c in replacement.net_connections(kind="tcp")}
+    # The agents in the worker and beat reconnected too: each heartbeats into the new Redis.
+    killed_wall = time.time() - (time.monotonic() - killed_at)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        checks = httpx.get(f"{stack.url}/health", timeout=5).json()["checks"]
+        beats = {k: v["last_beat"] for k, v in checks.items() if k.startswith("heartbeat:")}
+        if beats and all(last > killed_wall for last in beats.values()):
+            break
+        time.sleep(1)
+    assert beats and all(last > killed_wall for last in beats.values()), beats
+    print(f"every component heartbeat again after {time.monotonic() - killed_at:.1f} s")
 
 
 def test_only_a_signal_to_run_stack_stops_everything(stack):
