@@ -341,6 +341,15 @@ INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 1024 * 1024, minimum=10
 INGEST_RATE_LIMIT_PER_MINUTE = env_int("INGEST_RATE_LIMIT_PER_MINUTE", 600, minimum=1)
 # Ingest bodies are bounded by INGEST_MAX_BODY_BYTES (413); Django's own cap must not be lower.
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(INGEST_MAX_BODY_BYTES * 2, 2_621_440)
+# The ASGI guard (aiops_site/body_limit.py) answers 413 before anything reads a larger body:
+# the ingest endpoints at the ingest limit, every other path at REQUEST_MAX_BODY_BYTES.
+REQUEST_MAX_BODY_BYTES = env_int(
+    "REQUEST_MAX_BODY_BYTES", DATA_UPLOAD_MAX_MEMORY_SIZE, minimum=INGEST_MAX_BODY_BYTES
+)
+REQUEST_BODY_LIMITS = {
+    prefix: INGEST_MAX_BODY_BYTES
+    for prefix in ("/api/v1/events", "/api/v1/logs", "/api/v1/alertmanager", "/api/v1/services/")
+}
 
 # --- Knowledge: embeddings, optional LLM, fingerprinting -----------------------------------
 
