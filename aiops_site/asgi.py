@@ -15,12 +15,10 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
-
-from aiops_site.routing import websocket_urlpatterns  # noqa: E402
-
 from django.conf import settings  # noqa: E402
 
 from aiops_site.body_limit import BodySizeLimit  # noqa: E402
+from aiops_site.routing import websocket_urlpatterns  # noqa: E402
 
 # Outermost: body sizes are refused before Django reads a byte, before auth and routing.
 application = BodySizeLimit(
