@@ -8,6 +8,8 @@ Redis are started (or reused) under ``AIOPS_VAR_DIR`` (see ``aiops_site/embedded
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -87,6 +89,13 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# The audit chain's HMAC key (remediation/audit.py), never stored in the database. Set it
+# apart from SECRET_KEY in production: derived from it by default, so rotating SECRET_KEY
+# without setting AIOPS_AUDIT_KEY to the old derived key makes the old chain unverifiable.
+AUDIT_KEY = (
+    env_str("AIOPS_AUDIT_KEY")
+    or hmac.new(SECRET_KEY.encode(), b"aiops-audit-chain", hashlib.sha256).hexdigest()
+)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 PORT = env_int("PORT", 8000, minimum=1)
@@ -121,6 +130,10 @@ if _database["ENGINE"] != "django.db.backends.postgresql":
 _database["ENGINE"] = "django_prometheus.db.backends.postgresql"
 # Lets parallel test runs on one server keep apart (default: test_<name>).
 _database["TEST"] = {"NAME": env_str("AIOPS_TEST_DB_NAME") or None}
+if TESTING:
+    # Django empties tables between tests with TRUNCATE, which the audit log's trigger
+    # refuses unless a superuser session sets this (remediation migration 0004).
+    _database.setdefault("OPTIONS", {})["options"] = "-c aiops.allow_audit_truncate=on"
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
