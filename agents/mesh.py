@@ -229,9 +229,9 @@ class StreamConsumer:
         return handled
 
     def poll(self, *, block_ms: int = 1000) -> int:
+        handled = self._replay_own_pending() if self._replaying else 0
         if self._replaying:
-            return self._replay_own_pending()
-        handled = 0
+            return handled
         now = time.monotonic()
         if self._reclaim_again or now - self._last_reclaim >= self.claim_idle_ms / 1000 / 2:
             self._last_reclaim = now
