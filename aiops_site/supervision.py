@@ -16,6 +16,9 @@ and the Redis options in settings).
 
 from __future__ import annotations
 
+import getpass
+import os
+import secrets
 import shlex
 import signal
 import string
@@ -74,6 +77,11 @@ def write_config(var_dir: Path, programs: dict[str, list[str]], cwd: str) -> Pat
     """supervisord in the foreground, logging to our terminal, with a control socket."""
     log_dir = var_dir / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
+    # The control socket is private to us (0700) and also needs these per-run credentials,
+    # which only this file (0600) holds; supervisorctl reads them from it.
+    password = secrets.token_urlsafe(18)
+    # As root, say so: supervisord would otherwise warn that it did not drop privileges.
+    user = f"user={getpass.getuser()}\n" if os.geteuid() == 0 else ""
     text = f"""\
 ; Written by `manage.py run_stack` at each start; edits are lost.
 [supervisord]
@@ -83,19 +91,25 @@ logfile_maxbytes=0
 loglevel=info
 pidfile={var_dir / "supervisord.pid"}
 childlogdir={log_dir}
-
+{user}
 [unix_http_server]
 file={var_dir / "supervisor.sock"}
 chmod=0700
+username=aiops
+password={password}
 
 [supervisorctl]
 serverurl=unix://{var_dir / "supervisor.sock"}
+username=aiops
+password={password}
 
 [rpcinterface:supervisor]
 supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
 """
     text += "".join(_program(name, argv, cwd) for name, argv in programs.items())
     path = config_path(var_dir)
+    path.touch(mode=0o600)
+    path.chmod(0o600)
     path.write_text(text)
     return path
 

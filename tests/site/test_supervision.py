@@ -139,6 +139,17 @@ def test_it_brings_redis_back_on_the_same_port_and_health_recovers(stack):
     print(f"every component heartbeat again after {time.monotonic() - killed_at:.1f} s")
 
 
+def test_supervisorctl_shows_each_program_running(stack):
+    status = subprocess.run(
+        [sys.executable, "-m", "supervisor.supervisorctl", "-c",
+         str(stack.var_dir / "supervisord.conf"), "status"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+
+    states = dict(line.split()[:2] for line in status.stdout.splitlines())
+    assert states == dict.fromkeys(["beat", "redis", "web", "worker"], "RUNNING")
+
+
 def test_only_a_signal_to_run_stack_stops_everything(stack):
     pids = [p.pid for p in stack.supervisord().children(recursive=True)]
 
