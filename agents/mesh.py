@@ -9,7 +9,12 @@ group. Delivery is at-least-once and handling idempotent in effect:
 * entries left pending by a dead consumer are reclaimed after ``MESH_CLAIM_IDLE_MS``;
 * a failing batch is retried event by event, so one poisoned event never blocks the rest;
   an entry delivered ``MESH_MAX_DELIVERIES`` times without success moves to ``events:dead``
-  with its last error, and :func:`redrive_dead_letters` puts it back.
+  with its last error, and :func:`redrive_dead_letters` puts it back;
+* a batch that fails because a store is down (PostgreSQL or Redis unreachable, see
+  :func:`is_outage`) is not the events' fault: nothing is counted against them, the
+  consumer stops taking new entries (:class:`BackendUnavailable`) and, once its ``ready``
+  probe answers, re-reads its own pending entries in whole batches, so a backlog drains at
+  normal throughput instead of through the idle-claim path a batch every few seconds.
 
 Handlers that write to PostgreSQL should also key their effects by event id (a unique
 constraint): the done set makes redelivery rare, the constraint makes it harmless.
@@ -29,7 +34,7 @@ from functools import cached_property
 
 import redis
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from prometheus_client import Counter, Histogram
 
 from agents.events import Event, stream_name
@@ -170,6 +175,28 @@ def _failures_key(group: str) -> str:
     return f"aiops:failures:{group}"
 
 
+# Errors that say a store is unreachable, not that an event is bad. (OperationalError also
+# covers deadlocks and serialization failures: transient too, so retrying the batch is right.)
+OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError, InterfaceError, redis.ConnectionError, redis.TimeoutError,
+)  # fmt: skip
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is a store being down."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OUTAGE_ERRORS):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+class BackendUnavailable(Exception):
+    """A store the handler needs is down: the entries stay pending on this consumer and are
+    retried as batches once the consumer's ``ready`` probe says the store is back."""
+
+
 class StreamConsumer:
     """A member of one consumer group reading one or more streams.
 
@@ -189,8 +216,12 @@ class StreamConsumer:
         claim_idle_ms: int | None = None,
         max_deliveries: int | None = None,
         client: redis.Redis | None = None,
+        ready: Callable[[], bool] | None = None,
     ) -> None:
         self.group = group
+        self.ready = ready or (lambda: True)
+        self._replaying = False  # an outage left entries pending here: re-read them first
+        self._reclaim_again = False
         self.streams = list(streams)
         self.handler = handler
         self.consumer = consumer or default_consumer_name()
@@ -219,9 +250,11 @@ class StreamConsumer:
         return handled
 
     def poll(self, *, block_ms: int = 1000) -> int:
-        handled = 0
+        handled = self._replay_own_pending() if self._replaying else 0
+        if self._replaying:
+            return handled
         now = time.monotonic()
-        if now - self._last_reclaim >= self.claim_idle_ms / 1000 / 2:
+        if self._reclaim_again or now - self._last_reclaim >= self.claim_idle_ms / 1000 / 2:
             self._last_reclaim = now
             handled += self.reclaim()
         response = self.client.xreadgroup(
@@ -240,18 +273,42 @@ class StreamConsumer:
         handled += self._handle_entries(entries)
         return handled
 
+    def _replay_own_pending(self) -> int:
+        """After an outage: this consumer's pending entries, a batch at a time, oldest first."""
+        if not self.ready():
+            raise BackendUnavailable(f"{self.group}: still waiting for the store to come back")
+        response = self.client.xreadgroup(
+            self.group, self.consumer, dict.fromkeys(self.streams, "0"), count=self.batch_size
+        )
+        entries, trimmed = [], defaultdict(list)
+        for stream, messages in response or []:
+            for entry_id, fields in messages:
+                if fields:
+                    entries.append((stream.decode(), entry_id.decode(), fields))
+                else:  # trimmed while pending: nothing left to handle
+                    trimmed[stream.decode()].append(entry_id)
+        for stream, ids in trimmed.items():
+            self.client.xack(stream, self.group, *ids)
+        if not entries and not trimmed:
+            self._replaying = False  # caught up: back to new entries
+            logger.info("caught up after an outage", extra={"group": self.group})
+        return self._handle_entries(entries, redelivered=True)
+
     def reclaim(self) -> int:
         """Take over entries idle longer than the claim timeout (their consumer died or failed).
 
         Entries already delivered ``max_deliveries`` times go to the dead-letter stream.
         """
         handled = 0
+        self._reclaim_again = False
         for stream in self.streams:
             pending = self.client.xpending_range(
                 stream, self.group, min="-", max="+", count=self.batch_size, idle=self.claim_idle_ms
             )
             if not pending:
                 continue
+            # A full page means more are waiting (a dead consumer's backlog): next poll too.
+            self._reclaim_again = self._reclaim_again or len(pending) == self.batch_size
             exhausted = [
                 p["message_id"] for p in pending if p["times_delivered"] >= self.max_deliveries
             ]
@@ -285,7 +342,9 @@ class StreamConsumer:
         try:
             with HANDLER_SECONDS.labels(self.group).time():
                 self.handler(fresh)
-        except Exception:
+        except Exception as exc:
+            if is_outage(exc):
+                self._outage(exc)
             logger.warning(
                 "batch failed; retrying event by event",
                 extra={"group": self.group, "size": len(fresh)},
@@ -301,11 +360,19 @@ class StreamConsumer:
             try:
                 self.handler([delivery])
             except Exception as exc:
+                if is_outage(exc):
+                    self._complete(handled)
+                    self._outage(exc)
                 self._record_failure(delivery, exc)
             else:
                 handled.append(delivery)
         self._complete(handled)
         return len(handled)
+
+    def _outage(self, exc: Exception) -> None:
+        """Keep the entries pending here, uncounted, and re-read them once the store is back."""
+        self._replaying = True
+        raise BackendUnavailable(f"{self.group}: {type(exc).__name__}: {exc}"[:500]) from exc
 
     def _record_failure(self, delivery: Delivery, exc: Exception) -> None:
         """Leave the entry pending for a later retry; dead-letter it when retries are spent."""

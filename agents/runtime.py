@@ -24,7 +24,7 @@ from importlib import import_module
 from typing import Any, ClassVar
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import DatabaseError, close_old_connections, connection
 from django.db.models import F
 from django.utils import timezone
 from prometheus_client import Counter, Gauge
@@ -124,6 +124,19 @@ def sync_agent_rows() -> list[Agent]:
 # --- Running one agent in a worker ------------------------------------------------------------
 
 
+OUTAGE_MAX_WAIT_SECONDS = 2.0
+
+
+def database_ready() -> bool:
+    """Whether PostgreSQL answers (a fresh connection if the old one broke)."""
+    try:
+        connection.close_if_unusable_or_obsolete()
+        connection.ensure_connection()
+        return connection.is_usable()
+    except DatabaseError:
+        return False
+
+
 class AgentRunner:
     """One agent's consumer loop in a worker thread: poll, handle, beat, obey the switch."""
 
@@ -146,6 +159,7 @@ class AgentRunner:
             self._handle,
             consumer=self.consumer_name,
             batch_size=agent.batch_size,
+            ready=database_ready,
         )
 
     def _handle(self, deliveries: list[Delivery]) -> None:
@@ -174,10 +188,20 @@ class AgentRunner:
 
     def run(self) -> None:
         AGENT_UP.labels(self.agent.name).set(1)
+        outage_wait = 0.0
         try:
             while not self.stop_event.is_set():
                 try:
                     self.run_once()
+                    outage_wait = 0.0
+                except mesh.BackendUnavailable as exc:
+                    # A store is down: the batch waits on this consumer; probe again soon,
+                    # less often the longer it lasts, and log the outage once, not each probe.
+                    if not outage_wait:
+                        logger.warning("store unavailable; events wait", extra={
+                            "agent": self.agent.name, "error": str(exc)})  # fmt: skip
+                    outage_wait = min(OUTAGE_MAX_WAIT_SECONDS, max(0.1, outage_wait * 2))
+                    self.stop_event.wait(outage_wait)
                 except Exception:
                     # Redis or the database went away: say so, wait, try again.
                     logger.exception("agent loop failed", extra={"agent": self.agent.name})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import redis
@@ -113,3 +114,18 @@ def check_schema(app_configs: Any = None, databases: Any = None, **kwargs: Any) 
                 )
             )
     return errors
+
+
+@register("aiops", deploy=True)
+def check_audit_key(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Deployments (``check --deploy``) should keep the audit key apart from SECRET_KEY."""
+    if os.environ.get("AIOPS_AUDIT_KEY"):
+        return []
+    return [
+        Warning(
+            "AIOPS_AUDIT_KEY is not set: the audit chain's key is derived from SECRET_KEY, so "
+            "rotating SECRET_KEY would make the existing chain unverifiable.",
+            hint="Set AIOPS_AUDIT_KEY to a long random string kept outside the database.",
+            id="aiops.W001",
+        )
+    ]

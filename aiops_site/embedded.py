@@ -142,6 +142,9 @@ def _free_port(preferred: int | None) -> int:
         if candidate is None:
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            # As Redis binds: a port whose last connections are in TIME-WAIT after a crash
+            # is free for it, and the same port keeps every client's REDIS_URL valid.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind(("127.0.0.1", candidate))
             except OSError:
@@ -179,19 +182,15 @@ def ensure_redis(var_dir: Path) -> str:
     return f"redis://127.0.0.1:{port}/0"
 
 
-def _start_redis(var_dir: Path) -> int:
-    data_dir = _redis_dir(var_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    port_file = _redis_port_file(var_dir)
-    port = _free_port(int(port_file.read_text()) if port_file.exists() else None)
-    config = data_dir / "redis.conf"
+def _write_redis_config(data_dir: Path, port: int, *, daemonize: bool) -> Path:
+    config = data_dir / ("redis.conf" if daemonize else "redis-supervised.conf")
     config.write_text(
         "\n".join(
             [
                 "bind 127.0.0.1",
                 "protected-mode yes",
                 f"port {port}",
-                "daemonize yes",
+                f"daemonize {'yes' if daemonize else 'no'}",
                 f"pidfile {data_dir / 'redis.pid'}",
                 f"logfile {data_dir / 'redis.log'}",
                 f"dir {data_dir}",
@@ -205,6 +204,15 @@ def _start_redis(var_dir: Path) -> int:
             ]
         )
     )
+    return config
+
+
+def _start_redis(var_dir: Path) -> int:
+    data_dir = _redis_dir(var_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port_file = _redis_port_file(var_dir)
+    port = _free_port(int(port_file.read_text()) if port_file.exists() else None)
+    config = _write_redis_config(data_dir, port, daemonize=True)
     subprocess.run([str(_redis_binary()), str(config)], check=True)  # noqa: S603
     deadline = time.monotonic() + REDIS_START_TIMEOUT_SECONDS
     while not _redis_ping(port):
@@ -215,6 +223,16 @@ def _start_redis(var_dir: Path) -> int:
     port_file.write_text(str(port))
     logger.info("embedded redis started", extra={"port": port, "dir": str(data_dir)})
     return port
+
+
+def redis_foreground_argv(var_dir: Path) -> list[str]:
+    """The embedded Redis as a foreground program for a supervisor (``run_stack``): same
+    data, same persisted port, so a restart after a crash is invisible to clients' URLs."""
+    port_file = _redis_port_file(var_dir)
+    if not port_file.exists():
+        raise RuntimeError(f"no embedded Redis port recorded in {port_file}")
+    config = _write_redis_config(_redis_dir(var_dir), int(port_file.read_text()), daemonize=False)
+    return [str(_redis_binary()), str(config)]
 
 
 def stop_redis(var_dir: Path) -> bool:

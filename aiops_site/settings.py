@@ -8,6 +8,8 @@ Redis are started (or reused) under ``AIOPS_VAR_DIR`` (see ``aiops_site/embedded
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import json
 import os
@@ -19,6 +21,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from aiops_site import embedded
+from core import redis_retry
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -88,6 +91,13 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# The audit chain's HMAC key (remediation/audit.py), never stored in the database. Set it
+# apart from SECRET_KEY in production: derived from it by default, so rotating SECRET_KEY
+# without setting AIOPS_AUDIT_KEY to the old derived key makes the old chain unverifiable.
+AUDIT_KEY = (
+    env_str("AIOPS_AUDIT_KEY")
+    or hmac.new(SECRET_KEY.encode(), b"aiops-audit-chain", hashlib.sha256).hexdigest()
+)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 PORT = env_int("PORT", 8000, minimum=1)
@@ -130,6 +140,11 @@ if AIOPS_DB_SCHEMA:
     _database.setdefault("OPTIONS", {})["options"] = f"-c search_path={AIOPS_DB_SCHEMA},public"
 # Lets parallel test runs on one server keep apart (default: test_<name>).
 _database["TEST"] = {"NAME": env_str("AIOPS_TEST_DB_NAME") or None}
+if TESTING:
+    # Django empties tables between tests with TRUNCATE, which the audit log's trigger
+    # refuses unless a superuser session sets this (remediation migration 0004).
+    options = _database.setdefault("OPTIONS", {})
+    options["options"] = f"{options.get('options', '')} -c aiops.allow_audit_truncate=on".strip()
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -138,6 +153,7 @@ CACHES = {
         "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "aiops:cache",
+        "OPTIONS": redis_retry.sync_options(),
     }
 }
 
@@ -145,7 +161,7 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            "hosts": [{"address": REDIS_URL, **redis_retry.async_options()}],
             "prefix": "aiops:channels",
             # The default of 100 is shared by every consumer of a process and drops silently
             # past it; the dashboard coalesces updates, and this leaves headroom for bursts.
@@ -163,7 +179,13 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    **redis_retry.celery_transport_options(),
+}
+# A Redis restart must never end a worker or beat: reconnect forever (with Celery's backoff).
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 HEARTBEAT_INTERVAL_SECONDS = env_int("HEARTBEAT_INTERVAL_SECONDS", 10, minimum=1)
@@ -384,6 +406,15 @@ INGEST_MAX_CUSTOM_TYPES_PER_TOKEN = env_int("INGEST_MAX_CUSTOM_TYPES_PER_TOKEN",
 INGEST_MAX_METRIC_SERIES_PER_TOKEN = env_int("INGEST_MAX_METRIC_SERIES_PER_TOKEN", 200, minimum=1)
 # Ingest bodies are bounded by INGEST_MAX_BODY_BYTES (413); Django's own cap must not be lower.
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(INGEST_MAX_BODY_BYTES * 2, 2_621_440)
+# The ASGI guard (aiops_site/body_limit.py) answers 413 before anything reads a larger body:
+# the ingest endpoints at the ingest limit, every other path at REQUEST_MAX_BODY_BYTES.
+REQUEST_MAX_BODY_BYTES = env_int(
+    "REQUEST_MAX_BODY_BYTES", DATA_UPLOAD_MAX_MEMORY_SIZE, minimum=INGEST_MAX_BODY_BYTES
+)
+REQUEST_BODY_LIMITS = {
+    prefix: INGEST_MAX_BODY_BYTES
+    for prefix in ("/api/v1/events", "/api/v1/logs", "/api/v1/alertmanager", "/api/v1/services/")
+}
 
 # --- Knowledge: embeddings, optional LLM, fingerprinting -----------------------------------
 

@@ -142,7 +142,7 @@ def child_environment(host: str, port: int) -> dict[str, str]:
 class BackgroundStack:
     """Procfile processes as plain subprocesses (no shell: each line's ``$VARS`` are filled
     in, then split), for commands that need the real stack around them, like ``scorecard``.
-    ``make run`` uses honcho instead, which wants the main thread and the terminal."""
+    ``make run`` runs them under supervisord instead (restarts; see ``supervision.py``)."""
 
     def __init__(self, names: list[str], *, host: str, port: int, log_dir: Path) -> None:
         table = process_table()

@@ -317,6 +317,10 @@ def execute(run_id: int) -> str:
 
 
 def _perform(run: RemediationRun, attempt: RunAttempt) -> str:
+    # Every path that acts (a fresh execution, a resumed one) passes here: the last check.
+    halted = "" if run.dry_run else safety.halt_reason()
+    if halted:
+        return _halt(run, attempt, halted)
     try:
         if run.dry_run:
             result: dict[str, Any] = {"dry_run": True, "would": run.preview}
@@ -345,6 +349,19 @@ def _perform(run: RemediationRun, attempt: RunAttempt) -> str:
     return "verifying"
 
 
+def _halt(run: RemediationRun, attempt: RunAttempt, reason: str) -> str:
+    """The kill switch (or autonomy off) came between the claim and the action: nothing is
+    sent; the run fails without a rollback (nothing to undo) and goes to a human."""
+    error = f"not executed: {reason}"
+    with transaction.atomic():
+        _finish_attempt(attempt, AttemptOutcome.ABANDONED, error)
+        if not run.transition(RunStatus.FAILED, error=error):
+            return "late: the run was already settled"
+        audit.record("run.blocked", run=run, rule=run.rule_id, reason=reason)
+    _escalate(run, error)
+    return "blocked"
+
+
 def _finish_attempt(attempt: RunAttempt, outcome: str, detail: str) -> None:
     RunAttempt.objects.filter(pk=attempt.pk, outcome=AttemptOutcome.STARTED).update(
         outcome=outcome, detail=detail[:2000], finished_at=timezone.now()
@@ -367,7 +384,8 @@ def attempt_is_dead(attempt: RunAttempt | None) -> bool:
 
 def _recover_interrupted(run: RemediationRun) -> str:
     """A delivery found the run ``running``: recover it if its worker died mid-execution."""
-    idempotent = get_action(run.action).idempotent
+    halted = "" if run.dry_run else safety.halt_reason()
+    resume = get_action(run.action).idempotent and not halted
     with transaction.atomic():
         run = RemediationRun.objects.select_for_update().get(pk=run.pk)
         if run.status != RunStatus.RUNNING:
@@ -378,14 +396,15 @@ def _recover_interrupted(run: RemediationRun) -> str:
         number = last.number if last else 0
         if last:
             _finish_attempt(last, AttemptOutcome.ABANDONED, "worker died during execution")
-        if idempotent:
+        if resume:
             attempt = RunAttempt.objects.create(run=run, number=number + 1, worker=_worker_name())
             audit.record("run.resumed", run=run, rule=run.rule_id, attempt=number + 1)
         else:
-            reason = "worker died mid-execution; not executed again (action not idempotent)"
+            why = halted or "action not idempotent"
+            reason = f"worker died mid-execution; not executed again ({why})"
             run.transition(RunStatus.FAILED, error=reason)
-            audit.record("run.interrupted", run=run, rule=run.rule_id, attempt=number)
-    if idempotent:
+            audit.record("run.interrupted", run=run, rule=run.rule_id, attempt=number, why=why)
+    if resume:
         return _perform(run, attempt)
     _escalate(run, reason)
     return "escalated"
@@ -494,7 +513,11 @@ def adjust_threshold(rule_id: int, succeeded: bool, *, run_id: int | None = None
 
 
 def _rollback_and_escalate(run: RemediationRun, reason: str) -> None:
-    if get_action(run.action).supports_rollback and not run.dry_run:
+    halted = safety.halt_reason()  # a rollback acts on the service too
+    if halted and get_action(run.action).supports_rollback and not run.dry_run:
+        audit.record("run.rollback_skipped", run=run, rule=run.rule_id, reason=halted)
+        reason = f"{reason}; not rolled back: {halted}"
+    elif get_action(run.action).supports_rollback and not run.dry_run:
         try:
             action = build_action(run.action, run.parameters, run.service, run.instance)
             result = action.rollback(_context(run))

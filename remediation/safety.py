@@ -126,15 +126,21 @@ def blast_radius_blocker(run: RemediationRun, conf: RemediationSettings) -> str:
     return ""
 
 
-def execution_blocker(run: RemediationRun) -> str:
-    """Just before executing: the kill switch and autonomy 'off' stop even approved runs."""
-    forget_settings()  # never act on a stale kill switch at the last moment
+def halt_reason() -> str:
+    """The kill switch or autonomy 'off': nothing may touch a service (execution, a resumed
+    run, a rollback). Read fresh: never act on a stale kill switch at the last moment."""
+    forget_settings()
     conf = current_settings()
     if conf.kill_switch:
         return "kill switch is on"
     if conf.autonomy_mode == AutonomyMode.OFF:
         return "autonomy is off"
-    return blast_radius_blocker(run, conf)
+    return ""
+
+
+def execution_blocker(run: RemediationRun) -> str:
+    """Just before executing: the kill switch and autonomy 'off' stop even approved runs."""
+    return halt_reason() or blast_radius_blocker(run, current_settings())
 
 
 # --- Circuit breaker -------------------------------------------------------------------------

@@ -1,4 +1,8 @@
-"""Start the whole system (web, Celery worker and beat, ...) until Ctrl-C; `make run` calls it."""
+"""Start the whole system (web, Celery worker and beat, ...) until Ctrl-C; `make run` calls it.
+
+The Procfile's processes (and the embedded Redis) run under supervisord, which restarts
+whichever crashes; see ``aiops_site/supervision.py``.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
-from honcho.manager import Manager
 
-from aiops_site import embedded
+from aiops_site import embedded, supervision
 from aiops_site.stack import (
     AlreadyRunning,
     child_environment,
@@ -22,6 +25,7 @@ from aiops_site.stack import (
     run_lock,
     simulator_token,
 )
+from core.redis import get_redis
 
 # Idempotent seeds: they add what is missing and keep curators' edits.
 SEED_COMMANDS: dict[str, dict[str, Any]] = {
@@ -62,20 +66,26 @@ class Command(BaseCommand):
         env = child_environment(host, port)
         if "sim" in processes:
             env["AIOPS_SIMULATOR_TOKEN"] = simulator_token()
-        connections.close_all()  # honcho forks; children must not inherit our sockets
-
-        manager = Manager()
-        for name, command in processes.items():
-            manager.add_process(name, command, env=env, cwd=str(settings.BASE_DIR))
+        connections.close_all()  # children must not inherit our sockets
+        cwd = str(settings.BASE_DIR)
+        programs = supervision.program_commands(processes, env)
+        if not os.environ.get("REDIS_URL"):
+            # Hand the embedded Redis over to the supervisor: restarted on its port if it dies.
+            get_redis().connection_pool.disconnect()
+            embedded.stop_redis(settings.VAR_DIR)
+            programs = {"redis": embedded.redis_foreground_argv(settings.VAR_DIR), **programs}
+        config = supervision.write_config(settings.VAR_DIR, programs, cwd)
         self.stdout.write(
             self.style.SUCCESS(f"AI-Ops Core is starting on http://{host}:{port}/")
-            + f"  (admin: http://{host}:{port}/admin/, health: http://{host}:{port}/health)"
+            + f"  (admin: http://{host}:{port}/admin/, health: http://{host}:{port}/health,"
+            + f" processes: supervisorctl -c {config} status)"
         )
+        self.stdout.flush()
         try:
-            manager.loop()
+            returncode = supervision.run_supervisor(config, env, cwd)
         finally:
             self._stop_embedded()
-        return manager.returncode or 0
+        return returncode
 
     def _announce_admin(self) -> None:
         created = ensure_first_admin()

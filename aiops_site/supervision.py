@@ -1,0 +1,137 @@
+"""Supervision under ``make run``: supervisord restarts whatever crashes; only Ctrl-C stops.
+
+Why supervisord (the ``supervisor`` package) rather than honcho, which ran the Procfile
+before: honcho stops every process when one exits, so one SIGKILLed Celery worker took the
+web server and the embedded databases down with it. supervisord is the well-kept answer to
+exactly this: each program is restarted on its own (``autorestart``), a program that dies
+while starting is retried with a growing delay (1 s, 2 s, 3 s, ... up to ``startretries``),
+stops go to the whole process group, and ``supervisorctl -c var/supervisord.conf status``
+shows the state of each. The Procfile stays the single list of processes.
+
+The embedded Redis runs under it too (in the foreground, on the port persisted in
+``var/redis/port``): a crashed Redis comes back on the same port, so no client's
+``REDIS_URL`` goes stale; clients reconnect by themselves (see ``core/redis.py``
+and the Redis options in settings).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import secrets
+import shlex
+import signal
+import string
+import subprocess  # noqa: S404  (argv lists built here, never a shell)
+import sys
+from pathlib import Path
+from types import FrameType
+
+# Programs that die within STARTSECS are retried after 1, 2, ... STARTRETRIES seconds, then
+# left FATAL (about 3.5 minutes of trying); a program that ran longer restarts at once.
+STARTSECS = 3
+STARTRETRIES = 20
+STOPWAITSECS = 15
+# Lower starts first and stops last: Redis before and after everything that uses it.
+PRIORITY = {"redis": 10}
+DEFAULT_PRIORITY = 100
+
+
+def config_path(var_dir: Path) -> Path:
+    return var_dir / "supervisord.conf"
+
+
+def _quote(argv: list[str]) -> str:
+    # supervisord expands %(...)s in every value: a literal % (celery's %h) must be doubled.
+    return shlex.join(argv).replace("%", "%%")
+
+
+def program_commands(procfile: dict[str, str], env: dict[str, str]) -> dict[str, list[str]]:
+    """Each Procfile line with its ``$VARS`` filled in, split into argv (no shell between)."""
+    return {
+        name: shlex.split(string.Template(line).substitute(env)) for name, line in procfile.items()
+    }
+
+
+def _program(name: str, argv: list[str], cwd: str) -> str:
+    return f"""
+[program:{name}]
+command={_quote(argv)}
+directory={cwd}
+priority={PRIORITY.get(name, DEFAULT_PRIORITY)}
+autostart=true
+autorestart=true
+startsecs={STARTSECS}
+startretries={STARTRETRIES}
+stopsignal=TERM
+stopwaitsecs={STOPWAITSECS}
+stopasgroup=true
+killasgroup=true
+redirect_stderr=true
+stdout_logfile=/dev/stdout
+stdout_logfile_maxbytes=0
+"""
+
+
+def write_config(var_dir: Path, programs: dict[str, list[str]], cwd: str) -> Path:
+    """supervisord in the foreground, logging to our terminal, with a control socket."""
+    log_dir = var_dir / "log"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    # The control socket is private to us (0700) and also needs these per-run credentials,
+    # which only this file (0600) holds; supervisorctl reads them from it.
+    password = secrets.token_urlsafe(18)
+    # As root, say so: supervisord would otherwise warn that it did not drop privileges.
+    user = f"user={getpass.getuser()}\n" if os.geteuid() == 0 else ""
+    text = f"""\
+; Written by `manage.py run_stack` at each start; edits are lost.
+[supervisord]
+nodaemon=true
+logfile=/dev/stdout
+logfile_maxbytes=0
+loglevel=info
+pidfile={var_dir / "supervisord.pid"}
+childlogdir={log_dir}
+{user}
+[unix_http_server]
+file={var_dir / "supervisor.sock"}
+chmod=0700
+username=aiops
+password={password}
+
+[supervisorctl]
+serverurl=unix://{var_dir / "supervisor.sock"}
+username=aiops
+password={password}
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+"""
+    text += "".join(_program(name, argv, cwd) for name, argv in programs.items())
+    path = config_path(var_dir)
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(text)
+    return path
+
+
+def run_supervisor(config: Path, env: dict[str, str], cwd: str) -> int:
+    """Run supervisord until SIGINT/SIGTERM reaches this process; returns its exit code.
+
+    supervisord gets its own session so a Ctrl-C in the terminal reaches only us: we pass it
+    on as one SIGTERM, and supervisord stops the programs in reverse priority order.
+    """
+    process = subprocess.Popen(  # noqa: S603  (our own interpreter and config)
+        [sys.executable, "-m", "supervisor.supervisord", "-c", str(config)],
+        env=env, cwd=cwd, start_new_session=True,
+    )  # fmt: skip
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return process.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
