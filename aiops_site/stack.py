@@ -79,20 +79,6 @@ def ensure_first_admin() -> AdminCredentials | None:
     return AdminCredentials(username, None if env_password else password)
 
 
-SIMULATOR_TOKEN_NAME = "make run simulator"  # noqa: S105  (a label, not a secret)
-
-
-def simulator_token() -> str:
-    """A fresh token for the simulator this run starts; the previous run's is revoked (only
-    hashes are stored, so a token cannot be handed over from one run to the next)."""
-    from agents.models import ApiToken
-
-    for old in ApiToken.objects.filter(name=SIMULATOR_TOKEN_NAME, revoked_at__isnull=True):
-        old.revoke()
-    _, plaintext = ApiToken.issue(SIMULATOR_TOKEN_NAME, "bookmarks")
-    return plaintext
-
-
 def process_table() -> dict[str, str]:
     """The Procfile's processes by name."""
     return dict(parse_procfile(PROCFILE.read_text()).processes)

@@ -23,7 +23,6 @@ from aiops_site.stack import (
     process_table,
     reset_prometheus_dir,
     run_lock,
-    simulator_token,
 )
 from core.redis import get_redis
 
@@ -64,8 +63,6 @@ class Command(BaseCommand):
             processes = {name: processes[name] for name in only}
         reset_prometheus_dir()
         env = child_environment(host, port)
-        if "sim" in processes:
-            env["AIOPS_SIMULATOR_TOKEN"] = simulator_token()
         connections.close_all()  # children must not inherit our sockets
         cwd = str(settings.BASE_DIR)
         programs = supervision.program_commands(processes, env)

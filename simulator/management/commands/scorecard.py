@@ -19,6 +19,7 @@ from agents.models import ApiToken
 from aiops_site.stack import BackgroundStack
 from remediation.models import Rule
 from simulator import scenarios
+from simulator.deployment import SERVICES
 from simulator.runner import Simulator, SimulatorConfig
 from simulator.scorecard import Scorecard, ScorecardConfig, format_table
 
@@ -91,7 +92,8 @@ class Command(BaseCommand):
             STACK_PROCESSES, host="127.0.0.1", port=port,
             log_dir=Path(settings.VAR_DIR) / "scorecard" / "logs",
         )  # fmt: skip
-        token, plaintext = ApiToken.issue(config.label, "bookmarks")
+        main, *others = SERVICES
+        token, plaintext = ApiToken.issue(config.label, main, also_services=others)
         simulator = None
         try:
             with _verify_window(opts["verify_after"]):

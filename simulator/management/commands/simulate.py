@@ -10,9 +10,23 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from agents.ingest.tokens import revoke_token
+from agents.models import ApiToken
 from simulator import scenarios
 from simulator.demo import DemoSchedule
+from simulator.deployment import SERVICES
 from simulator.runner import Simulator, SimulatorConfig
+
+SIMULATOR_TOKEN_NAME = "make run simulator"  # noqa: S105  (a label, not a secret)
+
+
+def issue_simulator_token() -> str:
+    """A token that speaks for every simulated service; the previous run's is revoked (only
+    hashes are stored, so a token cannot be handed over from one run to the next)."""
+    for old in ApiToken.objects.filter(name=SIMULATOR_TOKEN_NAME, revoked_at__isnull=True):
+        revoke_token(old)
+    main, *others = SERVICES
+    return ApiToken.issue(SIMULATOR_TOKEN_NAME, main, also_services=others)[1]
 
 
 class Command(BaseCommand):
@@ -32,6 +46,12 @@ class Command(BaseCommand):
             "--token",
             default=os.environ.get("AIOPS_SIMULATOR_TOKEN", ""),
             help="An API token (default: $AIOPS_SIMULATOR_TOKEN).",
+        )
+        parser.add_argument(
+            "--issue-token",
+            action="store_true",
+            help="Issue a fresh token for the simulated services, revoking the previous one "
+            "(what make run does).",
         )
         parser.add_argument(
             "--redis", action="store_true", help="Publish straight to the mesh (no token)."
@@ -56,6 +76,8 @@ class Command(BaseCommand):
         parser.add_argument("--duration", type=float, default=0.0, help="0: until Ctrl-C.")
 
     def handle(self, *args: Any, **opts: Any) -> None:
+        if opts["issue_token"]:
+            opts["token"] = issue_simulator_token()
         if not opts["redis"] and not opts["token"]:
             raise CommandError(
                 "a token is needed to report over HTTP: pass --token (create one with "
