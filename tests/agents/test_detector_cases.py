@@ -11,7 +11,8 @@ import math
 import random
 
 import pytest
-from agents.anomaly import ALERT_SCORE, PROBATION, StreamingDetector
+
+from agents.monitor.detector import ALERT_SCORE, PROBATION, StreamingDetector
 
 FIVE_MINUTES = 300.0
 START = 1_700_000_000.0
