@@ -56,9 +56,12 @@ GRID: dict[str, tuple[float, ...]] = {
     "long_window": (LONG_WINDOW, 2000, 10000),
     "season_days": (SEASON_DAYS, 1, 7),
 }
-#: Constants applied after the detector: its alarm level (decades) and refractory rows.
+#: Constants applied after the detector: its alarm level (decades; relative to the default so
+#: the grid follows a re-scaled detector) and refractory rows.
 ALARM_GRID: dict[str, tuple[float, ...]] = {
-    "alert_surprise": (ALERT_SURPRISE, 5.0, 6.0, 7.0, 9.0, 10.0, 12.0),
+    "alert_surprise": tuple(
+        ALERT_SURPRISE * f for f in (1.0, 0.625, 0.75, 0.875, 1.125, 1.25, 1.5)
+    ),
     "refractory": (REFRACTORY, 50, 200),
 }
 
