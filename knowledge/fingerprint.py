@@ -3,7 +3,7 @@
 A fingerprint names one *kind* of failure (a Problem): 16 hex characters, the sha1 of the
 masked template at the moment the kind was first seen. Four decisions make it stable:
 
-1. **Masking** (``knowledge.logparse.mask``) replaces numbers, hex, UUIDs, IPs, URLs, paths,
+1. **Masking** (``knowledge.logmask.mask``) replaces numbers, hex, UUIDs, IPs, URLs, paths,
    e-mails, timestamps and sizes, so two sightings that differ only in values are the same
    message for drain3.
 2. **One drain3 tree for all workers.** The tree and clusters live in Redis as a JSON
