@@ -3,7 +3,7 @@
 A fingerprint names one *kind* of failure (a Problem): 16 hex characters, the sha1 of the
 masked template at the moment the kind was first seen. Four decisions make it stable:
 
-1. **Masking** (``knowledge.logparse.mask``) replaces numbers, hex, UUIDs, IPs, URLs, paths,
+1. **Masking** (``knowledge.logmask.mask``) replaces numbers, hex, UUIDs, IPs, URLs, paths,
    e-mails, timestamps and sizes, so two sightings that differ only in values are the same
    message for drain3.
 2. **One drain3 tree for all workers.** The tree and clusters live in Redis as a JSON
@@ -37,157 +37,47 @@ not depend on the service: one kind of failure seen in two services is one Probl
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import logging
 import os
-import re
 import threading
 import time
-import zlib
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
 
 import redis
-from drain3.drain import LogCluster, Node
 
+from knowledge.fingerprint_headers import ServiceHeaders
+from knowledge.fingerprint_state import (
+    FINGERPRINT_CHARS,
+    MAX_ALIAS_HOPS,
+    FingerprintResult,
+    SharedState,
+    template_fingerprint,
+)
 from knowledge.logparse import (
-    LEARN_LINES,
-    MAX_WORD_VALUES,
-    PARAM,
-    HeaderLayout,
     HeaderModel,
-    TemplateMiner,
     mask,
 )
 from knowledge.shapecache import ShapeCache
 
+__all__ = [
+    "FINGERPRINT_CHARS",
+    "FingerprintResult",
+    "Fingerprinter",
+    "fingerprint_line",
+    "fingerprint_message",
+    "fingerprint_messages",
+    "get_fingerprinter",
+    "resolve_alias",
+    "template_fingerprint",
+]
+
 logger = logging.getLogger(__name__)
 
 NAMESPACE = "aiops:fingerprint"
-FINGERPRINT_CHARS = 16
 CACHE_SIZE = 50_000
 CACHE_CHECK_SECONDS = 1.0
 LOCK_TIMEOUT_SECONDS = 30.0
-MAX_ALIAS_HOPS = 32
-STATE_FORMAT = 1
-
-_WORD = re.compile(r"[A-Za-z]+[.,:;]?")
-_DIGIT = re.compile(r"\d")
-
-
-@dataclass(frozen=True)
-class FingerprintResult:
-    """One sighting's fingerprint (resolved through aliases), template and drain3 cluster.
-
-    ``cluster_id`` is the shared drain3 cluster id (the same in every worker); ``own`` is the
-    fingerprint the sighting's key was given before alias resolution (equal to
-    ``fingerprint`` unless that key was merged into another); ``message`` is the input
-    without its header.
-    """
-
-    fingerprint: str
-    template: str
-    cluster_id: int
-    own: str = ""
-    message: str = ""
-
-
-def template_fingerprint(template: str) -> str:
-    """The fingerprint a template gets at first sight: sha1 of its text, 16 hex characters."""
-    return hashlib.sha1(template.encode(), usedforsecurity=False).hexdigest()[:FINGERPRINT_CHARS]
-
-
-def _key(cluster_id: int, words: Sequence[tuple[int, str]]) -> str:
-    return f"{cluster_id}|" + " ".join(f"{pos}:{word}" for pos, word in words)
-
-
-# ---------------------------------------------------------------------------------------------
-# Shared state: drain3 tree + keys, (de)serialised as one JSON document
-# ---------------------------------------------------------------------------------------------
-
-
-class _State:
-    """Everything workers must agree on, mirrored in memory and saved to Redis as one document."""
-
-    def __init__(self) -> None:
-        self.miner = TemplateMiner()
-        self.drain = self.miner.drain3.drain
-        self.version = 0
-        self.keys: dict[str, str] = {}  # key -> fingerprint
-        self.cluster_keys: dict[int, list[str]] = {}  # drain cluster -> its keys
-        self.position_values: dict[str, list[str]] = {}  # "cluster:pos" -> words seen (capped)
-        self.templates: dict[str, str] = {}  # fingerprint -> current template
-        self.by_template: dict[str, str] = {}  # template -> first fingerprint holding it
-        self.aliases: dict[str, str] = {}  # merged fingerprint -> the one it merged into
-
-    def dumps(self) -> bytes:
-        drain = self.drain
-
-        def node(n: Node) -> dict[str, Any]:
-            return {
-                "c": list(n.cluster_ids),
-                "k": {token: node(child) for token, child in n.key_to_child_node.items()},
-            }
-
-        document = {
-            "format": STATE_FORMAT,
-            "counter": drain.clusters_counter,
-            "clusters": [
-                [c.cluster_id, list(c.log_template_tokens), c.size]
-                for c in drain.id_to_cluster.values()
-            ],
-            "root": node(drain.root_node),
-            "keys": self.keys,
-            "position_values": self.position_values,
-            "templates": self.templates,
-            "by_template": self.by_template,
-            "aliases": self.aliases,
-        }
-        return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 3)
-
-    @classmethod
-    def loads(cls, payload: bytes, version: int) -> _State:
-        document = json.loads(zlib.decompress(payload))
-        if document.get("format") != STATE_FORMAT:
-            raise ValueError(f"unknown fingerprint state format {document.get('format')!r}")
-        state = cls()
-        state.version = version
-
-        def node(data: dict[str, Any]) -> Node:
-            n = Node()
-            n.cluster_ids = list(data["c"])
-            n.key_to_child_node = {token: node(child) for token, child in data["k"].items()}
-            return n
-
-        drain = state.drain
-        drain.clusters_counter = document["counter"]
-        drain.root_node = node(document["root"])
-        id_to_cluster = {}
-        for cluster_id, tokens, size in document["clusters"]:
-            cluster = LogCluster(tokens, cluster_id)
-            cluster.size = size
-            id_to_cluster[cluster_id] = cluster
-        drain.id_to_cluster = id_to_cluster
-        state.keys = document["keys"]
-        for key in state.keys:
-            state.cluster_keys.setdefault(int(key.split("|", 1)[0]), []).append(key)
-        state.position_values = document["position_values"]
-        state.templates = document["templates"]
-        state.by_template = document["by_template"]
-        state.aliases = document["aliases"]
-        return state
-
-    def resolve(self, fingerprint: str) -> str:
-        for _ in range(MAX_ALIAS_HOPS):
-            target = self.aliases.get(fingerprint)
-            if target is None or target == fingerprint:
-                return fingerprint
-            fingerprint = target
-        return fingerprint
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,7 +85,7 @@ class _State:
 # ---------------------------------------------------------------------------------------------
 
 
-class Fingerprinter:
+class Fingerprinter(ServiceHeaders):
     """Fingerprints messages against the drain3 state shared in Redis under ``namespace``.
 
     One instance per process is enough (``get_fingerprinter``); it is thread-safe. Several
@@ -215,7 +105,7 @@ class Fingerprinter:
         self.namespace = namespace
         self.cache_size = cache_size
         self.cache_check_seconds = cache_check_seconds
-        self._state = _State()
+        self._state = SharedState()
         self._cache: OrderedDict[str, FingerprintResult] = OrderedDict()
         self._shapes: ShapeCache[str] = ShapeCache(cache_size, collapse=True)
         self._cache_version = 0
@@ -301,9 +191,9 @@ class Fingerprinter:
                 results.append(hit)
             if misses and self._state.version == self._cache_version:
                 # The local state is as fresh as the cache: messages it already knows need
-                # no lock and no Redis round trip (see ``_peek_one``).
+                # no lock and no Redis round trip (see ``SharedState.peek``).
                 for masked in list(misses):
-                    peeked = self._peek_one(self._state, masked)
+                    peeked = self._state.peek(masked)
                     if peeked is not None:
                         for i in misses.pop(masked):
                             results[i] = FingerprintResult(*peeked, messages[i])
@@ -388,13 +278,13 @@ class Fingerprinter:
                 changed = False
                 out = {}
                 for masked in masked_messages:
-                    result, did_change = self._mine_one(state, masked, new_aliases)
+                    result, did_change = state.mine(masked, new_aliases)
                     out[masked] = result
                     changed = changed or did_change
                 if not changed or self._save(state, new_aliases):
                     break
                 # Another writer slipped in (our lock had expired): drop our copy and redo.
-                self._state = _State()
+                self._state = SharedState()
             else:
                 logger.warning("fingerprint state not saved after 3 attempts; results stand")
             if new_aliases:  # cached results may now resolve elsewhere
@@ -418,13 +308,13 @@ class Fingerprinter:
             return
         payload = self.redis.get(self._k_state)
         if payload is None:  # state deleted (e.g. flushed): start over from nothing
-            self._state = _State()
+            self._state = SharedState()
             self._state.version = version
         else:
-            self._state = _State.loads(payload, version)
+            self._state = SharedState.loads(payload, version)
         self._cache.clear()
 
-    def _save(self, state: _State, new_aliases: dict[str, str]) -> bool:
+    def _save(self, state: SharedState, new_aliases: dict[str, str]) -> bool:
         """Write the snapshot as version + 1, only if nobody wrote since we loaded."""
         payload = state.dumps()
         with self.redis.pipeline() as pipe:
@@ -444,177 +334,6 @@ class Fingerprinter:
                 return False
         state.version += 1
         return True
-
-    def _mine_one(
-        self, state: _State, masked: str, new_aliases: dict[str, str]
-    ) -> tuple[tuple[str, str, int, str], bool]:
-        cluster, change_type = state.drain.add_log_message(masked)
-        changed = change_type != "none"
-        cluster_id = cluster.cluster_id
-        tokens = masked.split()
-        template_tokens = list(cluster.log_template_tokens)
-        if len(tokens) != len(template_tokens):  # drain3 splits on whitespace as we do
-            tokens = template_tokens
-        words = [(pos, tok) for pos, tok in enumerate(tokens) if _WORD.fullmatch(tok)]
-
-        # Track the values each word position took; past MAX_WORD_VALUES it is a parameter.
-        newly_params: list[int] = []
-        kept: list[tuple[int, str]] = []
-        for pos, word in words:
-            slot = f"{cluster_id}:{pos}"
-            seen = state.position_values.setdefault(slot, [])
-            if word not in seen and len(seen) <= MAX_WORD_VALUES:
-                seen.append(word)
-                changed = True
-                if len(seen) > MAX_WORD_VALUES:
-                    newly_params.append(pos)
-            if len(seen) <= MAX_WORD_VALUES:
-                kept.append((pos, word))
-        key = _key(cluster_id, kept)
-        template = self._template(template_tokens, kept)
-
-        own = state.keys.get(key)
-        if own is None:
-            own = state.by_template.get(template) or template_fingerprint(template)
-            state.keys[key] = own
-            state.cluster_keys.setdefault(cluster_id, []).append(key)
-            state.by_template.setdefault(template, own)
-            changed = True
-        if state.templates.get(own) != template:
-            # First sight, or drain3 generalised the cluster: the fingerprint stays, but when
-            # the new template is one another fingerprint already holds, the two are merged.
-            holder = state.by_template.setdefault(template, own)
-            if holder != own and state.resolve(holder) != state.resolve(own):
-                self._alias(state, own, holder, new_aliases)
-            state.templates[own] = template
-            changed = True
-        if newly_params:
-            self._fold_keys(state, cluster_id, template_tokens, set(newly_params), new_aliases)
-        return (state.resolve(own), template, cluster_id, own), changed
-
-    @staticmethod
-    def _peek_one(state: _State, masked: str) -> tuple[str, str, int, str] | None:
-        """What ``_mine_one`` would return, when it would change nothing; else ``None``.
-
-        Read-only: the same drain3 tree search ``add_log_message`` makes, then the key and
-        template checks of ``_mine_one``. Any step that would mutate the state (a new
-        cluster, a generalised template, a new word value, a new key) answers ``None`` and
-        the message is mined under the lock instead.
-        """
-        drain = state.drain
-        tokens = drain.get_content_as_tokens(masked)
-        cluster = drain.tree_search(drain.root_node, tokens, drain.sim_th, False)
-        if cluster is None:
-            return None
-        template_tokens = list(cluster.log_template_tokens)
-        if drain.create_template(tokens, template_tokens) != template_tokens:
-            return None
-        kept = []
-        for pos, tok in enumerate(tokens):
-            if _WORD.fullmatch(tok):
-                seen = state.position_values.get(f"{cluster.cluster_id}:{pos}")
-                if seen is None or (tok not in seen and len(seen) <= MAX_WORD_VALUES):
-                    return None
-                if len(seen) <= MAX_WORD_VALUES:
-                    kept.append((pos, tok))
-        own = state.keys.get(_key(cluster.cluster_id, kept))
-        template = Fingerprinter._template(template_tokens, kept)
-        if own is None or state.templates.get(own) != template:
-            return None
-        return state.resolve(own), template, cluster.cluster_id, own
-
-    @staticmethod
-    def _template(template_tokens: list[str], kept: list[tuple[int, str]]) -> str:
-        """drain3's template with the key's words put back where drain3 has ``<*>``."""
-        tokens = list(template_tokens)
-        for pos, word in kept:
-            if tokens[pos] == PARAM:
-                tokens[pos] = word
-        return " ".join(tokens)
-
-    def _fold_keys(
-        self,
-        state: _State,
-        cluster_id: int,
-        template_tokens: list[str],
-        params: set[int],
-        new_aliases: dict[str, str],
-    ) -> None:
-        """Positions in ``params`` became parameters: alias each older key to its fold."""
-        for key in list(state.cluster_keys.get(cluster_id, [])):
-            _, _, body = key.partition("|")
-            pairs = [(int(p), w) for p, w in (item.split(":", 1) for item in body.split())]
-            if not any(pos in params for pos, _ in pairs):
-                continue
-            kept = [(pos, word) for pos, word in pairs if pos not in params]
-            folded_key = _key(cluster_id, kept)
-            template = self._template(template_tokens, kept)
-            folded = state.keys.get(folded_key)
-            if folded is None:
-                folded = state.by_template.get(template) or template_fingerprint(template)
-                state.keys[folded_key] = folded
-                state.cluster_keys[cluster_id].append(folded_key)
-                state.by_template.setdefault(template, folded)
-                state.templates.setdefault(folded, template)
-            self._alias(state, state.keys[key], folded, new_aliases)
-
-    @staticmethod
-    def _alias(state: _State, old: str, new: str, new_aliases: dict[str, str]) -> None:
-        if old == new or state.resolve(new) == old:  # never close a loop
-            return
-        if state.aliases.get(old) != new:
-            logger.info("fingerprint %s merged into %s", old, new)
-            state.aliases[old] = new
-            new_aliases[old] = new
-
-    # -- headers -----------------------------------------------------------------------------
-
-    def _header_model(self, service: str, lines: Sequence[str]) -> HeaderModel:
-        """``service``'s header model, learned from its first lines as collected in Redis.
-
-        Until ``LEARN_LINES`` lines were collected the layout is refitted whenever the shared
-        sample crosses a power of two (the best guess so far); from then on every worker fits
-        the same sample, so all of them split that service's lines the same way.
-        """
-        current = self._headers.get(service)
-        if current is not None and current[1]:
-            return current[0]
-        if not lines:
-            return current[0] if current is not None else HeaderModel()
-        key = f"{self.namespace}:header:{service or '-'}"
-        layout_key = f"{self.namespace}:header-layout:{service or '-'}"
-        if current is None and (stored := self.redis.get(layout_key)) is not None:
-            # Another worker (or an earlier run) fixed this service's layout: use it as is,
-            # no refit, so a later change of the fitting code cannot move old services' splits.
-            try:
-                model = HeaderModel.from_layout(HeaderLayout(**json.loads(stored)))
-            except (ValueError, TypeError, KeyError):
-                logger.warning("unreadable header layout at %s; refitting", layout_key)
-            else:
-                return self._final_header_model(service, model)
-        with self.redis.pipeline(transaction=True) as pipe:
-            pipe.rpush(key, *lines[:LEARN_LINES])
-            pipe.ltrim(key, 0, LEARN_LINES - 1)
-            pipe.llen(key)
-            size = int(pipe.execute()[-1])
-        fitted = 0 if current is None else current[2]
-        if size >= LEARN_LINES or size.bit_length() > fitted.bit_length():
-            sample = [raw.decode(errors="replace") for raw in self.redis.lrange(key, 0, -1)]
-            model = HeaderModel(learn_lines=LEARN_LINES).fit(sample)
-            if size >= LEARN_LINES:
-                layout = dataclasses.asdict(model.layout)
-                self.redis.set(layout_key, json.dumps(layout), nx=True)
-                return self._final_header_model(service, model)
-            current = (model, False, size)
-            self._headers[service] = current
-        return current[0]  # type: ignore[index]
-
-    def _final_header_model(self, service: str, model: HeaderModel) -> HeaderModel:
-        """Record ``service``'s final layout; its offsets stay valid, so the line cache starts."""
-        self._headers[service] = (model, True, LEARN_LINES)
-        self._line_model[service] = model
-        self._lines[service] = ShapeCache(self.cache_size)
-        return model
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """An exact cache from a text's *shape* to what masking and header splitting made of it.
 
-Why: masking (``knowledge.logparse.mask``) and the header regex cost tens of microseconds
+Why: masking (``knowledge.logmask.mask``) and the header regex cost tens of microseconds
 per line, while a log stream repeats a few hundred shapes. Mask and header patterns look at
 digits by position and count, never by value (``shape`` keeps the ``0`` of ``0x``), so two
 texts of one shape are split and masked alike. What differs is the digits masking *keeps*:
@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import Generic, TypeVar
 
-from knowledge.logparse import shape
+from knowledge.logmask import shape
 
 V = TypeVar("V")
 

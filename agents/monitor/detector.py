@@ -271,12 +271,13 @@ class StreamingDetector:
         return ref
 
     # ------------------------------------------------------------------- public
-    def update(self, value: float, timestamp: datetime | float | None = None) -> float:
-        """Feed one point and return its anomaly score in [0, 1] (online, O(1)).
+    def surprise(self, value: float, timestamp: datetime | float | None = None) -> float:
+        """Feed one point; return its summed surprise in decades, before any alarm logic.
 
-        ``timestamp`` enables the time-of-day seasonal view; without it the detector still
-        works on value and one-step-change evidence.  Non-finite values are ignored (score 0)
-        so one bad sample cannot poison the state.
+        This is the detector's evidence alone: :meth:`update` turns it into a score and
+        applies the probation and refractory periods. Kept separate so cross-validation can
+        try alarm levels and refractory lengths without re-running the detector. Non-finite
+        values are ignored (surprise 0, state untouched).
         """
         x = float(value)
         if not math.isfinite(x):
@@ -296,6 +297,18 @@ class StreamingDetector:
                 raw += self.seasonal.update(abs(x - ref) / scale)
         self._push_history(x)
         self.prev = x
+        return raw
+
+    def update(self, value: float, timestamp: datetime | float | None = None) -> float:
+        """Feed one point and return its anomaly score in [0, 1] (online, O(1)).
+
+        ``timestamp`` enables the time-of-day seasonal view; without it the detector still
+        works on value and one-step-change evidence.  Non-finite values are ignored (score 0)
+        so one bad sample cannot poison the state.
+        """
+        if not math.isfinite(float(value)):
+            return 0.0
+        raw = self.surprise(value, timestamp)
         if self.n < PROBATION:
             return 0.0
         score = raw / (raw + SCORE_HALF)

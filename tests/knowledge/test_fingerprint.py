@@ -13,7 +13,7 @@ import redis
 
 from knowledge import fingerprint
 from knowledge.fingerprint import Fingerprinter, template_fingerprint
-from knowledge.logparse import mask
+from knowledge.logmask import mask
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from knowledge.logparse import mask
+from knowledge.logmask import mask
 from knowledge.shapecache import ShapeCache
 
 

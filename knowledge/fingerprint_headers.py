@@ -1,0 +1,79 @@
+"""Per-service header models for the shared ``Fingerprinter``, agreed on through Redis.
+
+Each log source has its own header layout. The first ``LEARN_LINES`` lines of a service are
+collected in Redis and every worker fits the same sample; the fitted layout is then stored
+once (``SET NX``) and reused as is, so all workers - and later runs - split that service's
+lines identically, which keeps fingerprints stable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from knowledge.logparse import LEARN_LINES, HeaderLayout, HeaderModel
+from knowledge.shapecache import ShapeCache
+
+logger = logging.getLogger("knowledge.fingerprint")
+
+
+class ServiceHeaders:
+    """Mixin for ``Fingerprinter``: needs ``redis``, ``namespace``, ``cache_size`` and the
+    ``_headers`` / ``_line_model`` / ``_lines`` dictionaries it initialises."""
+
+    redis: Any
+    namespace: str
+    cache_size: int
+    _headers: dict[str, tuple[HeaderModel, bool, int]]
+    _line_model: dict[str, HeaderModel]
+    _lines: dict[str, ShapeCache]
+
+    def _header_model(self, service: str, lines: Sequence[str]) -> HeaderModel:
+        """``service``'s header model, learned from its first lines as collected in Redis.
+
+        Until ``LEARN_LINES`` lines were collected the layout is refitted whenever the shared
+        sample crosses a power of two (the best guess so far); from then on every worker fits
+        the same sample, so all of them split that service's lines the same way.
+        """
+        current = self._headers.get(service)
+        if current is not None and current[1]:
+            return current[0]
+        if not lines:
+            return current[0] if current is not None else HeaderModel()
+        key = f"{self.namespace}:header:{service or '-'}"
+        layout_key = f"{self.namespace}:header-layout:{service or '-'}"
+        if current is None and (stored := self.redis.get(layout_key)) is not None:
+            # Another worker (or an earlier run) fixed this service's layout: use it as is,
+            # no refit, so a later change of the fitting code cannot move old services' splits.
+            try:
+                model = HeaderModel.from_layout(HeaderLayout(**json.loads(stored)))
+            except (ValueError, TypeError, KeyError):
+                logger.warning("unreadable header layout at %s; refitting", layout_key)
+            else:
+                return self._final_header_model(service, model)
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(key, *lines[:LEARN_LINES])
+            pipe.ltrim(key, 0, LEARN_LINES - 1)
+            pipe.llen(key)
+            size = int(pipe.execute()[-1])
+        fitted = 0 if current is None else current[2]
+        if size >= LEARN_LINES or size.bit_length() > fitted.bit_length():
+            sample = [raw.decode(errors="replace") for raw in self.redis.lrange(key, 0, -1)]
+            model = HeaderModel(learn_lines=LEARN_LINES).fit(sample)
+            if size >= LEARN_LINES:
+                layout = dataclasses.asdict(model.layout)
+                self.redis.set(layout_key, json.dumps(layout), nx=True)
+                return self._final_header_model(service, model)
+            current = (model, False, size)
+            self._headers[service] = current
+        return current[0]  # type: ignore[index]
+
+    def _final_header_model(self, service: str, model: HeaderModel) -> HeaderModel:
+        """Record ``service``'s final layout; its offsets stay valid, so the line cache starts."""
+        self._headers[service] = (model, True, LEARN_LINES)
+        self._line_model[service] = model
+        self._lines[service] = ShapeCache(self.cache_size)
+        return model

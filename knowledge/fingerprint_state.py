@@ -1,0 +1,259 @@
+"""The state all fingerprinting workers share, and the mining steps that change it.
+
+One ``SharedState`` mirrors, in memory, the document ``knowledge.fingerprint.Fingerprinter``
+keeps in Redis: the drain3 tree, the key -> fingerprint map, the word values each template
+position took, templates and aliases. ``mine`` applies one masked message to it (under the
+shared lock), ``peek`` answers for messages it already knows without changing anything (no
+lock needed), and ``dumps`` / ``loads`` make it one compressed JSON document, so every
+worker and every restart resolves a message to the same fingerprint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from drain3.drain import LogCluster, Node
+
+from knowledge.logparse import MAX_WORD_VALUES, PARAM, TemplateMiner
+
+logger = logging.getLogger("knowledge.fingerprint")
+
+FINGERPRINT_CHARS = 16
+MAX_ALIAS_HOPS = 32
+STATE_FORMAT = 1
+
+_WORD = re.compile(r"[A-Za-z]+[.,:;]?")
+
+
+@dataclass(frozen=True)
+class FingerprintResult:
+    """One sighting's fingerprint (resolved through aliases), template and drain3 cluster.
+
+    ``cluster_id`` is the shared drain3 cluster id (the same in every worker); ``own`` is the
+    fingerprint the sighting's key was given before alias resolution (equal to
+    ``fingerprint`` unless that key was merged into another); ``message`` is the input
+    without its header.
+    """
+
+    fingerprint: str
+    template: str
+    cluster_id: int
+    own: str = ""
+    message: str = ""
+
+
+def template_fingerprint(template: str) -> str:
+    """The fingerprint a template gets at first sight: sha1 of its text, 16 hex characters."""
+    return hashlib.sha1(template.encode(), usedforsecurity=False).hexdigest()[:FINGERPRINT_CHARS]
+
+
+def _key(cluster_id: int, words: Sequence[tuple[int, str]]) -> str:
+    return f"{cluster_id}|" + " ".join(f"{pos}:{word}" for pos, word in words)
+
+
+class SharedState:
+    """Everything workers must agree on, mirrored in memory and saved to Redis as one document."""
+
+    def __init__(self) -> None:
+        self.miner = TemplateMiner()
+        self.drain = self.miner.drain3.drain
+        self.version = 0
+        self.keys: dict[str, str] = {}  # key -> fingerprint
+        self.cluster_keys: dict[int, list[str]] = {}  # drain cluster -> its keys
+        self.position_values: dict[str, list[str]] = {}  # "cluster:pos" -> words seen (capped)
+        self.templates: dict[str, str] = {}  # fingerprint -> current template
+        self.by_template: dict[str, str] = {}  # template -> first fingerprint holding it
+        self.aliases: dict[str, str] = {}  # merged fingerprint -> the one it merged into
+
+    def dumps(self) -> bytes:
+        drain = self.drain
+
+        def node(n: Node) -> dict[str, Any]:
+            return {
+                "c": list(n.cluster_ids),
+                "k": {token: node(child) for token, child in n.key_to_child_node.items()},
+            }
+
+        document = {
+            "format": STATE_FORMAT,
+            "counter": drain.clusters_counter,
+            "clusters": [
+                [c.cluster_id, list(c.log_template_tokens), c.size]
+                for c in drain.id_to_cluster.values()
+            ],
+            "root": node(drain.root_node),
+            "keys": self.keys,
+            "position_values": self.position_values,
+            "templates": self.templates,
+            "by_template": self.by_template,
+            "aliases": self.aliases,
+        }
+        return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 3)
+
+    @classmethod
+    def loads(cls, payload: bytes, version: int) -> SharedState:
+        document = json.loads(zlib.decompress(payload))
+        if document.get("format") != STATE_FORMAT:
+            raise ValueError(f"unknown fingerprint state format {document.get('format')!r}")
+        state = cls()
+        state.version = version
+
+        def node(data: dict[str, Any]) -> Node:
+            n = Node()
+            n.cluster_ids = list(data["c"])
+            n.key_to_child_node = {token: node(child) for token, child in data["k"].items()}
+            return n
+
+        drain = state.drain
+        drain.clusters_counter = document["counter"]
+        drain.root_node = node(document["root"])
+        id_to_cluster = {}
+        for cluster_id, tokens, size in document["clusters"]:
+            cluster = LogCluster(tokens, cluster_id)
+            cluster.size = size
+            id_to_cluster[cluster_id] = cluster
+        drain.id_to_cluster = id_to_cluster
+        state.keys = document["keys"]
+        for key in state.keys:
+            state.cluster_keys.setdefault(int(key.split("|", 1)[0]), []).append(key)
+        state.position_values = document["position_values"]
+        state.templates = document["templates"]
+        state.by_template = document["by_template"]
+        state.aliases = document["aliases"]
+        return state
+
+    def resolve(self, fingerprint: str) -> str:
+        for _ in range(MAX_ALIAS_HOPS):
+            target = self.aliases.get(fingerprint)
+            if target is None or target == fingerprint:
+                return fingerprint
+            fingerprint = target
+        return fingerprint
+
+    def mine(
+        self, masked: str, new_aliases: dict[str, str]
+    ) -> tuple[tuple[str, str, int, str], bool]:
+        """Apply one masked message; return (fingerprint, template, cluster, own) and whether
+        the state changed (then it must be saved to Redis before the lock is released)."""
+        cluster, change_type = self.drain.add_log_message(masked)
+        changed = change_type != "none"
+        cluster_id = cluster.cluster_id
+        tokens = masked.split()
+        template_tokens = list(cluster.log_template_tokens)
+        if len(tokens) != len(template_tokens):  # drain3 splits on whitespace as we do
+            tokens = template_tokens
+        words = [(pos, tok) for pos, tok in enumerate(tokens) if _WORD.fullmatch(tok)]
+
+        # Track the values each word position took; past MAX_WORD_VALUES it is a parameter.
+        newly_params: list[int] = []
+        kept: list[tuple[int, str]] = []
+        for pos, word in words:
+            slot = f"{cluster_id}:{pos}"
+            seen = self.position_values.setdefault(slot, [])
+            if word not in seen and len(seen) <= MAX_WORD_VALUES:
+                seen.append(word)
+                changed = True
+                if len(seen) > MAX_WORD_VALUES:
+                    newly_params.append(pos)
+            if len(seen) <= MAX_WORD_VALUES:
+                kept.append((pos, word))
+        key = _key(cluster_id, kept)
+        template = self.keyed_template(template_tokens, kept)
+
+        own = self.keys.get(key)
+        if own is None:
+            own = self.by_template.get(template) or template_fingerprint(template)
+            self.keys[key] = own
+            self.cluster_keys.setdefault(cluster_id, []).append(key)
+            self.by_template.setdefault(template, own)
+            changed = True
+        if self.templates.get(own) != template:
+            # First sight, or drain3 generalised the cluster: the fingerprint stays, but when
+            # the new template is one another fingerprint already holds, the two are merged.
+            holder = self.by_template.setdefault(template, own)
+            if holder != own and self.resolve(holder) != self.resolve(own):
+                self._alias(own, holder, new_aliases)
+            self.templates[own] = template
+            changed = True
+        if newly_params:
+            self._fold_keys(cluster_id, template_tokens, set(newly_params), new_aliases)
+        return (self.resolve(own), template, cluster_id, own), changed
+
+    def peek(self, masked: str) -> tuple[str, str, int, str] | None:
+        """What ``mine`` would return, when it would change nothing; else ``None``.
+
+        Read-only: the same drain3 tree search ``add_log_message`` makes, then the key and
+        template checks of ``mine``. Any step that would mutate the state (a new
+        cluster, a generalised template, a new word value, a new key) answers ``None`` and
+        the message is mined under the lock instead.
+        """
+        drain = self.drain
+        tokens = drain.get_content_as_tokens(masked)
+        cluster = drain.tree_search(drain.root_node, tokens, drain.sim_th, False)
+        if cluster is None:
+            return None
+        template_tokens = list(cluster.log_template_tokens)
+        if drain.create_template(tokens, template_tokens) != template_tokens:
+            return None
+        kept = []
+        for pos, tok in enumerate(tokens):
+            if _WORD.fullmatch(tok):
+                seen = self.position_values.get(f"{cluster.cluster_id}:{pos}")
+                if seen is None or (tok not in seen and len(seen) <= MAX_WORD_VALUES):
+                    return None
+                if len(seen) <= MAX_WORD_VALUES:
+                    kept.append((pos, tok))
+        own = self.keys.get(_key(cluster.cluster_id, kept))
+        template = self.keyed_template(template_tokens, kept)
+        if own is None or self.templates.get(own) != template:
+            return None
+        return self.resolve(own), template, cluster.cluster_id, own
+
+    @staticmethod
+    def keyed_template(template_tokens: list[str], kept: list[tuple[int, str]]) -> str:
+        """drain3's template with the key's words put back where drain3 has ``<*>``."""
+        tokens = list(template_tokens)
+        for pos, word in kept:
+            if tokens[pos] == PARAM:
+                tokens[pos] = word
+        return " ".join(tokens)
+
+    def _fold_keys(
+        self,
+        cluster_id: int,
+        template_tokens: list[str],
+        params: set[int],
+        new_aliases: dict[str, str],
+    ) -> None:
+        """Positions in ``params`` became parameters: alias each older key to its fold."""
+        for key in list(self.cluster_keys.get(cluster_id, [])):
+            _, _, body = key.partition("|")
+            pairs = [(int(p), w) for p, w in (item.split(":", 1) for item in body.split())]
+            if not any(pos in params for pos, _ in pairs):
+                continue
+            kept = [(pos, word) for pos, word in pairs if pos not in params]
+            folded_key = _key(cluster_id, kept)
+            template = self.keyed_template(template_tokens, kept)
+            folded = self.keys.get(folded_key)
+            if folded is None:
+                folded = self.by_template.get(template) or template_fingerprint(template)
+                self.keys[folded_key] = folded
+                self.cluster_keys[cluster_id].append(folded_key)
+                self.by_template.setdefault(template, folded)
+                self.templates.setdefault(folded, template)
+            self._alias(self.keys[key], folded, new_aliases)
+
+    def _alias(self, old: str, new: str, new_aliases: dict[str, str]) -> None:
+        if old == new or self.resolve(new) == old:  # never close a loop
+            return
+        if self.aliases.get(old) != new:
+            logger.info("fingerprint %s merged into %s", old, new)
+            self.aliases[old] = new
+            new_aliases[old] = new
