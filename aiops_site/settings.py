@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import os
 import secrets
@@ -21,49 +20,17 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from aiops_site import embedded
+from aiops_site.env import (
+    env_bool,
+    env_choice,
+    env_int,
+    env_list,
+    env_networks,
+    env_str,
+)
 from core import redis_retry
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)
-
-
-def env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    lowered = raw.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off"}:
-        return False
-    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean (use true/false, 1/0)")
-
-
-def env_int(name: str, default: int, *, minimum: int = 0) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}={raw!r} is not an integer") from None
-    if value < minimum:
-        raise ImproperlyConfigured(f"{name}={value} is below the minimum of {minimum}")
-    return value
-
-
-def env_list(name: str, default: str) -> list[str]:
-    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
-
-
-def env_choice(name: str, default: str, choices: set[str]) -> str:
-    value = env_str(name, default).strip()
-    if value.lower() in {c.lower() for c in choices}:
-        return value
-    raise ImproperlyConfigured(f"{name}={value!r} is not one of {sorted(choices)}")
 
 
 # pytest exports PYTEST_VERSION for its whole session (and the processes it starts), so test
@@ -387,16 +354,9 @@ _DEV_CONTROL_NETWORKS = "" if env_str("DATABASE_URL") else "127.0.0.0/8,::1/128,
 CONTROL_URL_ALLOWED_NETWORKS = env_list("CONTROL_URL_ALLOWED_NETWORKS", _DEV_CONTROL_NETWORKS)
 # /metrics answers scrapers from these networks (default: loopback and private ranges, where
 # Prometheus runs beside the app), or any client sending "Authorization: Bearer <token>".
-METRICS_ALLOWED_NETWORKS = env_list(
+METRICS_ALLOWED_NETWORKS = env_networks(
     "METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16"
 )
-for _cidr in METRICS_ALLOWED_NETWORKS:
-    try:
-        ipaddress.ip_network(_cidr, strict=False)
-    except ValueError:
-        raise ImproperlyConfigured(
-            f"METRICS_ALLOWED_NETWORKS: {_cidr!r} is not a network (e.g. 10.0.0.0/8)"
-        ) from None
 METRICS_BEARER_TOKEN = env_str("METRICS_BEARER_TOKEN")
 # How long "this event was counted into a problem" is remembered (redeliveries come within
 # minutes; a worker down for longer than this would count its pending events again).

@@ -86,7 +86,7 @@ def bench_publish(client: redis.Redis) -> None:
 def bench_consume(client: redis.Redis) -> None:
     count = EVENTS
     # Entries in the wire format publish_many writes (id beside the JSON), for both loops.
-    payloads = [mesh._entry_fields(e) for e in _events(count)]
+    payloads = [mesh.entry_fields(e) for e in _events(count)]
 
     def fill(stream: str) -> None:
         client.delete(stream)

@@ -7,6 +7,7 @@ import socket
 import pytest
 
 from remediation import engine
+from remediation.engine import executing, verifying
 from remediation.models import AuditEntry, RunAttempt, RunStatus
 from tests.remediation.conftest import set_safety
 from tests.remediation.test_execution import dead_pid, left_running, statuses
@@ -58,7 +59,7 @@ def test_a_kill_switch_between_claim_and_action_sends_nothing(control):
     attempt = RunAttempt.objects.get(run=run)
     set_safety(kill_switch=True)
 
-    assert engine._perform(run, attempt) == "blocked"
+    assert executing._perform(run, attempt) == "blocked"
 
     run.refresh_from_db()
     attempt.refresh_from_db()
@@ -72,7 +73,7 @@ def test_a_failed_run_is_not_rolled_back_under_the_kill_switch(control):
     run.transition(RunStatus.FAILED, error="verification failed")
     set_safety(kill_switch=True)
 
-    engine._rollback_and_escalate(run, "verification failed")
+    verifying.rollback_and_escalate(run, "verification failed")
 
     run.refresh_from_db()
     assert control.requests == []

@@ -1,0 +1,151 @@
+"""A consumer group's bookkeeping: done sets, failure counts, acks and dead letters."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+
+import redis
+from django.conf import settings
+
+from agents.mesh.wire import (
+    DEAD_LETTER_STREAM,
+    DEAD_LETTERS,
+    DONE_BUCKET_SECONDS,
+    EVENT_FIELD,
+    EVENTS_PROCESSED,
+    STREAM_PREFIX,
+    Delivery,
+    done_key,
+    failures_key,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class GroupLedger:
+    """A consumer group's bookkeeping in Redis: which events are done, how often an entry
+    failed, acknowledgements, and the move to the dead-letter stream."""
+
+    def __init__(self, client: redis.Redis, group: str, max_deliveries: int) -> None:
+        self.client = client
+        self.group = group
+        self.max_deliveries = max_deliveries
+
+    def record_failure(self, delivery: Delivery, exc: Exception) -> None:
+        """Leave the entry pending for a later retry; dead-letter it when retries are spent."""
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        key = failures_key(self.group)
+        field = f"{delivery.stream}|{delivery.entry_id}"
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hset(f"{key}:errors", field, error)
+        pipe.hincrby(key, field, 1)
+        failures = pipe.execute()[1]
+        logger.warning(
+            "handler failed",
+            extra={
+                "group": self.group,
+                "event_id": delivery.event_id,
+                "type": delivery.event.type,
+                "failures": failures,
+                "error": error,
+            },
+        )
+        if failures >= self.max_deliveries:
+            self.dead_letter(delivery.stream, [(delivery.entry_id, delivery.raw.decode())])
+
+    def split_done(self, deliveries: list[Delivery]) -> tuple[list[Delivery], list[Delivery]]:
+        by_key: dict[str, list[Delivery]] = defaultdict(list)
+        for delivery in deliveries:
+            by_key[done_key(self.group, delivery.event_id)].append(delivery)
+        pipe = self.client.pipeline(transaction=False)
+        for key, items in by_key.items():
+            pipe.smismember(key, [d.event_id for d in items])
+        done_ids: set[str] = set()
+        for (_, items), flags in zip(by_key.items(), pipe.execute(), strict=True):
+            done_ids.update(d.event_id for d, flag in zip(items, flags, strict=True) if flag)
+        fresh, duplicates, seen = [], [], set()
+        for delivery in deliveries:
+            if delivery.event_id in done_ids or delivery.event_id in seen:
+                duplicates.append(delivery)
+            else:
+                seen.add(delivery.event_id)
+                fresh.append(delivery)
+        return fresh, duplicates
+
+    def complete(self, deliveries: list[Delivery]) -> None:
+        """Mark handled events done, then acknowledge them, in one round trip."""
+        if not deliveries:
+            return
+        ttl = int(timedelta(hours=settings.EVENT_RETENTION_HOURS).total_seconds())
+        ttl += DONE_BUCKET_SECONDS
+        by_key: dict[str, list[str]] = defaultdict(list)
+        for delivery in deliveries:
+            by_key[done_key(self.group, delivery.event_id)].append(delivery.event_id)
+        pipe = self.client.pipeline(transaction=False)
+        for key, ids in by_key.items():
+            pipe.sadd(key, *ids)
+            pipe.expire(key, ttl)
+        self.queue_acks(pipe, deliveries)
+        pipe.execute()
+        counts: dict[str, int] = defaultdict(int)
+        for delivery in deliveries:
+            counts[delivery.stream.removeprefix(STREAM_PREFIX)] += 1
+        for event_type, count in counts.items():
+            EVENTS_PROCESSED.labels(self.group, event_type).inc(count)
+
+    def ack(self, deliveries: list[Delivery]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        self.queue_acks(pipe, deliveries)
+        pipe.execute()
+
+    def queue_acks(self, pipe: redis.client.Pipeline, deliveries: list[Delivery]) -> None:
+        by_stream: dict[str, list[str]] = defaultdict(list)
+        for delivery in deliveries:
+            by_stream[delivery.stream].append(delivery.entry_id)
+        for stream, ids in by_stream.items():
+            pipe.xack(stream, self.group, *ids)
+        # Only a redelivered entry can have failure records to clear.
+        fields = [f"{d.stream}|{d.entry_id}" for d in deliveries if d.redelivered]
+        if fields:
+            failures = failures_key(self.group)
+            pipe.hdel(failures, *fields)
+            pipe.hdel(f"{failures}:errors", *fields)
+
+    def dead_letter_ids(self, stream: str, entry_ids: list[bytes]) -> None:
+        entries = []
+        for entry_id in entry_ids:
+            found = self.client.xrange(stream, entry_id, entry_id)
+            raw = found[0][1].get(EVENT_FIELD.encode(), b"") if found else b""
+            entries.append((entry_id.decode(), raw.decode()))
+        self.dead_letter(stream, entries)
+
+    def dead_letter(self, stream: str, entries: list[tuple[str, str]]) -> None:
+        failures = failures_key(self.group)
+        fields = [f"{stream}|{entry_id}" for entry_id, _ in entries]
+        errors = self.client.hmget(f"{failures}:errors", fields)
+        counts = self.client.hmget(failures, fields)
+        pipe = self.client.pipeline(transaction=True)
+        for (entry_id, raw), error, count in zip(entries, errors, counts, strict=True):
+            pipe.xadd(
+                DEAD_LETTER_STREAM,
+                {
+                    EVENT_FIELD: raw,
+                    "stream": stream,
+                    "entry_id": entry_id,
+                    "group": self.group,
+                    "error": (error or b"delivered too often without an acknowledgement").decode(),
+                    "failures": int(count or 0),
+                    "dead_at": datetime.now(UTC).isoformat(),
+                },
+            )
+            pipe.xack(stream, self.group, entry_id)
+        pipe.hdel(failures, *fields)
+        pipe.hdel(f"{failures}:errors", *fields)
+        pipe.execute()
+        DEAD_LETTERS.labels(self.group).inc(len(entries))
+        logger.error(
+            "events dead-lettered",
+            extra={"group": self.group, "stream": stream, "count": len(entries)},
+        )

@@ -1,0 +1,113 @@
+"""The mesh's wire format and vocabulary: stream and field names, deliveries, metrics,
+and what counts as a store outage."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+
+import redis
+from django.db import InterfaceError, OperationalError
+from prometheus_client import Counter, Histogram
+
+from agents.events import Event
+
+logger = logging.getLogger(__name__)
+
+
+DEAD_LETTER_STREAM = "events:dead"
+STREAM_PREFIX = "events:"
+STREAM_INDEX_KEY = "aiops:streams"  # set of every events:<type> stream ever written
+EVENT_FIELD = "e"
+ID_FIELD = "id"
+_EVENT_KEY = EVENT_FIELD.encode()
+_ID_KEY = ID_FIELD.encode()
+DONE_BUCKET_PREFIX = 5
+DONE_BUCKET_SECONDS = 2**23 // 1000
+
+EVENTS_PUBLISHED = Counter("ai_ops_events_published", "Events appended to the mesh", ["type"])
+PUBLISH_FAILURES = Counter(
+    "ai_ops_publish_failures", "Announcements lost to a mesh outage after commit", ["type"]
+)
+EVENTS_PROCESSED = Counter(
+    "ai_ops_events_processed", "Events handled and acknowledged", ["agent", "type"]
+)
+DEAD_LETTERS = Counter("ai_ops_dead_letters", "Events moved to the dead-letter stream", ["agent"])
+HANDLER_SECONDS = Histogram(
+    "ai_ops_handler_seconds",
+    "Time a handler took for one batch",
+    ["agent"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One stream entry handed to a handler; the event is decoded on first access."""
+
+    stream: str
+    entry_id: str
+    event_id: str
+    raw: bytes
+    redelivered: bool = False  # reclaimed after a failure or a dead consumer
+
+    @cached_property
+    def event(self) -> Event:
+        return Event.from_json(self.raw)
+
+    @classmethod
+    def from_entry(
+        cls, stream: str, entry_id: str, fields: dict[bytes, bytes], redelivered: bool = False
+    ) -> Delivery:
+        raw = fields[_EVENT_KEY]
+        event_id = fields.get(_ID_KEY)
+        if event_id is None:  # an entry written by hand or by an older publisher
+            event_id = Event.from_json(raw).id.encode()
+        return cls(stream, entry_id, event_id.decode(), raw, redelivered)
+
+
+BatchHandler = Callable[[list[Delivery]], None]
+
+
+def default_consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def done_key(group: str, event_id: str) -> str:
+    """The dedup set an event id belongs to: one set per ~2.3 hours of ULID time.
+
+    A ULID's first five characters are the top 25 bits of its millisecond timestamp, so
+    equal prefixes mean "minted in the same 2^23 ms window"; every set expires after the
+    retention window. Ids that are not ULIDs still map deterministically to one set.
+    """
+    return f"aiops:done:{group}:{event_id[:DONE_BUCKET_PREFIX]}"
+
+
+def failures_key(group: str) -> str:
+    return f"aiops:failures:{group}"
+
+
+# Errors that say a store is unreachable, not that an event is bad. (OperationalError also
+# covers deadlocks and serialization failures: transient too, so retrying the batch is right.)
+OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError, InterfaceError, redis.ConnectionError, redis.TimeoutError,
+)  # fmt: skip
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is a store being down."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OUTAGE_ERRORS):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+class BackendUnavailable(Exception):
+    """A store the handler needs is down: the entries stay pending on this consumer and are
+    retried as batches once the consumer's ``ready`` probe says the store is back."""

@@ -1,0 +1,46 @@
+"""What the engine's steps share: building an action, its context, escalating a run."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import transaction
+
+from knowledge.models import Diagnosis, DiagnosisStatus
+from remediation import audit, events
+from remediation.actions import Action, ActionContext, get_action
+from remediation.models import (
+    RemediationRun,
+    RunStatus,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def build_action(action: str, parameters: dict[str, Any], service: str, instance: str) -> Action:
+    return get_action(action)(parameters, service=service, instance=instance)
+
+
+def action_context(run: RemediationRun) -> ActionContext:
+    return ActionContext(
+        run_id=run.pk, service=run.service, instance=run.instance, signal=run.signal,
+        result=dict(run.result or {}),
+    )  # fmt: skip
+
+
+def escalate(run: RemediationRun, reason: str) -> None:
+    with transaction.atomic():
+        if run.transition(RunStatus.ESCALATED, reason=f"needs a human: {reason}"[:500]):
+            reopen_diagnosis(run)
+            audit.record("run.escalated", run=run, rule=run.rule_id, reason=reason)
+            events.announce(
+                "remediation.failed", events.run_changed(run, reason=reason), severity="error"
+            )
+
+
+def reopen_diagnosis(run: RemediationRun) -> None:
+    """Nothing fixed it: the diagnosis is open again (for people, and for the next run)."""
+    Diagnosis.objects.filter(pk=run.diagnosis_id, status=DiagnosisStatus.REMEDIATING).update(
+        status=DiagnosisStatus.OPEN
+    )

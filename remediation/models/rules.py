@@ -1,0 +1,159 @@
+"""Rules and the remediation settings (autonomy, kill switch): what may act, and when."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+#: The one permission that lets a user approve or reject a remediation run.
+APPROVE_CODENAME = "approve_run"
+APPROVE_PERMISSION = f"remediation.{APPROVE_CODENAME}"
+
+
+class RiskLevel(models.TextChoices):
+    LOW = "low", "low"
+    MEDIUM = "medium", "medium"
+    HIGH = "high", "high"
+    CRITICAL = "critical", "critical"
+
+
+RISK_RANK = {RiskLevel.LOW: 0, RiskLevel.MEDIUM: 1, RiskLevel.HIGH: 2, RiskLevel.CRITICAL: 3}
+
+
+class AutonomyMode(models.TextChoices):
+    OFF = "off", "off: propose nothing"
+    SUGGEST = "suggest", "suggest only: every run needs approval"
+    AUTO_LOW = "auto_low", "automatic for low risk"
+    AUTO_UP_TO_MEDIUM = "auto_up_to_medium", "automatic up to medium risk"
+    AUTO_UP_TO_HIGH = "auto_up_to_high", "automatic up to high risk"
+
+
+# The highest risk each mode runs without a human (None: nothing runs on its own).
+AUTONOMY_CEILING: dict[str, int | None] = {
+    AutonomyMode.OFF: None,
+    AutonomyMode.SUGGEST: None,
+    AutonomyMode.AUTO_LOW: 0,
+    AutonomyMode.AUTO_UP_TO_MEDIUM: 1,
+    AutonomyMode.AUTO_UP_TO_HIGH: 2,
+}
+
+
+class RemediationSettings(models.Model):
+    """The one row of global switches, edited in the admin and read through a short cache."""
+
+    autonomy_mode = models.CharField(
+        max_length=20,
+        choices=AutonomyMode.choices,
+        # Medium-risk actions are reversible (scale, feature flags: verified, rolled back on
+        # failure); what must wait for a human says so in its rule (requires_approval).
+        default=AutonomyMode.AUTO_UP_TO_MEDIUM,
+    )
+    kill_switch = models.BooleanField(
+        default=False, help_text="On: nothing executes, not even approved runs."
+    )
+    dry_run = models.BooleanField(
+        default=False, help_text="On: runs go through every step but actions are not executed."
+    )
+    service_max_runs = models.PositiveIntegerField(
+        default=10, help_text="Runs per service per service window, all rules together."
+    )
+    service_window_seconds = models.PositiveIntegerField(default=3600)
+    max_restarts_per_service = models.PositiveIntegerField(default=2)
+    restart_window_seconds = models.PositiveIntegerField(default=3600)
+    circuit_failure_threshold = models.PositiveIntegerField(
+        default=3, help_text="Consecutive failures of a rule that open its circuit."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "remediation settings"
+        verbose_name_plural = "remediation settings"
+
+    def __str__(self) -> str:
+        return f"autonomy {self.autonomy_mode}{', KILL SWITCH ON' if self.kill_switch else ''}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.pk = 1  # a singleton: the admin edits the one row
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def load(cls) -> RemediationSettings:
+        row, _ = cls.objects.get_or_create(pk=1)
+        return row
+
+
+class Rule(models.Model):
+    """Matches a diagnosis to an action. Empty match fields match anything; at least one of
+    signal, fingerprint, category or pattern must be set (checked by ``clean``)."""
+
+    name = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    enabled = models.BooleanField(default=True)
+    signal = models.CharField(max_length=100, blank=True, db_index=True)
+    problem_fingerprint = models.CharField(max_length=100, blank=True)
+    category = models.CharField(max_length=20, blank=True)
+    pattern_name = models.CharField(
+        max_length=200, blank=True, help_text="A knowledge pattern whose matcher names the signal."
+    )
+    action = models.CharField(max_length=100)
+    parameters = models.JSONField(default=dict, blank=True)
+    confidence_threshold = models.FloatField(default=0.8, help_text="The configured threshold.")
+    effective_threshold = models.FloatField(
+        default=0.8, help_text="The threshold in force, moved by outcomes within the bounds."
+    )
+    threshold_min = models.FloatField(default=0.5)
+    threshold_max = models.FloatField(default=0.99)
+    threshold_step = models.FloatField(default=0.02)
+    risk = models.CharField(max_length=10, choices=RiskLevel.choices, default=RiskLevel.MEDIUM)
+    requires_approval = models.BooleanField(default=True)
+    max_runs = models.PositiveIntegerField(default=3, help_text="Runs allowed per window.")
+    window_seconds = models.PositiveIntegerField(default=3600)
+    cooldown_seconds = models.PositiveIntegerField(default=300)
+    verify_after_seconds = models.PositiveIntegerField(
+        default=120, help_text="How long the triggering signal is watched before verifying."
+    )
+    service = models.CharField(max_length=100, blank=True, help_text="Empty: any service.")
+    instances = models.JSONField(default=list, blank=True, help_text="Empty: any instance.")
+    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
+    circuit_open = models.BooleanField(default=False)
+    circuit_opened_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self._state.adding:
+            self.effective_threshold = self.confidence_threshold
+        super().save(*args, **kwargs)
+
+    def matches(
+        self,
+        *,
+        signal: str,
+        fingerprint: str,
+        category: str,
+        service: str,
+        instance: str,
+        pattern_signals: dict[str, str] | None = None,
+    ) -> bool:
+        """Every set criterion must hold; a rule with no criterion matches nothing."""
+        criteria = [
+            (self.signal, signal),
+            (self.problem_fingerprint, fingerprint),
+            (self.category, category),
+        ]
+        if not any(want for want, _ in criteria) and not self.pattern_name:
+            return False
+        if any(want and want != have for want, have in criteria):
+            return False
+        if self.pattern_name and (pattern_signals or {}).get(self.pattern_name) != signal:
+            return False
+        if self.service and self.service != service:
+            return False
+        return not (self.instances and instance not in self.instances)
