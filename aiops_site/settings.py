@@ -348,9 +348,11 @@ INGEST_MAX_BATCH_EVENTS = env_int("INGEST_MAX_BATCH_EVENTS", 1000, minimum=1)
 INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
 INGEST_RATE_LIMIT_PER_MINUTE = env_int("INGEST_RATE_LIMIT_PER_MINUTE", 600, minimum=1)
 # Where remediation may call a service's control API (agents/control_urls.py): CIDRs or exact
-# host names. Development on embedded servers (no DATABASE_URL) allows loopback; production
-# allows nothing until an admin names its networks. Link-local/metadata is always refused.
-_DEV_CONTROL_NETWORKS = "" if env_str("DATABASE_URL") else "127.0.0.0/8,::1/128,localhost"
+# host names. Development (PostgreSQL on this machine's unix socket, as the embedded server
+# and its child processes use) allows loopback; a deployment allows nothing until an admin
+# names its networks. Link-local/metadata is always refused.
+_LOCAL_DATABASE = str(_database.get("HOST") or "").startswith("/")
+_DEV_CONTROL_NETWORKS = "127.0.0.0/8,::1/128,localhost" if _LOCAL_DATABASE else ""
 CONTROL_URL_ALLOWED_NETWORKS = env_list("CONTROL_URL_ALLOWED_NETWORKS", _DEV_CONTROL_NETWORKS)
 # /metrics answers scrapers from these networks (default: loopback and private ranges, where
 # Prometheus runs beside the app), or any client sending "Authorization: Bearer <token>".

@@ -80,9 +80,9 @@ def test_it_learns_common_tags_and_folders():
 
 
 def test_learned_patterns_get_a_new_version_only_when_they_move():
-    first = learning.upsert_pattern("p", PatternKind.TEMPORAL, matcher={"h": 1}, confidence=0.5)
-    learning.upsert_pattern("p", PatternKind.TEMPORAL, matcher={"h": 1}, confidence=0.52)
-    learning.upsert_pattern("p", PatternKind.TEMPORAL, matcher={"h": 2}, confidence=0.52)
+    first = services.upsert_pattern("p", PatternKind.TEMPORAL, matcher={"h": 1}, confidence=0.5)
+    services.upsert_pattern("p", PatternKind.TEMPORAL, matcher={"h": 1}, confidence=0.52)
+    services.upsert_pattern("p", PatternKind.TEMPORAL, matcher={"h": 2}, confidence=0.52)
 
     first.refresh_from_db()
     assert first.version == 2
@@ -93,10 +93,10 @@ def test_learned_patterns_get_a_new_version_only_when_they_move():
 
 
 def test_a_retired_pattern_is_not_relearned():
-    pattern = learning.upsert_pattern("p", PatternKind.TEMPORAL, matcher={"h": 1}, confidence=0.5)
+    pattern = services.upsert_pattern("p", PatternKind.TEMPORAL, matcher={"h": 1}, confidence=0.5)
     Pattern.objects.filter(pk=pattern.pk).update(retired=True)
 
-    learning.upsert_pattern("p", PatternKind.TEMPORAL, matcher={"h": 9}, confidence=0.9)
+    services.upsert_pattern("p", PatternKind.TEMPORAL, matcher={"h": 9}, confidence=0.9)
 
     pattern.refresh_from_db()
     assert pattern.matcher == {"h": 1}

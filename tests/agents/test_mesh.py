@@ -256,6 +256,7 @@ def test_sigkilled_consumer_loses_nothing_and_nothing_takes_effect_twice(clean_r
     assert _count("SELECT count(*) FROM mesh_test_effects") == total
 
 
+@pytest.mark.django_db  # /metrics also reads the knowledge graph's size at scrape time
 def test_metrics_show_published_events_group_lag_and_dead_letters(client, clean_redis):
     mesh.publish_many([work_event(i) for i in range(3)])
     clean_redis.xgroup_create("events:custom.work", "slow-agent", id="0")
