@@ -28,8 +28,8 @@ WEB_COMMANDS = frozenset({"runserver", "runserver_plus", "runmodwsgi"})
 
 def _program(argv: Sequence[str]) -> str:
     """The program's name: ``gunicorn`` for ``.../bin/gunicorn`` and ``python -m gunicorn``."""
-    if not argv:
-        return ""
+    if not argv or argv[0] in ("", "-c"):
+        return "python"
     path = PurePath(argv[0])
     if path.name in ("__main__.py", "-m") and path.parent.name:
         return path.parent.name
@@ -57,16 +57,24 @@ def process_role(argv: Sequence[str] | None = None, environ: dict[str, str] | No
     return program or "python"
 
 
-def is_serving(argv: Sequence[str] | None = None, environ: dict[str, str] | None = None) -> bool:
+def is_serving(
+    argv: Sequence[str] | None = None,
+    environ: dict[str, str] | None = None,
+    role: str | None = None,
+) -> bool:
     """Whether this process serves (web or worker), as opposed to a one-off command.
 
     ``runserver``'s autoreloader parent only watches files; its child (``RUN_MAIN=true``)
-    serves, so only the child counts.
+    serves, so only the child counts. ``AIOPS_ROLE`` (or ``AIOPS["ROLE"]``) is trusted.
     """
+    if role:  # configured outright (AIOPS["ROLE"]): trusted as said
+        return role in SERVING_ROLES
     environ = os.environ if environ is None else environ  # type: ignore[assignment]
     argv = sys.argv if argv is None else argv
     if process_role(argv, environ) not in SERVING_ROLES:
         return False
+    if environ.get(ROLE_ENV):  # said outright: trusted as said
+        return True
     is_runserver = "runserver" in argv[1:] and _program(argv) in ("manage", "django-admin")
     return not (is_runserver and "--noreload" not in argv and environ.get("RUN_MAIN") != "true")
 

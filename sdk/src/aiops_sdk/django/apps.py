@@ -35,7 +35,7 @@ def setup() -> dict[str, Any]:
         celery.connect(get_client, reattach_logging=attach_logging)
         done["celery"] = True
     registration = config.get("REGISTER", True)
-    if registration and config.get("URL") and is_serving():
+    if registration and config.get("URL") and is_serving(role=config.get("ROLE")):
         done["registered"] = register(**(registration if isinstance(registration, dict) else {}))
     return done
 

@@ -155,7 +155,7 @@ def register(*, force: bool = False, **registration: Any) -> bool:
     ``manage.py migrate`` is not an instance of the service. Returns whether it registered.
     """
     global _registration
-    if not (force or is_serving()):
+    if not (force or is_serving(role=getattr(settings, "AIOPS", {}).get("ROLE"))):
         logger.debug("not a serving process: not registering")
         return False
     _registration = dict(registration)
