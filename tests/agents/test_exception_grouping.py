@@ -165,7 +165,7 @@ def test_one_exception_logged_with_different_messages_is_one_problem(
 DATA_BEARING = [
     "Malformed bookmark file 'bookmarks (3).html': unexpected '<' at line 17",
     "Malformed bookmark file 'export.html': unexpected '}' at line 2048",
-    'Malformed bookmark file "Pocket export 2024-01-02.html": unexpected \'&\' at line 3',
+    "Malformed bookmark file \"Pocket export 2024-01-02.html\": unexpected '&' at line 3",
     "Malformed bookmark file 'a.html': unexpected <Element 'DT' at 0x7f3a2c91b0> at line 9",
     "Malformed bookmark file 'https://example.com/x?id=42': unexpected '{' at line 1",
     "Malformed bookmark file 'b.html': unexpected {'href': 'x', 'add_date': 17} at line 5",
