@@ -18,6 +18,28 @@ class Payload(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class ExceptionFrame(BaseModel):
+    """One stack frame as the SDK sends it; ``in_app`` frames are the service's own code."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    module: str = Field(default="", max_length=300)
+    function: str = Field(default="", max_length=300)
+    lineno: int | None = None
+    context_line: str = Field(default="", max_length=1000)
+    in_app: bool = True
+
+
+class ExceptionInfo(BaseModel):
+    """A structured exception (``aiops_sdk.exceptions``): what problems are grouped by."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: str = Field(min_length=1, max_length=300)
+    message: str = Field(default="", max_length=10_000)
+    frames: list[ExceptionFrame] = Field(default_factory=list, max_length=200)
+
+
 class BookmarkCreated(Payload):
     user_id: str
     bookmark_id: str | None = None
@@ -61,6 +83,7 @@ class ImportFailed(Payload):
     source: ImportSource | None = None
     error: str = Field(min_length=1)
     error_type: str | None = None
+    exception: ExceptionInfo | None = None
     bookmark_count: int | None = Field(default=None, ge=0)
     batch_size: int | None = Field(default=None, ge=1)
     duration_ms: float | None = Field(default=None, ge=0)
@@ -91,6 +114,7 @@ class LogLine(Payload):
     message: str = Field(min_length=1)
     logger: str | None = None
     fields: dict[str, Any] = Field(default_factory=dict)
+    exception: ExceptionInfo | None = None
 
 
 class MetricSample(Payload):

@@ -18,6 +18,7 @@ import logging
 import os
 import socket
 import subprocess
+import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -58,6 +59,44 @@ def ensure_servers(var_dir: Path, *, need_database: bool, need_redis: bool) -> E
         database_url = ensure_postgres(var_dir) if need_database else ""
         redis_url = ensure_redis(var_dir) if need_redis else ""
     return EmbeddedServers(database_url=database_url, redis_url=redis_url)
+
+
+#: Stand-in URLs for a process that must start nothing (``manage.py embedded``): settings
+#: need well-formed URLs; nothing connects to these.
+NOT_RUNNING = EmbeddedServers(
+    database_url=f"postgresql://postgres@127.0.0.1:1/{DATABASE_NAME}",
+    redis_url="redis://127.0.0.1:1/0",
+)
+
+
+def inspects_only(argv: list[str] | None = None) -> bool:
+    """Whether this process is ``manage.py embedded ...``: it reports on the servers or
+    stops them, so loading the settings must not start them (``embedded status`` used to
+    restart what ``embedded stop`` had just stopped)."""
+    argv = sys.argv if argv is None else argv
+    return len(argv) > 1 and argv[1] == "embedded"
+
+
+def running_servers(var_dir: Path) -> EmbeddedServers:
+    """The URLs of the embedded servers running now, ``NOT_RUNNING``'s for the others;
+    starts nothing."""
+    port = _running_redis_port(var_dir)
+    return EmbeddedServers(
+        database_url=ensure_postgres(var_dir)
+        if postgres_running(var_dir)
+        else NOT_RUNNING.database_url,
+        redis_url=f"redis://127.0.0.1:{port}/0" if port else NOT_RUNNING.redis_url,
+    )
+
+
+def servers_for_this_process(
+    var_dir: Path, *, need_database: bool, need_redis: bool
+) -> EmbeddedServers:
+    """What the settings use: the running servers (started if needed), or, in
+    ``manage.py embedded``, whatever runs now and nothing started."""
+    if inspects_only():
+        return running_servers(var_dir)
+    return ensure_servers(var_dir, need_database=need_database, need_redis=need_redis)
 
 
 # --- PostgreSQL --------------------------------------------------------------------------

@@ -71,7 +71,7 @@ PORT = env_int("PORT", 8000, minimum=1)
 
 # --- Backing services --------------------------------------------------------------------
 
-_embedded = embedded.ensure_servers(
+_embedded = embedded.servers_for_this_process(
     VAR_DIR,
     need_database=not env_str("DATABASE_URL"),
     need_redis=not env_str("REDIS_URL"),

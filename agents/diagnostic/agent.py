@@ -11,6 +11,7 @@ thousand.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from datetime import timedelta
 
@@ -45,27 +46,38 @@ class BookmarkDiagnosticAgent(BaseAgent):
     batch_size = 200
 
     def handle(self, deliveries: list[Delivery]) -> None:
-        groups: dict[tuple[str, str, str, str], list[Event]] = defaultdict(list)
+        # One message may hide several exceptions ("Internal Server Error: /x"): the
+        # exception is part of the group, so each is sighted as its own problem.
+        groups: dict[tuple[str, str, str, str, str], list[Event]] = defaultdict(list)
+        exceptions: dict[str, dict | None] = {}
         for delivery in deliveries:
             event = delivery.event
             text = reasoning.error_text(event)
             if text is not None:
-                groups[(text, event.type, event.source, event.instance)].append(event)
-        for (text, event_type, service, instance), events in groups.items():
+                exception = reasoning.exception_of(event)
+                key = json.dumps(exception, sort_keys=True) if exception else ""
+                exceptions[key] = exception
+                groups[(text, key, event.type, event.source, event.instance)].append(event)
+        for (text, key, event_type, service, instance), events in groups.items():
             self.activity = f"diagnosing {event_type} from {service}"
-            diagnose(text, events, service=service, instance=instance)
+            diagnose(text, events, service=service, instance=instance, exception=exceptions[key])
 
 
-def diagnose(text: str, events: list[Event], *, service: str, instance: str) -> Diagnosis:
-    """Record the sightings of one error text and open or reinforce its diagnosis."""
+def diagnose(
+    text: str, events: list[Event], *, service: str, instance: str, exception: dict | None = None
+) -> Diagnosis:
+    """Record the sightings of one error text (and its structured exception, which decides
+    the problem when present) and open or reinforce its diagnosis."""
     trigger = events[0]
-    category, severity = reasoning.classify_error(text, trigger.type)
+    described = f"{text} {exception['type']}: {exception['message']}" if exception else text
+    category, severity = reasoning.classify_error(described, trigger.type)
     # The monitor already counted an anomaly as an occurrence of its problem.
     problem = _problem_of_anomaly(trigger) if trigger.type == "anomaly.detected" else None
     if problem is None:
         problem = services.record_sighting(
             text, service=service, instance=instance, category=category, severity=severity,
             event_ids=[e.id for e in events], at=trigger.timestamp, count=len(events),
+            exception=exception,
         )  # fmt: skip
     with transaction.atomic():
         open_diagnosis = (

@@ -25,6 +25,7 @@ from typing import Any
 
 from agents import mesh
 from agents.events import Event
+from agents.payloads import ExceptionInfo
 from agents.system_events import AnomalyDetected
 
 CHANGE_WINDOW = timedelta(minutes=30)
@@ -82,6 +83,15 @@ def error_text(event: Event) -> str | None:
     if event.type == "anomaly.detected":
         return f"Anomaly on {AnomalyDetected.model_validate(payload).series}"
     return None
+
+
+def exception_of(event: Event) -> dict[str, Any] | None:
+    """The structured exception an error event carries (``log.line``, ``import.failed``)."""
+    raw = event.payload.get("exception") if event.type in ("log.line", "import.failed") else None
+    if not raw:
+        return None
+    # Validated at the edge; parsed again for typed fields and the defaults filled in.
+    return ExceptionInfo.model_validate(raw).model_dump()
 
 
 @dataclass

@@ -10,7 +10,7 @@ fingerprint at once create exactly one problem.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from knowledge import embeddings
 from knowledge.fingerprint import FingerprintResult, fingerprint_message
+from knowledge.grouping import exception_grouping, exception_text, strip_data
 from knowledge.models import (
     Category,
     CountedEvent,
@@ -131,6 +132,19 @@ def prune_counted_events(older_than: datetime) -> int:
     return deleted
 
 
+def _grouping(
+    message: str, exception: Mapping[str, Any] | None, service: str
+) -> tuple[FingerprintResult, str]:
+    """The sighting's fingerprint (see ``knowledge.grouping``) and its example message."""
+    if exception and exception.get("type"):
+        example = f"{message}\n{exception_text(exception)}"[:1000]
+        by_exception = exception_grouping(exception)
+        if by_exception is not None:
+            return by_exception, example
+        return fingerprint_message(strip_data(exception_text(exception)), service=service), example
+    return fingerprint_message(strip_data(message), service=service), message
+
+
 @transaction.atomic
 def record_sighting(
     message: str,
@@ -142,12 +156,17 @@ def record_sighting(
     category: str | None = None,
     severity: str | None = None,
     count: int | None = None,
+    exception: Mapping[str, Any] | None = None,
 ) -> Problem:
     """Count sightings of the error ``message``; returns its (canonical) problem.
 
     Without ``count``, each of ``event_ids`` counts once, ever: an event delivered again
     (after a worker died before acknowledging it) adds nothing. With ``count`` the caller
     vouches for it (the monitor counts an anomaly once by its own row); no ids count as one.
+
+    With ``exception`` (a structured exception, as the SDK sends it) the problem is the
+    exception's type and in-app frames; without it, the message with its data stripped
+    (see ``knowledge.grouping``).
 
     The problem is created on first sight (title from the log template, embedding from the
     default provider) and otherwise updated in place; sightings of a merged duplicate count
@@ -156,7 +175,7 @@ def record_sighting(
     problem, which bounds events to one per problem, service instance and minute.
     """
     at = at or timezone.now()
-    result = fingerprint_message(message, service=service)
+    result, message = _grouping(message, exception, service)
     created = reopened = False
     with connection.cursor() as cursor:
         if count is None:

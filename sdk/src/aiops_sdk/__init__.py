@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from aiops_sdk.aio import AsyncAIOpsClient
 from aiops_sdk.client import AIOpsClient
 from aiops_sdk.core import ClientStats, RejectedError, RetryableError, TransportError
+from aiops_sdk.deploy import deploy_finished
 from aiops_sdk.http import AsyncHttpTransport, HttpTransport
 from aiops_sdk.logs import LogHandler
 
@@ -29,6 +30,7 @@ __all__ = [
     "RejectedError",
     "RetryableError",
     "TransportError",
+    "deploy_finished",
 ]
 
 

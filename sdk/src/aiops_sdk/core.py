@@ -14,7 +14,6 @@ import logging
 import os
 import random
 import re
-import socket
 import threading
 import time
 from collections import deque
@@ -49,7 +48,10 @@ _ULID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
 def default_instance() -> str:
-    return socket.gethostname()
+    """``role@host:pid`` (see :mod:`aiops_sdk.process`): one id per process."""
+    from aiops_sdk.process import default_instance as instance_of_this_process
+
+    return instance_of_this_process()
 
 
 def new_ulid(now: float | None = None) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiops_sdk.base import ClientBase
 from aiops_sdk.core import THREAD_PREFIX
+from aiops_sdk.exceptions import already_reported, exception_payload, first_report
 
 MAX_MESSAGE_CHARS = 8_000
 MAX_TRACEBACK_CHARS = 32_000
@@ -28,7 +29,9 @@ class LogHandler(logging.Handler):
 
     It never raises into the caller (failures go to ``handleError``) and never recurses: the
     SDK's loggers, its threads, and records logged while this handler is already running
-    in the same thread are all ignored.
+    in the same thread are all ignored. A record whose exception was already reported (by
+    the middleware or the task-failure hook, before Django or Celery logged it) is skipped:
+    one exception, one event.
     """
 
     def __init__(self, client: ClientBase | None = None, level: int | str = logging.ERROR) -> None:
@@ -42,10 +45,15 @@ class LogHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if getattr(self._local, "busy", False) or _is_own(record):
             return
+        exc = _exception_of(record)
+        if already_reported(exc):
+            return
         self._local.busy = True
         try:
             client = self.get_client()
             if client is not None:
+                if exc is not None:
+                    first_report(exc)
                 client.emit(
                     "log.line",
                     log_payload(record),
@@ -64,6 +72,12 @@ def _is_own(record: logging.LogRecord) -> bool:
     return record.name.startswith(IGNORED_LOGGERS) or (record.threadName or "").startswith(
         THREAD_PREFIX
     )
+
+
+def _exception_of(record: logging.LogRecord) -> BaseException | None:
+    if record.exc_info and isinstance(record.exc_info, tuple):
+        return record.exc_info[1]
+    return None
 
 
 def _str_or_none(value: Any) -> str | None:
@@ -99,9 +113,13 @@ def log_payload(record: logging.LogRecord) -> dict[str, Any]:
         if key not in _RESERVED and key not in fields and not key.startswith("_"):
             plain = isinstance(value, str | int | float | bool | None)
             fields[key] = value if plain else repr(value)
-    return {
+    payload: dict[str, Any] = {
         "level": record.levelname,
         "message": message[:MAX_MESSAGE_CHARS] or "(empty message)",
         "logger": record.name,
         "fields": fields,
     }
+    exc = _exception_of(record)
+    if exc is not None:
+        payload["exception"] = exception_payload(exc, record.exc_info[2])  # type: ignore[index]
+    return payload

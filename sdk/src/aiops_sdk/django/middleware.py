@@ -1,0 +1,125 @@
+"""``api.request`` per request, and a view's unhandled exception with its in-app frames."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.http import HttpRequest, HttpResponseBase
+
+from aiops_sdk.core import logger
+from aiops_sdk.django.conf import get_client
+from aiops_sdk.django.routes import endpoint_of, view_label
+from aiops_sdk.exceptions import exception_payload, first_report, type_name
+
+CORRELATION_HEADERS = ("X-Correlation-ID", "X-Request-ID")
+_ERROR_ATTR = "_aiops_exception_type"
+
+
+def _correlation_id(request: HttpRequest) -> str | None:
+    for header in CORRELATION_HEADERS:
+        value = request.headers.get(header)
+        if value:
+            return value[:200]
+    return None
+
+
+def _user_id(user: Any) -> str | None:
+    return str(user.pk) if user is not None and user.is_authenticated else None
+
+
+class AIOpsRequestMiddleware:
+    """Emit one ``api.request`` per request: method, endpoint (route label), status,
+    latency_ms, the DRF view (``bookmark.create``) when there is one and, when
+    authenticated, user_id. Put it first in ``MIDDLEWARE`` so the latency covers the whole
+    stack. Works under WSGI and ASGI without thread hops.
+
+    A view that raises is reported as a ``log.line`` carrying the structured exception
+    (type, message, in-app frames) from ``process_exception``, before Django logs its
+    ``Internal Server Error`` line (which the log handler then skips: one exception, one
+    event).
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(
+        self, get_response: Callable[[HttpRequest], HttpResponseBase | Awaitable[HttpResponseBase]]
+    ) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+        get_client()  # a misconfiguration fails at start-up, not on the first request
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.is_async:
+            return self.__acall__(request)
+        started = time.perf_counter()
+        response = self.get_response(request)
+        self._emit(request, response, started, _user_id(getattr(request, "user", None)))
+        return response
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        started = time.perf_counter()
+        response = await self.get_response(request)
+        auser = getattr(request, "auser", None)
+        user = await auser() if auser is not None else None
+        self._emit(request, response, started, _user_id(user))
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> None:
+        """Report the view's exception; returns None so Django's handling goes on."""
+        try:
+            setattr(request, _ERROR_ATTR, type_name(type(exception)))
+            if not first_report(exception):
+                return
+            endpoint = endpoint_of(request)
+            get_client().emit(
+                "log.line",
+                {
+                    "level": "ERROR",
+                    "message": f"Internal Server Error: {request.method} {endpoint}",
+                    "logger": "django.request",
+                    "fields": {"path": request.path[:500], "endpoint": endpoint},
+                    "exception": exception_payload(exception),
+                },
+                severity="error",
+                correlation_id=_correlation_id(request),
+            )
+        except Exception:
+            logger.warning("could not report an exception", exc_info=True)
+
+    def _emit(
+        self,
+        request: HttpRequest,
+        response: HttpResponseBase,
+        started: float,
+        user_id: str | None,
+    ) -> None:
+        try:
+            payload: dict[str, Any] = {
+                "method": request.method or "GET",
+                "endpoint": endpoint_of(request),
+                "status": response.status_code,
+                "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+            }
+            view = view_label(request)
+            if view is not None:
+                payload["view"] = view
+            if user_id is not None:
+                payload["user_id"] = user_id
+            error_type = getattr(request, _ERROR_ATTR, None)
+            if error_type is not None:
+                payload["error_type"] = error_type
+            get_client().emit(
+                "api.request",
+                payload,
+                severity="error" if response.status_code >= 500 else "info",
+                correlation_id=_correlation_id(request),
+            )
+        except Exception:
+            # Telemetry must never fail the request it describes.
+            logger.warning("could not emit api.request", exc_info=True)
