@@ -16,6 +16,7 @@ from knowledge.models import (
 )
 from remediation import engine
 from remediation.actions import get_action
+from remediation.engine import proposing
 from remediation.models import AuditEntry, RemediationRun, RunStatus
 from tests.remediation.conftest import make_diagnosis, make_rule, set_safety
 
@@ -37,7 +38,7 @@ def status_of(diagnosis: Diagnosis) -> str:
 def not_executed(monkeypatch) -> list[int]:
     """Approved runs are queued here instead of executing (to see the state in between)."""
     queued: list[int] = []
-    monkeypatch.setattr(engine, "enqueue_execute", queued.append)
+    monkeypatch.setattr(proposing, "enqueue_execute", queued.append)  # where proposals look
     return queued
 
 
