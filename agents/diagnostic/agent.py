@@ -63,9 +63,11 @@ def diagnose(text: str, events: list[Event], *, service: str, instance: str) -> 
     # The monitor already counted an anomaly as an occurrence of its problem.
     problem = _problem_of_anomaly(trigger) if trigger.type == "anomaly.detected" else None
     if problem is None:
+        # No count: each event id counts once, ever, so a batch redelivered after a crash
+        # between the commit and the acknowledgement adds nothing the second time.
         problem = services.record_sighting(
             text, service=service, instance=instance, category=category, severity=severity,
-            event_ids=[e.id for e in events], at=trigger.timestamp, count=len(events),
+            event_ids=[e.id for e in events], at=trigger.timestamp,
         )  # fmt: skip
     with transaction.atomic():
         open_diagnosis = (
