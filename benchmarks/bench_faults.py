@@ -49,6 +49,7 @@ FIRST_FAULT_AT = 20.0  # seconds into the load
 FAULT_SPACING = 35.0  # at least this long between two kills
 RECOVERY_TIMEOUT = 90.0
 DRAIN_TIMEOUT = 60.0
+ALL_DONE_TIMEOUT = 60.0  # the idle claim of a dead consumer's entries is 30 s
 FINAL_TIMEOUT = 120.0  # a killed worker's unacknowledged entries are reclaimed after 30 s idle
 TARGET_RECOVERY = 30.0
 TARGET_DRAIN = 5000.0
@@ -88,6 +89,10 @@ class Publisher:
             self.times.append(time.monotonic())
             self.ids.append(event_id)
 
+    def last_id_before(self, moment: float) -> str:
+        index = bisect.bisect_right(self.times, moment)
+        return self.ids[index - 1] if index else ""
+
     def first_id_after(self, moment: float) -> str | None:
         index = bisect.bisect_right(self.times, moment)
         return self.ids[index] if index < len(self.ids) else None
@@ -101,6 +106,7 @@ class FaultResult:
     recovered: float | None = None  # from the last kill: /health 200 and a later event counted
     health_back: float | None = None  # from the last kill: first /health 200
     backlog: int = 0  # the largest: emitted by the client, not yet counted
+    all_done: float | None = None  # from the last kill: every event emitted before it counted
     drain_seconds: float | None = None
     drained_events: int = 0
     server_errors: int = 0
@@ -135,30 +141,39 @@ def inflict(victim: str, stack: FaultStack, probe: Probe, load: Publisher) -> Fa
     first = time.monotonic()
     killed, result.kills = crash_loop(victim, stack, DOWN)
     result.down = killed - first
+    before = load.last_id_before(killed)
+    emitted_before = sum(1 for event_id in load.ids if event_id <= before)
     steady = max(2 * RATE, 200)  # what waits in the SDK and the streams in normal flow
     peak = (0, killed, 0)  # (backlog, when, counted then)
-    last_health = 0.0
+    last_check = 0.0
     while (now := time.monotonic()) - killed < RECOVERY_TIMEOUT + DRAIN_TIMEOUT:
-        counted = probe.counted()
-        if counted is not None:
-            backlog = len(load.ids) - counted[0]
-            if backlog >= peak[0]:
-                peak = (backlog, now, counted[0])
-        if result.recovered is None and now - last_health >= 0.2:
-            last_health = now
-            status = probe.health()
-            if status == 200 and result.health_back is None:
-                result.health_back = now - killed
-            first_after = load.first_id_after(killed + 0.05)
-            if status == 200 and counted and first_after and counted[1] >= first_after:
-                result.recovered = now - killed
-        elif result.recovered is not None and counted is not None and backlog <= steady:
+        if (counted := probe.counted()) is None:
+            time.sleep(0.02)
+            continue
+        backlog = len(load.ids) - counted[0]
+        if backlog >= peak[0]:
+            peak = (backlog, now, counted[0])
+        if result.recovered is not None and result.drain_seconds is None and backlog <= steady:
             # Caught up: the drain ran from the largest backlog to the steady level.
             result.backlog = peak[0]
             result.drain_seconds = max(now - peak[1], 1e-3)
             result.drained_events = counted[0] - peak[2]
+        if now - last_check >= 0.2:
+            last_check = now
+            if result.recovered is None:
+                status = probe.health()
+                if status == 200 and result.health_back is None:
+                    result.health_back = now - killed
+                first_after = load.first_id_after(killed + 0.05)
+                if status == 200 and first_after and counted[1] >= first_after:
+                    result.recovered = now - killed
+            if result.all_done is None and probe.counted_up_to(before) >= emitted_before:
+                result.all_done = now - killed
+        if result.drain_seconds is not None and (
+            result.all_done is not None or now - killed >= ALL_DONE_TIMEOUT
+        ):
             break
-        elif result.recovered is None and now - killed >= RECOVERY_TIMEOUT:
+        if result.recovered is None and now - killed >= RECOVERY_TIMEOUT:
             break
         time.sleep(0.02)
     stack.remember()
@@ -201,16 +216,16 @@ def report(results: list[FaultResult], load: Publisher, client: AIOpsClient,
     lost = len(load.ids) - counted
     duplicated = occurrences - counted
     print(f"{'fault':<9} {'kills':>5} {'down':>7} {'health 200':>10} {'recovered':>9}"
-          f" {'backlog':>8} {'drained in':>10} {'drain rate':>11} {'5xx':>5}")  # fmt: skip
+          f" {'backlog':>8} {'drained in':>10} {'drain rate':>11} {'all done':>8}"
+          f" {'5xx':>5}")  # fmt: skip
     for r in results:
         rate = "       -" if r.drain_rate is None else f"{r.drain_rate:8,.0f}/s"
         print(f"{r.victim:<9} {r.kills:>5} {_seconds(r.down):>7} {_seconds(r.health_back):>10}"
               f" {_seconds(r.recovered):>9} {r.backlog:>8,} {_seconds(r.drain_seconds):>10}"
-              f" {rate:>11} {r.server_errors:>5}")  # fmt: skip
-    print(
-        "(down: first to last SIGKILL; health 200, recovered (and an event emitted after the"
-        " last kill counted), drained: from the last kill)"
-    )
+              f" {rate:>11} {_seconds(r.all_done):>8} {r.server_errors:>5}")  # fmt: skip
+    print("(down: first to last SIGKILL. From the last kill: health 200; recovered = health 200"
+          " and a later event counted; all done = every earlier event counted. Drained in:"
+          " from the largest backlog to 2 s of load)")  # fmt: skip
     print(f"events lost: {lost} (emitted {len(load.ids):,}, counted {counted:,}; SDK sent "
           f"{stats.sent:,}, dropped {stats.dropped}, refused {stats.failed}, retried "
           f"{stats.retried:,}; dead letters {dead})")  # fmt: skip

@@ -176,6 +176,13 @@ class Probe:
         row = self.query("SELECT count(*), coalesce(max(event_id), '') FROM knowledge_countedevent")
         return (row[0], row[1]) if row else None
 
+    def counted_up_to(self, event_id: str) -> int:
+        """Counted events with ids up to ``event_id`` (minted no later: ULIDs sort by time)."""
+        row = self.query(
+            "SELECT count(*) FROM knowledge_countedevent WHERE event_id <= %s", [event_id]
+        )
+        return row[0] if row else -1
+
     def close(self) -> None:
         self.http.close()
         if self.db is not None:
