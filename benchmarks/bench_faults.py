@@ -7,7 +7,7 @@ web server, the Celery worker (where the agents run) and beat. Publishes
 steady ``BENCH_FAULTS_RATE`` (150 events/s), and meanwhile SIGKILLs, in turn, the Celery
 worker, the embedded Redis and the embedded PostgreSQL's postmaster; supervisord brings each
 back. A single SIGKILL is over within a second or so, too short to leave a backlog worth
-measuring, so each victim is kept down for ``BENCH_FAULTS_DOWN`` seconds (10) by SIGKILLing
+measuring, so each victim is kept down for ``BENCH_FAULTS_DOWN`` seconds (15) by SIGKILLing
 every replacement too, a crash loop (``BENCH_FAULTS_DOWN=0``: one SIGKILL each). Then:
 
 - **lost**: events the SDK emitted that the diagnostic agent never counted, once all is
@@ -44,7 +44,7 @@ RATE = float(os.environ.get("BENCH_FAULTS_RATE", "150"))
 FAULTS = ("worker", "redis", "postgres")
 # Each victim is kept down this long by SIGKILLing its replacements too, so each outage
 # leaves a backlog worth draining (0: one SIGKILL; supervision is back within a second or so).
-DOWN = float(os.environ.get("BENCH_FAULTS_DOWN", "10"))
+DOWN = float(os.environ.get("BENCH_FAULTS_DOWN", "15"))
 FIRST_FAULT_AT = 20.0  # seconds into the load
 FAULT_SPACING = 35.0  # at least this long between two kills
 RECOVERY_TIMEOUT = 90.0
