@@ -17,11 +17,13 @@ every replacement too, a crash loop (``BENCH_FAULTS_DOWN=0``: one SIGKILL each).
   (what a redelivered, re-counted event would add);
 - **5xx seen by the client**: responses >= 500 the SDK's transport got (it retries them);
 - **recovery** after the last kill: until /health is 200 *and* an event emitted after that
-  kill has been counted (supervisord's back-off after a crash loop included);
+  kill has been counted (supervisord's back-off after a crash loop included); **all done**:
+  until every event emitted before the last kill has been counted;
 - **drain rate** after each outage: events counted per second from the largest backlog
   (emitted by the client, not yet counted) until it is back to two seconds of load.
 
-About 4 minutes; every process it starts is stopped (by id) and the folder removed.
+Run it with ``benchmarks/run.py faults`` (or ``make bench``). About 3 minutes; every
+process it starts is stopped (by id) and the folder removed.
 """
 
 from __future__ import annotations
@@ -250,7 +252,7 @@ def main() -> None:
     with FaultStack() as stack:
         print(f"{EVENTS:,} error events at {RATE:.0f}/s through the HTTP ingest (SDK), SIGKILL "
               f"of {', '.join(FAULTS)} in turn, each kept down {DOWN:.0f}s; {os.cpu_count()} CPUs;"
-              f" stack log {stack.log}", flush=True)  # fmt: skip
+              f" stack log (kept if it fails) {stack.log}", flush=True)  # fmt: skip
         stack.wait_healthy()
         token = stack.manage("create_token", "--service", SERVICE, "--name", "bench-faults")
         probe = Probe(stack.url, stack.urls()["DATABASE_URL"])
@@ -279,7 +281,3 @@ def main() -> None:
             load.stop.set()
             client.close(timeout=1)
             probe.close()
-
-
-if __name__ == "__main__":
-    main()

@@ -71,7 +71,7 @@ class FaultStack:
             )  # fmt: skip
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         self.remember()
         if self.runner is not None and self.runner.poll() is None:
             self.runner.send_signal(signal.SIGINT)  # Ctrl-C: supervisord stops all in order
@@ -87,6 +87,8 @@ class FaultStack:
         with contextlib.suppress(Exception):
             embedded.stop_servers(self.var_dir)
         shutil.rmtree(self.base, ignore_errors=True)
+        if exc_type is None:  # kept when the run failed, to read why
+            self.log.unlink(missing_ok=True)
 
     def manage(self, *args: str) -> str:
         """A ``manage.py`` command against this stack's stores; returns its stdout."""
