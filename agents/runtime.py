@@ -194,19 +194,21 @@ class AgentRunner:
                 try:
                     self.run_once()
                     outage_wait = 0.0
-                except mesh.BackendUnavailable as exc:
-                    # A store is down: the batch waits on this consumer; probe again soon,
+                except Exception as exc:
+                    if not (isinstance(exc, mesh.BackendUnavailable) or mesh.is_outage(exc)):
+                        logger.exception("agent loop failed", extra={"agent": self.agent.name})
+                        close_old_connections()
+                        self.stop_event.wait(1.0)
+                        continue
+                    # A store is down (seen by the handler, or by the loop's own switch and
+                    # heartbeat queries): the batch waits on this consumer; probe again soon,
                     # less often the longer it lasts, and log the outage once, not each probe.
                     if not outage_wait:
                         logger.warning("store unavailable; events wait", extra={
-                            "agent": self.agent.name, "error": str(exc)})  # fmt: skip
+                            "agent": self.agent.name, "error": str(exc)[:300]})  # fmt: skip
+                    close_old_connections()  # a broken database connection is replaced
                     outage_wait = min(OUTAGE_MAX_WAIT_SECONDS, max(0.1, outage_wait * 2))
                     self.stop_event.wait(outage_wait)
-                except Exception:
-                    # Redis or the database went away: say so, wait, try again.
-                    logger.exception("agent loop failed", extra={"agent": self.agent.name})
-                    close_old_connections()
-                    self.stop_event.wait(1.0)
         finally:
             AGENT_UP.labels(self.agent.name).set(0)
             connection.close()

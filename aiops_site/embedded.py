@@ -154,9 +154,32 @@ def stop_postgres(var_dir: Path) -> bool:
         warnings.simplefilter("ignore")
         from pgserver._commands import pg_ctl
 
-    user = "pgserver" if os.geteuid() == 0 else None
-    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=_pg_dir(var_dir), user=user)
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=_pg_dir(var_dir), user=postgres_system_user())
     return True
+
+
+def _postgres_binary() -> Path:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pgserver._commands import POSTGRES_BIN_PATH
+    return Path(POSTGRES_BIN_PATH) / "postgres"
+
+
+def postgres_system_user() -> str | None:
+    """The system user pgserver runs PostgreSQL as (it refuses to run as root)."""
+    return "pgserver" if os.geteuid() == 0 else None
+
+
+def postgres_foreground_argv(var_dir: Path) -> list[str]:
+    """The embedded PostgreSQL as a foreground program for a supervisor (``run_stack``): the
+    same data folder and unix socket folder pgserver chose, no TCP listener (as pgserver
+    starts it), so a restart after a crash keeps every client's ``DATABASE_URL`` valid."""
+    pid_file = _pg_dir(var_dir) / "postmaster.pid"
+    if not pid_file.exists():
+        raise RuntimeError(f"no embedded PostgreSQL running from {_pg_dir(var_dir)}")
+    # postmaster.pid: pid, data dir, start time, port, socket dir, listen address, ...
+    socket_dir = pid_file.read_text().splitlines()[4]
+    return [str(_postgres_binary()), "-D", str(_pg_dir(var_dir)), "-h", "", "-k", socket_dir]
 
 
 # --- Redis -------------------------------------------------------------------------------

@@ -11,7 +11,12 @@ shows the state of each. The Procfile stays the single list of processes.
 The embedded Redis runs under it too (in the foreground, on the port persisted in
 ``var/redis/port``): a crashed Redis comes back on the same port, so no client's
 ``REDIS_URL`` goes stale; clients reconnect by themselves (see ``core/redis.py``
-and the Redis options in settings).
+and the Redis options in settings). So does the embedded PostgreSQL (the ``postgres``
+binary pgserver ships, in the foreground on pgserver's data and socket folders): a
+SIGKILLed postmaster is started again, runs crash recovery from its WAL, and Django's
+connections (``CONN_HEALTH_CHECKS``) and the agents' outage probe reconnect to the same
+socket. Until its orphaned backends have exited, a new postmaster refuses to start
+("shared memory block is still in use"); supervisord's growing retry delay covers that.
 """
 
 from __future__ import annotations
@@ -32,8 +37,11 @@ from types import FrameType
 STARTSECS = 3
 STARTRETRIES = 20
 STOPWAITSECS = 15
-# Lower starts first and stops last: Redis before and after everything that uses it.
-PRIORITY = {"redis": 10}
+# Lower starts first and stops last: the stores before and after everything that uses them.
+PRIORITY = {"postgres": 5, "redis": 10}
+# PostgreSQL's SIGTERM is a "smart" shutdown that waits for every client to leave; SIGINT
+# is the fast one (what `pg_ctl stop -m fast` sends).
+STOPSIGNAL = {"postgres": "INT"}
 DEFAULT_PRIORITY = 100
 
 
@@ -53,17 +61,20 @@ def program_commands(procfile: dict[str, str], env: dict[str, str]) -> dict[str,
     }
 
 
-def _program(name: str, argv: list[str], cwd: str) -> str:
+def _program(name: str, argv: list[str], cwd: str, user: str | None) -> str:
+    # A program may run as another system user (PostgreSQL refuses root); supervisord,
+    # started as root, switches to it.
+    as_user = f"user={user}\n" if user else ""
     return f"""
 [program:{name}]
 command={_quote(argv)}
 directory={cwd}
-priority={PRIORITY.get(name, DEFAULT_PRIORITY)}
+{as_user}priority={PRIORITY.get(name, DEFAULT_PRIORITY)}
 autostart=true
 autorestart=true
 startsecs={STARTSECS}
 startretries={STARTRETRIES}
-stopsignal=TERM
+stopsignal={STOPSIGNAL.get(name, "TERM")}
 stopwaitsecs={STOPWAITSECS}
 stopasgroup=true
 killasgroup=true
@@ -73,8 +84,15 @@ stdout_logfile_maxbytes=0
 """
 
 
-def write_config(var_dir: Path, programs: dict[str, list[str]], cwd: str) -> Path:
-    """supervisord in the foreground, logging to our terminal, with a control socket."""
+def write_config(
+    var_dir: Path,
+    programs: dict[str, list[str]],
+    cwd: str,
+    users: dict[str, str] | None = None,
+) -> Path:
+    """supervisord in the foreground, logging to our terminal, with a control socket;
+    ``users`` names the system user of a program that must not run as us."""
+    users = users or {}
     log_dir = var_dir / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
     # The control socket is private to us (0700) and also needs these per-run credentials,
@@ -106,7 +124,7 @@ password={password}
 [rpcinterface:supervisor]
 supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
 """
-    text += "".join(_program(name, argv, cwd) for name, argv in programs.items())
+    text += "".join(_program(name, argv, cwd, users.get(name)) for name, argv in programs.items())
     path = config_path(var_dir)
     path.touch(mode=0o600)
     path.chmod(0o600)

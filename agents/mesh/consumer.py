@@ -17,6 +17,7 @@ from agents.mesh.wire import (
     BatchHandler,
     Delivery,
     default_consumer_name,
+    is_dead_local_consumer,
     is_outage,
 )
 from core.redis import get_redis
@@ -59,6 +60,7 @@ class StreamConsumer:
         self.ledger = GroupLedger(self.client, group, self.max_deliveries)
         self._last_reclaim = 0.0
         self.ensure_groups()
+        self.adopt_dead_local_consumers()
 
     def ensure_groups(self) -> None:
         """Create the group on each stream (from its start, so nothing published is missed)."""
@@ -68,6 +70,42 @@ class StreamConsumer:
             except redis.ResponseError as exc:
                 if "BUSYGROUP" not in str(exc):
                     raise
+
+    def adopt_dead_local_consumers(self) -> int:
+        """Take over, at once, the pending entries of this group's consumers that ran on this
+        host in a process that is gone (a worker SIGKILLed and restarted by its supervisor);
+        returns how many entries were taken. They are re-read first, like an outage's.
+
+        Without this they would wait for the idle claim (``MESH_CLAIM_IDLE_MS``, 30 s). Only
+        names made by :func:`default_consumer_name` on this host are judged, and only by
+        whether their pid is alive here; anything else waits for the idle claim as before.
+        """
+        taken = 0
+        for stream in self.streams:
+            for info in self.client.xinfo_consumers(stream, self.group):
+                name = info["name"].decode() if isinstance(info["name"], bytes) else info["name"]
+                if name == self.consumer or not is_dead_local_consumer(name):
+                    continue
+                taken += self._take_all_pending(stream, name)
+                self.client.xgroup_delconsumer(stream, self.group, name)
+        if taken:
+            self._replaying = True
+            logger.info("took over a dead consumer's entries",
+                        extra={"group": self.group, "entries": taken})  # fmt: skip
+        return taken
+
+    def _take_all_pending(self, stream: str, owner: str) -> int:
+        taken = 0
+        while pending := self.client.xpending_range(
+            stream, self.group, min="-", max="+", count=1000, consumername=owner
+        ):
+            ids = [p["message_id"] for p in pending]
+            # JUSTID: only ownership moves (the entries are re-read by id); delivery counts stay.
+            claimed = self.client.xclaim(stream, self.group, self.consumer, 0, ids, justid=True)
+            if not claimed:  # nothing moved (entries gone meanwhile): do not spin
+                break
+            taken += len(claimed)
+        return taken
 
     # The loop ----------------------------------------------------------------------------
 
@@ -84,6 +122,8 @@ class StreamConsumer:
         now = time.monotonic()
         if self._reclaim_again or now - self._last_reclaim >= self.claim_idle_ms / 1000 / 2:
             self._last_reclaim = now
+            if self.adopt_dead_local_consumers():  # a sibling here died: replay its entries
+                return handled
             handled += self.reclaim()
         response = self.client.xreadgroup(
             self.group,

@@ -77,6 +77,23 @@ def default_consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
+def is_dead_local_consumer(name: str) -> bool:
+    """Whether ``name`` is a :func:`default_consumer_name` of this host whose process is gone.
+
+    A pid that was reused since reads as alive: the entries then wait for the idle claim.
+    """
+    host, _, pid = name.rpartition("-")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
 def done_key(group: str, event_id: str) -> str:
     """The dedup set an event id belongs to: one set per ~2.3 hours of ULID time.
 

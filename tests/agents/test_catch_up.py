@@ -13,6 +13,7 @@ import pytest
 from django.db import connection
 
 from agents import mesh
+from agents.models import Agent
 from tests.agents.test_runtime import effects, start_worker, stop, test_agents, wait_for, work
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -74,3 +75,21 @@ def test_a_backlog_left_by_a_database_outage_drains_at_normal_speed():
     assert mesh.dead_letters() == []  # no event blamed for the outage
     assert after >= 500
     assert after >= normal / 3
+
+
+def test_an_outage_met_by_the_loop_itself_is_an_outage_not_a_failure():
+    worker = start_worker("idle")
+    try:
+        wait_for(lambda: Agent.objects.filter(name="recorder", last_heartbeat__isnull=False)
+                 .exists(), 60, worker)  # fmt: skip
+        with postgres_outage():
+            # No events: only the loop's own queries (the switch, the heartbeat) meet it.
+            time.sleep(6)
+        mesh.publish_many([work(i) for i in range(10)])
+        wait_for(lambda: effects() == 10, 60, worker)
+    finally:
+        stop(worker)
+        stderr = worker.stderr.read().decode()
+
+    assert "store unavailable; events wait" in stderr
+    assert "agent loop failed" not in stderr  # no traceback a second for a known outage

@@ -155,3 +155,22 @@ def test_an_anomaly_is_diagnosed_against_the_problem_the_monitor_recorded(seeded
     assert diagnosis.problem == problem  # no second problem for the same anomaly
     assert Problem.objects.count() == before
     assert diagnosis.signal == "import_timeout"
+
+
+def test_a_batch_handled_again_after_a_crash_counts_each_event_once(seeded):
+    # A worker that dies after the sightings commit but before the acknowledgement: the
+    # batch comes back (reclaimed by another worker, or replayed after an outage).
+    events = [import_failed(i) for i in range(30)]
+    agent = BookmarkDiagnosticAgent()
+    deliveries = [
+        mesh.Delivery("events:import.failed", f"1-{i}", e.id, e.to_json_bytes())
+        for i, e in enumerate(events)
+    ]
+
+    agent.handle(deliveries)
+    agent.handle(deliveries[10:])  # redelivered in part, as a reclaim page would be
+
+    problem = Diagnosis.objects.get().problem
+    problem.refresh_from_db()
+    assert problem.occurrence_count == 30
+    assert sum(problem.occurrences.values_list("count", flat=True)) == 30

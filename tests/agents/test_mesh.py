@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -94,6 +95,31 @@ def test_entries_of_a_dead_consumer_are_reclaimed_after_the_idle_timeout(clean_r
     drain(survivor, lambda: len(seen) == 5)
 
     assert clean_redis.xpending("events:custom.work", "g")["pending"] == 0
+
+
+def test_a_dead_local_consumers_entries_are_taken_over_at_once(clean_redis):
+    mesh.publish_many([work_event(i) for i in range(5)])
+    # A worker of this host read the entries and was SIGKILLed (its pid is gone now).
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead = f"{socket.gethostname()}-{gone.pid}"
+    clean_redis.xgroup_create("events:custom.work", "g", id="0")
+    clean_redis.xreadgroup("g", dead, {"events:custom.work": ">"}, count=5)
+    # A live consumer elsewhere, and one named some other way, keep theirs.
+    mesh.publish_many([work_event(i) for i in range(5, 7)])
+    clean_redis.xreadgroup("g", "other-host-1", {"events:custom.work": ">"}, count=1)
+    clean_redis.xreadgroup("g", "c-named", {"events:custom.work": ">"}, count=1)
+    seen = []
+
+    restarted = StreamConsumer("g", ["events:custom.work"], seen.extend)  # claim idle: 30 s
+    drain(restarted, lambda: len(seen) == 5, timeout=5)
+
+    assert sorted(d.event.payload["n"] for d in seen) == [0, 1, 2, 3, 4]
+    assert all(d.redelivered for d in seen)
+    consumers = {c["name"].decode() for c in clean_redis.xinfo_consumers("events:custom.work", "g")}
+    assert dead not in consumers  # tidied away
+    assert {"other-host-1", "c-named"} <= consumers
+    assert clean_redis.xpending("events:custom.work", "g")["pending"] == 2
 
 
 def test_a_poisoned_event_is_dead_lettered_after_n_tries_while_the_rest_flows(clean_redis):

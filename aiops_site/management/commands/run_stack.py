@@ -1,7 +1,7 @@
 """Start the whole system (web, Celery worker and beat, ...) until Ctrl-C; `make run` calls it.
 
-The Procfile's processes (and the embedded Redis) run under supervisord, which restarts
-whichever crashes; see ``aiops_site/supervision.py``.
+The Procfile's processes (and the embedded Redis and PostgreSQL) run under supervisord, which
+restarts whichever crashes; see ``aiops_site/supervision.py``.
 """
 
 from __future__ import annotations
@@ -66,12 +66,20 @@ class Command(BaseCommand):
         connections.close_all()  # children must not inherit our sockets
         cwd = str(settings.BASE_DIR)
         programs = supervision.program_commands(processes, env)
+        users: dict[str, str] = {}
         if not os.environ.get("REDIS_URL"):
             # Hand the embedded Redis over to the supervisor: restarted on its port if it dies.
             get_redis().connection_pool.disconnect()
             embedded.stop_redis(settings.VAR_DIR)
             programs = {"redis": embedded.redis_foreground_argv(settings.VAR_DIR), **programs}
-        config = supervision.write_config(settings.VAR_DIR, programs, cwd)
+        if not os.environ.get("DATABASE_URL"):
+            # The embedded PostgreSQL too: restarted on the same socket if it dies.
+            argv = embedded.postgres_foreground_argv(settings.VAR_DIR)
+            embedded.stop_postgres(settings.VAR_DIR)
+            programs = {"postgres": argv, **programs}
+            if user := embedded.postgres_system_user():
+                users["postgres"] = user
+        config = supervision.write_config(settings.VAR_DIR, programs, cwd, users)
         self.stdout.write(
             self.style.SUCCESS(f"AI-Ops Core is starting on http://{host}:{port}/")
             + f"  (admin: http://{host}:{port}/admin/, health: http://{host}:{port}/health,"
