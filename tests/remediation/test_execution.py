@@ -79,7 +79,8 @@ def test_verification_failure_rolls_back_then_escalates(control):
     set_safety(autonomy_mode="auto_up_to_medium")
     rule = make_rule(action="scale_out", parameters={"replicas": 2}, risk="medium")
     diagnosis = make_diagnosis(with_solution="scale_out")
-    control.health = "unhealthy"
+    # Its own symptom is still there (the service's overall health alone would not count).
+    control.health, control.signals = "unhealthy", {"import_timeout": 40}
 
     [run] = engine.propose_for_diagnosis(diagnosis.pk)
 

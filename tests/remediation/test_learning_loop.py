@@ -37,7 +37,8 @@ def status_of(diagnosis: Diagnosis) -> str:
 def not_executed(monkeypatch) -> list[int]:
     """Approved runs are queued here instead of executing (to see the state in between)."""
     queued: list[int] = []
-    monkeypatch.setattr(engine, "enqueue_execute", queued.append)
+    # The engine's steps import it from executing.py: patch where proposing looks it up.
+    monkeypatch.setattr("remediation.engine.proposing.enqueue_execute", queued.append)
     return queued
 
 
