@@ -23,7 +23,9 @@ from dashboard import charts
 from knowledge.models import Pattern, Problem, ProblemStatus, Solution
 
 OVERVIEW_TEMPLATE = "dashboard/overview.html"
-PANELS = ("agents", "rates", "problems", "approvals", "runs", "knowledge", "services")
+# Incidents first: the overview answers "what is broken now". The problem catalogue lives in
+# the knowledge pages and the admin (a problem's page is still linked from its incident).
+PANELS = ("incidents", "approvals", "runs", "agents", "rates", "knowledge", "services")
 # Panels whose markup depends on who looks (buttons for approvers only).
 ROLE_PANELS = frozenset({"approvals"})
 
@@ -199,21 +201,39 @@ def approvals_context() -> dict[str, Any]:
     model = run_model()
     runs = []
     if model is not None:
-        pending = model._default_manager.filter(status="awaiting_approval").order_by("created_at")
+        pending = (
+            model._default_manager.filter(status="awaiting_approval")
+            .select_related("diagnosis__incident")
+            .order_by("created_at")
+        )
         runs = [(run, decide_urls(run.pk)) for run in pending[:10]]
     return {"approvals_available": model is not None, "approvals": runs}
 
 
 def runs_context() -> dict[str, Any]:
+    """The latest runs, each non-success with its reason (cooldown, kill switch, ...)."""
+    from dashboard.incidents import run_reason
+
     model = run_model()
-    runs = list(model._default_manager.order_by("-created_at")[:10]) if model else []
+    runs = []
+    if model is not None:
+        latest = model._default_manager.select_related("diagnosis__incident").prefetch_related(
+            "transitions"
+        )
+        runs = [(run, run_reason(run)) for run in latest.order_by("-created_at")[:10]]
     return {"runs_available": model is not None, "runs": runs}
 
 
+def incidents_context() -> dict[str, Any]:
+    from dashboard.incidents import incidents_context as build
+
+    return build()
+
+
 BUILDERS: dict[str, Callable[[], dict[str, Any]]] = {
+    "incidents": incidents_context,
     "agents": agents_context,
     "rates": rates_context,
-    "problems": problems_context,
     "approvals": approvals_context,
     "runs": runs_context,
     "knowledge": knowledge_context,

@@ -113,3 +113,17 @@ def _pending_run(open_problem):
         threshold=0.8, status="awaiting_approval", preview="would restart bookmarks/web-1",
         blast_radius={"instances": 1}, evidence={"root_cause": "Upstream timeout"},
     )  # fmt: skip
+
+
+@pytest.fixture
+def open_incident(open_problem):
+    """The open problem, diagnosed on bookmarks: an incident as the diagnostic agent opens it."""
+    from knowledge import services
+    from knowledge.models import Diagnosis
+
+    diagnosis = Diagnosis.objects.create(
+        problem=open_problem, service="bookmarks", instance="web-1", trigger_event_id="t-inc",
+        trigger_type="import.failed", root_cause="Import timed out after 300s", signal="",
+        confidence=0.9, evidence={"message": "Import timed out after <*>", "affected_users": 3},
+    )  # fmt: skip
+    return services.open_incident(diagnosis)

@@ -23,32 +23,34 @@ def test_every_page_sends_anonymous_visitors_to_login(client, url):
 
 
 def test_the_overview_shows_every_panel(
-    client, viewer_user, monitor_agent, open_problem, bookmarks_service
+    client, viewer_user, monitor_agent, open_incident, bookmarks_service
 ):
     client.force_login(viewer_user)
 
     html = client.get("/").content.decode()
 
-    for panel in ("agents", "rates", "problems", "approvals", "runs", "knowledge", "services"):
+    for panel in ("incidents", "agents", "rates", "approvals", "runs", "knowledge", "services"):
         assert f'id="panel-{panel}"' in html
     assert "monitor" in html and "handling 100 events" in html
     assert 'data-status="running"' in html and ">running<" in html  # colour and text
-    assert "Import timed out after 300s" in html and "Critical" in html
+    assert "Import timed out after …" in html and "Critical" in html  # the open incident
+    assert "Needs a look: no automatic fix applies" in html
     assert "1 / 1 healthy" in html
     assert 'ws-connect="/ws/status/"' in html
     assert "/static/django_htmx/ext/hx-ws-2" in html
 
 
 def test_the_overview_runs_a_fixed_number_of_queries(
-    client, django_assert_num_queries, viewer_user, monitor_agent, open_problem, bookmarks_service
+    client, django_assert_num_queries, viewer_user, monitor_agent, open_incident, bookmarks_service
 ):
     client.force_login(viewer_user)
     client.get("/")  # warm: session, content types
 
-    # session, user, agents, open problems, approvals + runs (or, before remediation has
-    # migrated, one table check each), 3 knowledge counts, services + instances, the viewer's
-    # permissions (user + group), health's database check: nothing grows with the rows.
-    with django_assert_num_queries(14):
+    # session, user, open + resolved incidents and their runs, approvals + runs (or, before
+    # remediation has migrated, one table check each), agents, 3 knowledge counts, services +
+    # instances, the viewer's permissions (user + group), health's database check: nothing
+    # grows with the rows.
+    with django_assert_num_queries(16):
         client.get("/")
 
 
