@@ -104,7 +104,10 @@ def timeline(incident: Incident) -> list[dict[str, Any]]:
     for event in incident.timeline.all():
         label = event.get_to_state_display() if event.kind == "state" else event.get_kind_display()
         url = reverse("dashboard:run", args=[event.run_id]) if event.run_id else ""
-        rows.append({"event": event, "label": label, "run_url": url})
+        text = event.text
+        if text.lower().startswith(label.lower()):  # "Diagnosed: Diagnosed: ..." reads once
+            text = text[len(label) :].lstrip(": ")
+        rows.append({"event": event, "label": label, "text": text, "run_url": url})
     return rows
 
 

@@ -136,7 +136,7 @@ def _decide(run: RemediationRun, rule: Rule) -> None:
         audit.record("run.blocked", run=run, rule=rule, reason=decision.blocked)
         step(run, f"Not run: {decision.blocked}")
         return
-    knowledge.start_remediation(run.diagnosis_id, f"Remediating: {run.action}")
+    knowledge.start_remediation(run.diagnosis_id, f"Remediating: {run.action} proposed")
     if decision.needs_approval:
         expires = timezone.now() + RemediationRun.approval_ttl()
         run.transition(RunStatus.AWAITING_APPROVAL, reason=decision.why, expires_at=expires)

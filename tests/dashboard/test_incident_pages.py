@@ -17,7 +17,7 @@ def test_the_incident_page_reads_in_plain_language(client, viewer_user, open_inc
 
     assert "<title>Import timed out after … · Incident" in html
     assert "&lt;*&gt;" not in html.split("<details>")[0]  # raw text only behind the toggle
-    assert "Detected on bookmarks" in html and "90% confident" in html
+    assert "<strong>Detected</strong> on bookmarks" in html and "90% confident" in html
     assert "Affected users" in html
     assert "Operators can acknowledge" in html and 'id="resolve"' not in html
 

@@ -255,6 +255,7 @@ def _worker_process(run_id: int) -> subprocess.Popen:
     env["DATABASE_URL"] = f"postgresql://{db['USER']}@{quote(db['HOST'], safe='')}/{db['NAME']}"
     env["REDIS_URL"] = settings.REDIS_URL
     env["SECRET_KEY"] = settings.SECRET_KEY
+    env["CONTROL_URL_ALLOWED_NETWORKS"] = ",".join(settings.CONTROL_URL_ALLOWED_NETWORKS)
     code = f"from remediation import engine; engine.execute({run_id})"
     return subprocess.Popen(
         [sys.executable, "manage.py", "shell", "-c", code],
