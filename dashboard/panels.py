@@ -20,7 +20,7 @@ from agents import mesh
 from agents.models import Agent, AgentStatus, Service
 from core.redis import get_redis
 from dashboard import charts
-from knowledge.models import Pattern, Problem, ProblemStatus, Solution
+from knowledge.models import Incident, Pattern, Problem, ProblemStatus, Solution
 
 OVERVIEW_TEMPLATE = "dashboard/overview.html"
 # Incidents first: the overview answers "what is broken now". The problem catalogue lives in
@@ -157,14 +157,36 @@ def knowledge_context() -> dict[str, Any]:
     }
 
 
+def service_health(total: int, healthy: int, incidents: list[str]) -> tuple[str, str]:
+    """(css class, words): instances that are up, and the worst open incident on it.
+
+    A service with an open critical incident is failing even when every instance beats."""
+    if "critical" in incidents or not healthy:
+        state = "failing"
+    elif incidents or healthy < total:
+        state = "warn"
+    else:
+        state = "ok"
+    words = f"{healthy} / {total} up" if total else "no instances"
+    if incidents:
+        words += f" · {len(incidents)} open incident{'s' if len(incidents) > 1 else ''}"
+    return state, words
+
+
 def services_context() -> dict[str, Any]:
     services = list(Service.objects.prefetch_related("instances"))
     now = timezone.now()
+    open_incidents: dict[str, list[str]] = {}
+    for name, severity in Incident.objects.open().values_list("service", "severity"):
+        open_incidents.setdefault(name, []).append(severity)
     rows = []
     for service in services:
         statuses = [instance.get_status(now) for instance in service.instances.all()]
         healthy = sum(1 for s in statuses if s in ("up", "degraded"))
-        rows.append({"service": service, "total": len(statuses), "healthy": healthy})
+        incidents = open_incidents.get(service.name, [])
+        state, words = service_health(len(statuses), healthy, incidents)
+        rows.append({"service": service, "total": len(statuses), "healthy": healthy,
+                     "state": state, "words": words, "incidents": len(incidents)})  # fmt: skip
     return {"service_rows": rows}
 
 
