@@ -1,8 +1,8 @@
 """Turns the knowledge graph's signals into system events on the mesh.
 
 Knowledge is a leaf and knows nothing of the mesh; this module, connected when the agents
-app is ready, is the one place its announcements become ``problem.*`` events (built by the
-one constructor, published after the changing transaction commits).
+app is ready, is the one place its announcements become ``problem.*`` and ``incident.*``
+events (built by the one constructor, published after the changing transaction commits).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from django.dispatch import receiver
 
 from agents import mesh
 from agents.events import system_event
-from agents.system_events import ProblemChanged
-from knowledge.models import Problem
-from knowledge.signals import problem_changed
+from agents.system_events import IncidentChanged, ProblemChanged
+from knowledge.models import Incident, Problem
+from knowledge.signals import incident_changed, problem_changed
 
 PROBLEM_EVENT_SOURCE = "knowledge"
 
@@ -37,3 +37,23 @@ def announce_problem(
     )
     event_type = "problem.created" if created else "problem.updated"
     mesh.publish_on_commit(system_event(event_type, payload, source=PROBLEM_EVENT_SOURCE))
+
+
+@receiver(incident_changed, sender=Incident, dispatch_uid="agents.announce_incident")
+def announce_incident(
+    sender: type[Incident], incident: Incident, change: str, details: dict[str, Any], **_: Any
+) -> None:
+    payload = IncidentChanged(
+        incident=incident.pk,
+        diagnosis=incident.diagnosis_id,
+        service=incident.service,
+        title=incident.title,
+        severity=incident.severity,
+        state=incident.state,
+        actor=str(details.get("actor", "")),
+        reason=str(details.get("reason", ""))[:500],
+    )
+    severity = "warning" if change in ("opened", "reopened") else "info"
+    mesh.publish_on_commit(
+        system_event(f"incident.{change}", payload, source=PROBLEM_EVENT_SOURCE, severity=severity)
+    )

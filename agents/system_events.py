@@ -104,7 +104,7 @@ class DiagnosisReady(SystemPayload):
 #: ``remediation.<status>`` for each run status (``remediation.models.RunStatus``).
 REMEDIATION_STATUSES: tuple[str, ...] = (
     "proposed", "awaiting_approval", "approved", "rejected", "expired", "running",
-    "verifying", "succeeded", "failed", "rolled_back", "escalated",
+    "verifying", "succeeded", "failed", "rolled_back", "escalated", "superseded",
 )  # fmt: skip
 
 
@@ -124,6 +124,27 @@ class RunChanged(SystemPayload):
     preview: str = ""
     reason: str = ""
     detail: str = ""
+
+
+# --- incident.* ------------------------------------------------------------------------------
+
+#: ``incident.<change>``: opened, a state it moved to, or ``note`` (a new timeline row).
+INCIDENT_CHANGES: tuple[str, ...] = (
+    "opened", "acknowledged", "remediating", "resolved", "reopened", "note",
+)  # fmt: skip
+
+
+class IncidentChanged(SystemPayload):
+    """``incident.<change>``: an incident was opened, moved, or its timeline grew."""
+
+    incident: int
+    diagnosis: int
+    service: str
+    title: str
+    severity: str
+    state: str
+    actor: str = ""
+    reason: str = ""
 
 
 class CircuitOpened(SystemPayload):
@@ -153,6 +174,9 @@ SYSTEM_PAYLOADS: dict[str, type[SystemPayload]] = {
     **{f"remediation.{status}": RunChanged for status in REMEDIATION_STATUSES},
     "remediation.circuit_open": CircuitOpened,
     "remediation.notification": Notification,
+    **{f"incident.{change}": IncidentChanged for change in INCIDENT_CHANGES},
 }
 #: The families only AI-Ops Core publishes.
-SYSTEM_PREFIXES: tuple[str, ...] = ("agent.", "problem.", "diagnosis.", "remediation.", "anomaly.")
+SYSTEM_PREFIXES: tuple[str, ...] = (
+    "agent.", "problem.", "diagnosis.", "remediation.", "anomaly.", "incident.",
+)  # fmt: skip

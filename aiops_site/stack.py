@@ -121,6 +121,9 @@ def child_environment(host: str, port: int) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
         PROMETHEUS_MULTIPROC_DIR=str(prometheus_dir()),
         DJANGO_SETTINGS_MODULE="aiops_site.settings",
+        # The parent's resolved allow-list: with DATABASE_URL set, a child would otherwise
+        # fall back to the production default (no networks) and refuse every control call.
+        CONTROL_URL_ALLOWED_NETWORKS=",".join(settings.CONTROL_URL_ALLOWED_NETWORKS),
     )
     return env
 

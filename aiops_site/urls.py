@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic.base import RedirectView
 
 from agents.ingest.api import api
 from aiops_site import views
@@ -12,6 +14,8 @@ from aiops_site import views
 urlpatterns = [
     path("", include("dashboard.urls")),
     path("health", views.health, name="health"),
+    # Browsers ask for /favicon.ico whatever the page links; send them to the real icon.
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

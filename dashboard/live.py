@@ -15,6 +15,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import close_old_connections, connection
 from django.template.loader import render_to_string
+from django.urls import reverse
 
 from dashboard.panels import OVERVIEW_TEMPLATE, ROLE_PANELS, panel_context
 
@@ -31,12 +32,32 @@ def render_panels(names: Iterable[str], *, can_approve: bool) -> str:
     return "".join(render_to_string(f"{OVERVIEW_TEMPLATE}#{name}", context) for name in names)
 
 
+INCIDENT_PREFIX = "incident:"
+
+
+def incident_refresh(pk: int) -> str:
+    """Swapped by id into an open incident page, it makes the page fetch its live part once
+    (``hx-trigger="load"``): the push only says "repaint", the database stays the record."""
+    url = reverse("dashboard:incident-live", args=[pk])
+    return (
+        f'<span id="incident-refresh-{pk}" hx-get="{url}" hx-trigger="load" '
+        f'hx-target="#incident-live-{pk}" hx-swap="outerHTML"></span>'
+    )
+
+
 def push_panels(names: Iterable[str]) -> None:
-    """Render and send these panels to every connected screen (role panels per role)."""
+    """Render and send these panels to every connected screen (role panels per role);
+    ``incident:<pk>`` names repaint that incident's page where it is open."""
     names = list(names)
+    refreshes = "".join(
+        incident_refresh(int(n.removeprefix(INCIDENT_PREFIX)))
+        for n in names
+        if n.startswith(INCIDENT_PREFIX)
+    )
+    names = [n for n in names if not n.startswith(INCIDENT_PREFIX)]
     shared = [n for n in names if n not in ROLE_PANELS]
     personal = [n for n in names if n in ROLE_PANELS]
-    sends: list[tuple[str, str]] = []
+    sends: list[tuple[str, str]] = [(DASHBOARD_GROUP, refreshes)] if refreshes else []
     if shared:
         sends.append((DASHBOARD_GROUP, render_panels(shared, can_approve=False)))
     if personal:

@@ -20,10 +20,12 @@ from agents import mesh
 from agents.models import Agent, AgentStatus, Service
 from core.redis import get_redis
 from dashboard import charts
-from knowledge.models import Pattern, Problem, ProblemStatus, Solution
+from knowledge.models import Incident, Pattern, Problem, ProblemStatus, Solution
 
 OVERVIEW_TEMPLATE = "dashboard/overview.html"
-PANELS = ("agents", "rates", "problems", "approvals", "runs", "knowledge", "services")
+# Incidents first: the overview answers "what is broken now". The problem catalogue lives in
+# the knowledge pages and the admin (a problem's page is still linked from its incident).
+PANELS = ("incidents", "approvals", "runs", "agents", "rates", "knowledge", "services")
 # Panels whose markup depends on who looks (buttons for approvers only).
 ROLE_PANELS = frozenset({"approvals"})
 
@@ -155,14 +157,36 @@ def knowledge_context() -> dict[str, Any]:
     }
 
 
+def service_health(total: int, healthy: int, incidents: list[str]) -> tuple[str, str]:
+    """(css class, words): instances that are up, and the worst open incident on it.
+
+    A service with an open critical incident is failing even when every instance beats."""
+    if "critical" in incidents or not healthy:
+        state = "failing"
+    elif incidents or healthy < total:
+        state = "warn"
+    else:
+        state = "ok"
+    words = f"{healthy} / {total} up" if total else "no instances"
+    if incidents:
+        words += f" · {len(incidents)} open incident{'s' if len(incidents) > 1 else ''}"
+    return state, words
+
+
 def services_context() -> dict[str, Any]:
     services = list(Service.objects.prefetch_related("instances"))
     now = timezone.now()
+    open_incidents: dict[str, list[str]] = {}
+    for name, severity in Incident.objects.open().values_list("service", "severity"):
+        open_incidents.setdefault(name, []).append(severity)
     rows = []
     for service in services:
         statuses = [instance.get_status(now) for instance in service.instances.all()]
         healthy = sum(1 for s in statuses if s in ("up", "degraded"))
-        rows.append({"service": service, "total": len(statuses), "healthy": healthy})
+        incidents = open_incidents.get(service.name, [])
+        state, words = service_health(len(statuses), healthy, incidents)
+        rows.append({"service": service, "total": len(statuses), "healthy": healthy,
+                     "state": state, "words": words, "incidents": len(incidents)})  # fmt: skip
     return {"service_rows": rows}
 
 
@@ -199,21 +223,39 @@ def approvals_context() -> dict[str, Any]:
     model = run_model()
     runs = []
     if model is not None:
-        pending = model._default_manager.filter(status="awaiting_approval").order_by("created_at")
+        pending = (
+            model._default_manager.filter(status="awaiting_approval")
+            .select_related("diagnosis__incident")
+            .order_by("created_at")
+        )
         runs = [(run, decide_urls(run.pk)) for run in pending[:10]]
     return {"approvals_available": model is not None, "approvals": runs}
 
 
 def runs_context() -> dict[str, Any]:
+    """The latest runs, each non-success with its reason (cooldown, kill switch, ...)."""
+    from dashboard.incidents import run_reason
+
     model = run_model()
-    runs = list(model._default_manager.order_by("-created_at")[:10]) if model else []
+    runs = []
+    if model is not None:
+        latest = model._default_manager.select_related("diagnosis__incident").prefetch_related(
+            "transitions"
+        )
+        runs = [(run, run_reason(run)) for run in latest.order_by("-created_at")[:10]]
     return {"runs_available": model is not None, "runs": runs}
 
 
+def incidents_context() -> dict[str, Any]:
+    from dashboard.incidents import incidents_context as build
+
+    return build()
+
+
 BUILDERS: dict[str, Callable[[], dict[str, Any]]] = {
+    "incidents": incidents_context,
     "agents": agents_context,
     "rates": rates_context,
-    "problems": problems_context,
     "approvals": approvals_context,
     "runs": runs_context,
     "knowledge": knowledge_context,

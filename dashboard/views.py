@@ -7,17 +7,19 @@ Every page needs a login. Views that answer htmx requests with a partial vary on
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from agents.health import build_health_report
 from agents.models import Agent
-from dashboard import queries
+from dashboard import incidents, queries
 from dashboard.panels import OVERVIEW_TEMPLATE, PANELS, decide_urls, panel_context, run_model
 from dashboard.roles import can_approve
-from knowledge.models import Problem
+from knowledge import services as knowledge
+from knowledge.models import Incident, Problem
 
 
 @login_required
@@ -88,3 +90,46 @@ def event_tail(request: HttpRequest) -> HttpResponse:
 @require_GET
 def services(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard/services.html", queries.services_detail())
+
+
+def _incident(pk: int) -> Incident:
+    return get_object_or_404(Incident.objects.select_related("diagnosis__problem"), pk=pk)
+
+
+@login_required
+@require_GET
+def incident_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    context = incidents.incident_detail(_incident(pk), can_act=can_approve(request.user))
+    return render(request, "dashboard/incident.html", context)
+
+
+@login_required
+@require_GET
+def incident_live(request: HttpRequest, pk: int) -> HttpResponse:
+    """The page's live part alone: fetched when a pushed ``incident.*`` event says so."""
+    context = incidents.incident_detail(_incident(pk), can_act=can_approve(request.user))
+    response = render(request, "dashboard/incident.html#live", context)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+def _require_operator(request: HttpRequest) -> None:
+    if not can_approve(request.user):
+        raise PermissionDenied("operators acknowledge and resolve incidents")
+
+
+@login_required
+@require_POST
+def incident_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_operator(request)
+    knowledge.acknowledge(_incident(pk), request.user)
+    return redirect("dashboard:incident", pk=pk)
+
+
+@login_required
+@require_POST
+def incident_resolve(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_operator(request)
+    note = request.POST.get("note", "").strip()[:480]
+    knowledge.resolve(_incident(pk), actor=request.user, note=note or "resolved by hand")
+    return redirect("dashboard:incident", pk=pk)

@@ -8,3 +8,8 @@ from django.dispatch import Signal
 #: row after the change), ``created`` and ``details`` (service, instance, reopened, changed,
 #: merged). Receivers that reach outside the database must wait for the commit.
 problem_changed = Signal()
+
+#: An incident was opened, moved, or got a timeline row. Sent inside the changing transaction
+#: with ``incident`` (the row after the change), ``change`` (opened, acknowledged,
+#: remediating, resolved, reopened, note) and ``details``.
+incident_changed = Signal()

@@ -5,3 +5,7 @@ from django.apps import AppConfig
 
 class RemediationConfig(AppConfig):
     name = "remediation"
+
+    def ready(self) -> None:
+        # Approval prompts follow their incident (a receiver of incident_changed).
+        from remediation.engine import superseding  # noqa: F401

@@ -17,6 +17,8 @@ def process_env(**extra: str) -> dict[str, str]:
         REDIS_URL=settings.REDIS_URL,
         SECRET_KEY=settings.SECRET_KEY,
         LOG_LEVEL="WARNING",
+        # With DATABASE_URL set the child would allow no control networks; keep the test's.
+        CONTROL_URL_ALLOWED_NETWORKS=",".join(settings.CONTROL_URL_ALLOWED_NETWORKS),
         **extra,
     )
     return env

@@ -26,6 +26,7 @@ from agents.mesh import Delivery
 from agents.runtime import BaseAgent, register_agent
 from agents.system_events import AnomalyDetected, DiagnosisReady
 from knowledge import services
+from knowledge.incident_text import percent, readable
 from knowledge.models import Diagnosis, DiagnosisStatus, Problem, Solution
 from knowledge.similarity import known_problems_like
 
@@ -151,6 +152,7 @@ def _open_diagnosis(
         suggestions=_suggestions(top, similar),
         event_count=len(events),
     )
+    services.open_incident(diagnosis, detected_at=trigger.timestamp)
     _announce(diagnosis)
     return diagnosis
 
@@ -216,6 +218,12 @@ def _corroborate(
             raised = True
     Diagnosis.objects.filter(pk=diagnosis.pk).update(**fields)
     diagnosis.refresh_from_db()
+    if "evidence" in fields:
+        services.add_evidence(
+            diagnosis,
+            f"More evidence ({events[0].type}): {readable(text, 200)}; "
+            f"{percent(diagnosis.confidence)} confident now",
+        )
     if raised:
         _announce(diagnosis)
     return diagnosis

@@ -6,4 +6,4 @@ the agents do. Read-only panels (similar problems, edges, version history) are r
 as small HTML fragments with links, so a curator can walk the graph from any node.
 """
 
-from knowledge.admin import graph, patterns, problems, solutions  # noqa: F401  (registers)
+from knowledge.admin import graph, incidents, patterns, problems, solutions  # noqa: F401

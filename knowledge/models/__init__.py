@@ -6,7 +6,8 @@ an edge's reinforcement arithmetic). Changes that span rows and must emit events
 around them.
 
 Nodes are problems, solutions and patterns (one module each), linked by edges (``edges.py``);
-diagnoses and recommendations are in ``diagnoses.py``. Everything is re-exported here, so
+diagnoses and recommendations are in ``diagnoses.py``; incidents (one cause on one service,
+with their state machine and timeline) in ``incidents.py``. Everything is re-exported here, so
 callers and migrations say ``knowledge.models.Problem``.
 """
 
@@ -21,6 +22,15 @@ from knowledge.models.choices import (
 )
 from knowledge.models.diagnoses import Diagnosis, DiagnosisStatus, Recommendation
 from knowledge.models.edges import NODE_MODELS, Edge, KnowledgeNode
+from knowledge.models.incidents import (
+    INCIDENT_TRANSITIONS,
+    OPEN_STATES,
+    EventKind,
+    IllegalIncidentTransition,
+    Incident,
+    IncidentEvent,
+    IncidentState,
+)
 from knowledge.models.patterns import PATTERN_CONTENT_FIELDS, Pattern, PatternKind, PatternVersion
 from knowledge.models.problems import (
     CountedEvent,
@@ -43,10 +53,17 @@ __all__ = [
     "Diagnosis",
     "DiagnosisStatus",
     "Edge",
+    "EventKind",
+    "INCIDENT_TRANSITIONS",
+    "IllegalIncidentTransition",
+    "Incident",
+    "IncidentEvent",
+    "IncidentState",
     "KnowledgeNode",
     "Node",
     "NodeKind",
     "NodeMixin",
+    "OPEN_STATES",
     "Occurrence",
     "Pattern",
     "PatternKind",

@@ -7,10 +7,23 @@ commit*). One module per kind of node, re-exported here so callers say
 
 * ``sightings`` -- the hot path counting every error into its problem;
 * ``problems`` -- curated edits, embeddings, status, merges;
-* ``solutions``, ``edges``, ``patterns`` -- the rest of the graph.
+* ``solutions``, ``edges``, ``patterns`` -- the rest of the graph;
+* ``incidents`` -- opening incidents and moving them through their state machine.
 """
 
 from knowledge.services.edges import as_node, ensure_edge, link
+from knowledge.services.incidents import (
+    acknowledge,
+    add_evidence,
+    add_note,
+    incident_for,
+    open_incident,
+    record_step,
+    remediation_failed,
+    resolve,
+    resolve_diagnosis,
+    start_remediation,
+)
 from knowledge.services.patterns import (
     record_pattern_match,
     rollback_pattern,
@@ -29,6 +42,16 @@ from knowledge.services.sightings import prune_counted_events, record_sighting
 from knowledge.services.solutions import add_solution, record_solution_outcome
 
 __all__ = [
+    "acknowledge",
+    "add_evidence",
+    "add_note",
+    "incident_for",
+    "open_incident",
+    "record_step",
+    "remediation_failed",
+    "resolve",
+    "resolve_diagnosis",
+    "start_remediation",
     "add_solution",
     "as_node",
     "embed_problems",

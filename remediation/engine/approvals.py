@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from remediation import audit, events
-from remediation.engine.common import reopen_diagnosis
+from remediation.engine.common import reopen_incident, step
 from remediation.engine.executing import enqueue_execute
 from remediation.models import (
     APPROVE_PERMISSION,
@@ -48,6 +48,12 @@ def approve(run: RemediationRun | int, user: Any) -> RemediationRun:
                 raise ApprovalError("you already decided on this run")
             Approval.objects.create(run=locked, user=user, decision=Decision.APPROVE)
             count = locked.approvals.filter(decision=Decision.APPROVE).count()
+            quorum = (
+                f" ({count} of {locked.approvals_required})"
+                if locked.approvals_required > 1
+                else ""
+            )
+            step(locked, f"Approved by {user.get_username()}{quorum}", actor=user)
             audit.record(
                 "run.approval", run=locked, rule=locked.rule_id, actor=user,
                 approvals=count, required=locked.approvals_required,
@@ -72,7 +78,8 @@ def reject(run: RemediationRun | int, user: Any, reason: str = "") -> Remediatio
             raise ApprovalError("you already decided on this run")
         Approval.objects.create(run=locked, user=user, decision=Decision.REJECT, reason=reason)
         locked.transition(RunStatus.REJECTED, actor=user, reason=reason or "rejected")
-        reopen_diagnosis(locked)
+        why = f": {reason}" if reason else ""
+        reopen_incident(locked, f"{locked.action} rejected by {user.get_username()}{why}")
         audit.record("run.rejected", run=locked, rule=locked.rule_id, actor=user, reason=reason)
         events.announce("remediation.rejected", events.run_changed(locked))
     return locked
@@ -80,7 +87,7 @@ def reject(run: RemediationRun | int, user: Any, reason: str = "") -> Remediatio
 
 def _expire(run: RemediationRun) -> bool:
     if run.transition(RunStatus.EXPIRED, reason="no decision in time"):
-        reopen_diagnosis(run)
+        reopen_incident(run, f"Nobody decided on {run.action} in time; the prompt expired")
         audit.record("run.expired", run=run, rule=run.rule_id, expires_at=str(run.expires_at))
         events.announce("remediation.expired", events.run_changed(run))
         return True

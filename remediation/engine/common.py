@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db import transaction
 
-from knowledge.models import Diagnosis, DiagnosisStatus
+from knowledge import services as knowledge
 from remediation import audit, events
 from remediation.actions import Action, ActionContext, get_action
 from remediation.models import (
@@ -32,15 +32,18 @@ def action_context(run: RemediationRun) -> ActionContext:
 def escalate(run: RemediationRun, reason: str) -> None:
     with transaction.atomic():
         if run.transition(RunStatus.ESCALATED, reason=f"needs a human: {reason}"[:500]):
-            reopen_diagnosis(run)
+            reopen_incident(run, f"Needs a human: {run.action} did not fix it ({reason})")
             audit.record("run.escalated", run=run, rule=run.rule_id, reason=reason)
             events.announce(
                 "remediation.failed", events.run_changed(run, reason=reason), severity="error"
             )
 
 
-def reopen_diagnosis(run: RemediationRun) -> None:
-    """Nothing fixed it: the diagnosis is open again (for people, and for the next run)."""
-    Diagnosis.objects.filter(pk=run.diagnosis_id, status=DiagnosisStatus.REMEDIATING).update(
-        status=DiagnosisStatus.OPEN
-    )
+def reopen_incident(run: RemediationRun, reason: str) -> None:
+    """Nothing fixed it: the incident is open for people again (and for the next run)."""
+    knowledge.remediation_failed(run.diagnosis_id, reason)
+
+
+def step(run: RemediationRun, text: str, actor: Any = None) -> None:
+    """One of the run's steps on its incident's timeline."""
+    knowledge.record_step(run.diagnosis_id, text, run_id=run.pk, actor=actor)

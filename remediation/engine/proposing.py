@@ -9,11 +9,13 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from knowledge.models import Diagnosis, DiagnosisStatus, Pattern, Solution
+from knowledge import services as knowledge
+from knowledge.models import Diagnosis, Pattern, Solution
 from remediation import audit, events, safety
 from remediation.actions import Action, ActionError
-from remediation.engine.common import build_action
+from remediation.engine.common import build_action, step
 from remediation.engine.executing import enqueue_execute
+from remediation.engine.superseding import supersede_older_prompts
 from remediation.models import (
     RISK_RANK,
     AutonomyMode,
@@ -123,6 +125,7 @@ def _create_run(
         parameters=run.parameters, preview=preview, blast_radius=radius, dry_run=run.dry_run,
     )  # fmt: skip
     events.announce("remediation.proposed", events.run_changed(run))
+    step(run, f"Proposed: {preview or run.action} ({run.risk} risk)")
     return run
 
 
@@ -131,20 +134,22 @@ def _decide(run: RemediationRun, rule: Rule) -> None:
     if decision.blocked:
         run.transition(RunStatus.REJECTED, reason=decision.blocked)
         audit.record("run.blocked", run=run, rule=rule, reason=decision.blocked)
+        step(run, f"Not run: {decision.blocked}")
         return
-    Diagnosis.objects.filter(pk=run.diagnosis_id, status=DiagnosisStatus.OPEN).update(
-        status=DiagnosisStatus.REMEDIATING
-    )
+    knowledge.start_remediation(run.diagnosis_id, f"Remediating: {run.action} proposed")
     if decision.needs_approval:
         expires = timezone.now() + RemediationRun.approval_ttl()
         run.transition(RunStatus.AWAITING_APPROVAL, reason=decision.why, expires_at=expires)
         audit.record("run.awaiting_approval", run=run, rule=rule, reason=decision.why)
+        supersede_older_prompts(run)
+        step(run, f"Waiting for approval: {decision.why}")
         events.announce(
             "remediation.awaiting_approval", events.run_changed(run), severity="warning"
         )
     else:
         run.transition(RunStatus.APPROVED, reason=decision.why)
         audit.record("run.auto_approved", run=run, rule=rule, reason=decision.why)
+        step(run, f"Approved automatically: {decision.why}")
         enqueue_execute(run.pk)
 
 

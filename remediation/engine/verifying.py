@@ -8,10 +8,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from knowledge import services as knowledge
-from knowledge.models import Diagnosis, DiagnosisStatus, Solution, SolutionSource
+from knowledge.models import Solution, SolutionSource
 from remediation import audit, events, safety, verification
 from remediation.actions import get_action
-from remediation.engine.common import action_context, build_action, escalate
+from remediation.engine.common import action_context, build_action, escalate, step
 from remediation.metrics import observe_verified
 from remediation.models import (
     RemediationRun,
@@ -36,9 +36,10 @@ def verify(run_id: int) -> str:
         if not run.transition(status, reason=detail, error="" if recovered else detail):
             return "skipped: already verified"
         audit.record("run.verified", run=run, rule=run.rule_id, recovered=recovered, detail=detail)
+        step(run, f"Verified: {detail}" if recovered else f"Verification failed: {detail}")
         if recovered and not run.dry_run:
             # A recurrence after a verified fix is a new incident with its own diagnosis.
-            Diagnosis.objects.filter(pk=run.diagnosis_id).update(status=DiagnosisStatus.RESOLVED)
+            knowledge.resolve_diagnosis(run.diagnosis_id, f"Fixed by {run.action}: {detail}")
         if recovered:
             events.announce("remediation.succeeded", events.run_changed(run, detail=detail))
     observe_verified(

@@ -24,13 +24,16 @@ class RunStatus(models.TextChoices):
     FAILED = "failed"
     ROLLED_BACK = "rolled_back"
     ESCALATED = "escalated"
+    # Never decided, and no longer needed: its incident resolved, or a newer identical
+    # proposal took its place (a prompt says which).
+    SUPERSEDED = "superseded"
 
 
 S = RunStatus
 # The whole state machine. Anything not listed is refused by ``RemediationRun.transition``.
 TRANSITIONS: dict[str, frozenset[str]] = {
     S.PROPOSED: frozenset({S.AWAITING_APPROVAL, S.APPROVED, S.REJECTED}),
-    S.AWAITING_APPROVAL: frozenset({S.APPROVED, S.REJECTED, S.EXPIRED}),
+    S.AWAITING_APPROVAL: frozenset({S.APPROVED, S.REJECTED, S.EXPIRED, S.SUPERSEDED}),
     # approved -> escalated: the kill switch or a safety limit stopped it before it ran.
     S.APPROVED: frozenset({S.RUNNING, S.ESCALATED}),
     S.RUNNING: frozenset({S.VERIFYING, S.FAILED}),
@@ -41,6 +44,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.EXPIRED: frozenset(),
     S.SUCCEEDED: frozenset(),
     S.ESCALATED: frozenset(),
+    S.SUPERSEDED: frozenset(),
 }
 TERMINAL = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
 

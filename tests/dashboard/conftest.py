@@ -4,13 +4,17 @@ rows for the panels to show. ``control`` (the managed service's control API, reg
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
+from django.db import connection
 from django.utils import timezone
 
 from agents.models import Agent, AgentStatus, Service, ServiceInstance
-from dashboard.roles import ADMIN, APPROVE_APP, APPROVE_CODENAME, OPERATOR, VIEWER
+from dashboard.roles import ADMIN, APPROVE_APP, APPROVE_CODENAME, OPERATOR, VIEWER, ensure_groups
 from knowledge.models import Problem, Severity
 from tests.control_api import control  # noqa: F401  (re-exported fixture)
 
@@ -113,3 +117,52 @@ def _pending_run(open_problem):
         threshold=0.8, status="awaiting_approval", preview="would restart bookmarks/web-1",
         blast_radius={"instances": 1}, evidence={"root_cause": "Upstream timeout"},
     )  # fmt: skip
+
+
+@pytest.fixture
+def open_incident(open_problem):
+    """The open problem, diagnosed on bookmarks: an incident as the diagnostic agent opens it."""
+    from knowledge import services
+    from knowledge.models import Diagnosis
+
+    diagnosis = Diagnosis.objects.create(
+        problem=open_problem, service="bookmarks", instance="web-1", trigger_event_id="t-inc",
+        trigger_type="import.failed", root_cause="Import timed out after 300s", signal="",
+        confidence=0.9, evidence={"message": "Import timed out after <*>", "affected_users": 3},
+    )  # fmt: skip
+    return services.open_incident(diagnosis)
+
+
+# --- Browser tests (Chromium, see test_browser.py) --------------------------------------------
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+PASSWORD = "pw-otto-e2e-123"
+
+
+@pytest.fixture
+def operator_login(db, django_user_model):
+    ensure_groups()
+    user = django_user_model.objects.create_user("otto", "otto@example.com", PASSWORD)
+    user.groups.add(Group.objects.get(name=OPERATOR))
+    return user
+
+
+@pytest.fixture
+def browser_page(monkeypatch) -> Iterator:
+    # A missing browser is a broken environment, not a reason to pass: .ci/run installs it.
+    assert Path(CHROMIUM).exists(), "chromium is not installed: apt-get install chromium"
+    # Playwright's sync API keeps an event loop on this thread; the test's own ORM calls
+    # are still plain synchronous code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        yield page
+        # ORM calls made while Playwright's loop ran used a connection of that context.
+        connection.close()
+        browser.close()

@@ -12,14 +12,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO
 
 import httpx
 import pytest
-from django.contrib.auth.models import Group
 from django.db import connection
 
 from agents import mesh
@@ -27,18 +25,14 @@ from agents.events import parse_event
 from agents.models import Agent, AgentStatus
 from dashboard.live import push_panels
 from dashboard.panels import sample_streams
-from dashboard.roles import OPERATOR, ensure_groups
 from knowledge.seed import seed_knowledge
 from remediation.models import RemediationRun, Rule
+from tests.dashboard.conftest import PASSWORD, SCREENSHOTS
 from tests.support import process_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "var" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-PASSWORD = "pw-otto-e2e-123"
 
 
 def _free_port() -> int:
@@ -127,33 +121,6 @@ def _some_traffic() -> None:
         mesh.publish_many(events)
         sample_streams(force=True)
         time.sleep(1.05)
-
-
-@pytest.fixture
-def operator_login(db, django_user_model):
-    ensure_groups()
-    user = django_user_model.objects.create_user("otto", "otto@example.com", PASSWORD)
-    user.groups.add(Group.objects.get(name=OPERATOR))
-    return user
-
-
-@pytest.fixture
-def browser_page(monkeypatch) -> Iterator:
-    # A missing browser is a broken environment, not a reason to pass: .ci/run installs it.
-    assert Path(CHROMIUM).exists(), "chromium is not installed: apt-get install chromium"
-    # Playwright's sync API keeps an event loop on this thread; the test's own ORM calls
-    # are still plain synchronous code.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        yield page
-        # ORM calls made while Playwright's loop ran used a connection of that context.
-        connection.close()
-        browser.close()
 
 
 def test_an_operator_watches_the_dashboard_change_live_and_approves_a_run(

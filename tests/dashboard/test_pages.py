@@ -23,32 +23,35 @@ def test_every_page_sends_anonymous_visitors_to_login(client, url):
 
 
 def test_the_overview_shows_every_panel(
-    client, viewer_user, monitor_agent, open_problem, bookmarks_service
+    client, viewer_user, monitor_agent, open_incident, bookmarks_service
 ):
     client.force_login(viewer_user)
 
     html = client.get("/").content.decode()
 
-    for panel in ("agents", "rates", "problems", "approvals", "runs", "knowledge", "services"):
+    for panel in ("incidents", "agents", "rates", "approvals", "runs", "knowledge", "services"):
         assert f'id="panel-{panel}"' in html
     assert "monitor" in html and "handling 100 events" in html
     assert 'data-status="running"' in html and ">running<" in html  # colour and text
-    assert "Import timed out after 300s" in html and "Critical" in html
-    assert "1 / 1 healthy" in html
+    assert "Import timed out after …" in html and "Critical" in html  # the open incident
+    assert "Needs a look: no automatic fix applies" in html
+    # Its instance beats, but the critical incident on it keeps it from looking green.
+    assert "1 / 1 up · 1 open incident" in html and 'data-service-state="failing"' in html
     assert 'ws-connect="/ws/status/"' in html
     assert "/static/django_htmx/ext/hx-ws-2" in html
 
 
 def test_the_overview_runs_a_fixed_number_of_queries(
-    client, django_assert_num_queries, viewer_user, monitor_agent, open_problem, bookmarks_service
+    client, django_assert_num_queries, viewer_user, monitor_agent, open_incident, bookmarks_service
 ):
     client.force_login(viewer_user)
     client.get("/")  # warm: session, content types
 
-    # session, user, agents, open problems, approvals + runs (or, before remediation has
-    # migrated, one table check each), 3 knowledge counts, services + instances, the viewer's
-    # permissions (user + group), health's database check: nothing grows with the rows.
-    with django_assert_num_queries(14):
+    # session, user, open + resolved incidents and their runs, approvals + runs (or, before
+    # remediation has migrated, one table check each), agents, 3 knowledge counts, services +
+    # instances + open incidents by service, the viewer's permissions (user + group),
+    # health's database check: nothing grows with the rows.
+    with django_assert_num_queries(17):
         client.get("/")
 
 
@@ -195,3 +198,19 @@ def test_the_run_page_shows_preview_and_timeline_and_buttons_only_to_approvers(
     assert ">Approve<" not in as_viewer and "Waiting for an operator" in as_viewer
     assert ">Approve<" in as_operator and ">Reject<" in as_operator
     assert client.get("/runs/999999/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("total", "healthy", "incidents", "expected"),
+    [
+        (2, 2, [], ("ok", "2 / 2 up")),
+        (2, 2, ["error"], ("warn", "2 / 2 up · 1 open incident")),
+        (2, 2, ["warning", "critical"], ("failing", "2 / 2 up · 2 open incidents")),
+        (2, 1, [], ("warn", "1 / 2 up")),
+        (2, 0, [], ("failing", "0 / 2 up")),
+    ],
+)
+def test_service_health_reflects_open_incidents(total, healthy, incidents, expected):
+    from dashboard.panels import service_health
+
+    assert service_health(total, healthy, incidents) == expected

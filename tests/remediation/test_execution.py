@@ -79,7 +79,8 @@ def test_verification_failure_rolls_back_then_escalates(control):
     set_safety(autonomy_mode="auto_up_to_medium")
     rule = make_rule(action="scale_out", parameters={"replicas": 2}, risk="medium")
     diagnosis = make_diagnosis(with_solution="scale_out")
-    control.health = "unhealthy"
+    # Its own symptom is still there (the service's overall health alone would not count).
+    control.health, control.signals = "unhealthy", {"import_timeout": 40}
 
     [run] = engine.propose_for_diagnosis(diagnosis.pk)
 
@@ -254,6 +255,7 @@ def _worker_process(run_id: int) -> subprocess.Popen:
     env["DATABASE_URL"] = f"postgresql://{db['USER']}@{quote(db['HOST'], safe='')}/{db['NAME']}"
     env["REDIS_URL"] = settings.REDIS_URL
     env["SECRET_KEY"] = settings.SECRET_KEY
+    env["CONTROL_URL_ALLOWED_NETWORKS"] = ",".join(settings.CONTROL_URL_ALLOWED_NETWORKS)
     code = f"from remediation import engine; engine.execute({run_id})"
     return subprocess.Popen(
         [sys.executable, "manage.py", "shell", "-c", code],

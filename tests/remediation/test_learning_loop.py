@@ -16,7 +16,6 @@ from knowledge.models import (
 )
 from remediation import engine
 from remediation.actions import get_action
-from remediation.engine import proposing
 from remediation.models import AuditEntry, RemediationRun, RunStatus
 from tests.remediation.conftest import make_diagnosis, make_rule, set_safety
 
@@ -38,7 +37,8 @@ def status_of(diagnosis: Diagnosis) -> str:
 def not_executed(monkeypatch) -> list[int]:
     """Approved runs are queued here instead of executing (to see the state in between)."""
     queued: list[int] = []
-    monkeypatch.setattr(proposing, "enqueue_execute", queued.append)  # where proposals look
+    # The engine's steps import it from executing.py: patch where proposing looks it up.
+    monkeypatch.setattr("remediation.engine.proposing.enqueue_execute", queued.append)
     return queued
 
 

@@ -44,7 +44,7 @@ def test_a_failed_verification_counts_as_failed_and_observes_no_latency(control)
     set_safety(autonomy_mode="auto_up_to_medium")
     make_rule(action="scale_out", parameters={"replicas": 2}, risk="medium")
     diagnosis = make_diagnosis(with_solution="scale_out")
-    control.health = "unhealthy"
+    control.health, control.signals = "unhealthy", {"import_timeout": 40}  # its symptom
     count = sample("ai_ops_solution_latency_count")
     failed = sample("ai_ops_remediation_verified_total", outcome="failed")
 

@@ -111,7 +111,7 @@ def test_at_most_n_restarts_per_service_per_window(control):
 def test_the_circuit_opens_after_k_failures_and_runs_then_need_approval(control, approver):
     set_safety(circuit_failure_threshold=2)
     rule = make_rule(action="clear_cache", threshold_max=0.8)
-    control.health = "unhealthy"
+    control.health, control.signals = "unhealthy", {"import_timeout": 40}  # its symptom
 
     assert [propose().status for _ in range(2)] == ["escalated", "escalated"]
 
@@ -123,7 +123,7 @@ def test_the_circuit_opens_after_k_failures_and_runs_then_need_approval(control,
     waiting = propose()
     assert waiting.status == RunStatus.AWAITING_APPROVAL  # automation stopped
 
-    control.health = "healthy"
+    control.health, control.signals = "healthy", {}
     engine.approve(waiting, approver)  # a human-approved success closes it again
 
     rule.refresh_from_db()

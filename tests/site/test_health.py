@@ -63,3 +63,18 @@ def test_it_names_redis_when_redis_is_unreachable(client, settings, monkeypatch)
 
 def test_it_is_never_cached(client):
     assert "no-cache" in client.get("/health")["Cache-Control"]
+
+
+def test_it_ignores_heartbeats_from_before_the_current_start(client, settings):
+    from agents.heartbeats import mark_started
+
+    settings.HEARTBEAT_STALE_SECONDS = 30
+    record_heartbeat("old-worker", at=time.time() - 600)  # the previous run's, long silent
+    mark_started()
+    record_heartbeat("new-worker")
+
+    response = client.get("/health")
+
+    assert response.status_code == 200
+    checks = response.json()["checks"]
+    assert "heartbeat:old-worker" not in checks and checks["heartbeat:new-worker"]["ok"]

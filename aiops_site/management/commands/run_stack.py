@@ -15,6 +15,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
+from agents.heartbeats import mark_started
 from aiops_site import embedded, supervision
 from aiops_site.stack import (
     AlreadyRunning,
@@ -57,6 +58,7 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0, skip_checks=False)
         for seed, options in SEED_COMMANDS.items():
             call_command(seed, verbosity=0, **options)
+        mark_started()  # /health ignores the previous run's heartbeats from now on
         self._announce_admin()
         processes = process_table()
         if only:

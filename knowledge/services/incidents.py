@@ -1,0 +1,179 @@
+"""The one way to open and move incidents (see ``knowledge/models/incidents.py``).
+
+The diagnostic agent opens an incident with its diagnosis; the remediation engine moves it
+(remediating, reopened, resolved) and writes its steps to the timeline; people acknowledge
+and resolve it from the dashboard. Every function changes rows in the caller's transaction
+(or its own) and announces the change by :data:`knowledge.signals.incident_changed`, which the
+layers above turn into events and notifications *after commit*.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from knowledge.incident_text import incident_title, is_catalogue, percent, readable
+from knowledge.models import (
+    Diagnosis,
+    DiagnosisStatus,
+    EventKind,
+    Incident,
+    IncidentState,
+    Problem,
+)
+from knowledge.signals import incident_changed
+
+St = IncidentState
+# Diagnoses that existed before incidents: what their incident's state is.
+STATE_OF_DIAGNOSIS = {
+    DiagnosisStatus.OPEN: St.DIAGNOSED,
+    DiagnosisStatus.REMEDIATING: St.REMEDIATING,
+    DiagnosisStatus.RESOLVED: St.RESOLVED,
+    DiagnosisStatus.DISMISSED: St.RESOLVED,
+}
+
+
+def announce(incident: Incident, change: str, **details: Any) -> None:
+    """``change``: opened, acknowledged, remediating, resolved, reopened, note."""
+    incident_changed.send(sender=Incident, incident=incident, change=change, details=details)
+
+
+def title_for(diagnosis: Diagnosis) -> str:
+    problem = diagnosis.problem
+    return incident_title(
+        problem_title=problem.title,
+        problem_fingerprint=problem.fingerprint,
+        catalogue_title=_catalogue_match(diagnosis),
+        message=str((diagnosis.evidence or {}).get("message") or problem.log_template or ""),
+    )
+
+
+def _catalogue_match(diagnosis: Diagnosis) -> str | None:
+    """The catalogue problem behind the diagnosis' cause: the first hypothesis (or similar
+    problem) that is a catalogue entry with the diagnosis' signal, not any neighbour."""
+    ids = [h.get("problem") for h in diagnosis.hypotheses or [] if h.get("problem")]
+    ids += [s.get("problem") for s in (diagnosis.evidence or {}).get("similar", [])]
+    rows = {
+        pk: (title, fingerprint, signal)
+        for pk, title, fingerprint, signal in Problem.objects.filter(
+            pk__in=[i for i in ids if i]
+        ).values_list("pk", "title", "fingerprint", "signal")
+    }
+    for pk in ids:
+        title, fingerprint, signal = rows.get(pk, ("", "", ""))
+        if is_catalogue(fingerprint) and diagnosis.signal and signal == diagnosis.signal:
+            return title
+    return None
+
+
+def open_incident(diagnosis: Diagnosis, *, detected_at: datetime | None = None) -> Incident:
+    """The diagnosis' incident, opened (detected, then diagnosed) if it has none yet."""
+    existing = Incident.objects.filter(diagnosis=diagnosis).first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            incident = Incident.objects.create(
+                diagnosis=diagnosis, service=diagnosis.service, title=title_for(diagnosis),
+                severity=diagnosis.problem.severity, state=St.TRIGGERED,
+                opened_at=detected_at or diagnosis.created_at,
+            )  # fmt: skip
+            message = readable(str((diagnosis.evidence or {}).get("message", "")), 200)
+            where = f" on {diagnosis.service}" if diagnosis.service else ""
+            incident.note(
+                EventKind.DETECTED, f"Detected{where}: {message or incident.title}",
+                at=incident.opened_at,
+            )  # fmt: skip
+            incident.transition(
+                St.DIAGNOSED,
+                reason=f"Diagnosed: {readable(diagnosis.root_cause, 200)} "
+                f"({percent(diagnosis.confidence)} confident)",
+            )
+    except IntegrityError:  # another worker opened it first
+        return Incident.objects.get(diagnosis=diagnosis)
+    announce(incident, "opened")
+    return incident
+
+
+def incident_for(diagnosis: Diagnosis | int) -> Incident:
+    """The incident of a diagnosis, opened now for one that has none (older rows, tests)."""
+    pk = getattr(diagnosis, "pk", diagnosis)
+    found = Incident.objects.filter(diagnosis_id=pk).first()
+    if found is not None:
+        return found
+    row = diagnosis if isinstance(diagnosis, Diagnosis) else Diagnosis.objects.get(pk=pk)
+    return open_incident(row)
+
+
+def add_evidence(diagnosis: Diagnosis, text: str) -> None:
+    incident = incident_for(diagnosis)
+    incident.note(EventKind.EVIDENCE, text)
+    announce(incident, "note")
+
+
+def record_step(
+    diagnosis: Diagnosis | int, text: str, *, run_id: int | None = None, actor: Any = None
+) -> None:
+    """A remediation step on the timeline (proposed, approved by, executed, verified)."""
+    incident = incident_for(diagnosis)
+    incident.note(EventKind.REMEDIATION, text, run_id=run_id, actor=actor)
+    announce(incident, "note")
+
+
+def _move(incident: Incident, to: str, *, actor: Any = None, reason: str = "", **fields) -> bool:
+    """Move from whatever state the row holds now, if the machine allows it."""
+    for _ in range(3):  # someone else moved it between the read and the update: re-read
+        incident.refresh_from_db(fields=["state"])
+        if not incident.can_transition(to):
+            return False
+        if incident.transition(to, actor=actor, reason=reason, **fields):
+            announce(incident, to, actor=getattr(actor, "username", "") or "system", reason=reason)
+            return True
+    return False
+
+
+def start_remediation(diagnosis: Diagnosis | int, reason: str) -> bool:
+    incident = incident_for(diagnosis)
+    if incident.state == St.REMEDIATING:
+        return False
+    return _move(incident, St.REMEDIATING, reason=reason)
+
+
+def remediation_failed(diagnosis: Diagnosis | int, reason: str) -> bool:
+    """Nothing fixed it: open for people again (unless it is already resolved)."""
+    incident = incident_for(diagnosis)
+    if incident.state != St.REMEDIATING:
+        incident.note(EventKind.REMEDIATION, reason)
+        announce(incident, "note")
+        return False
+    return _move(incident, St.REOPENED, reason=reason)
+
+
+def resolve(incident: Incident, *, actor: Any = None, note: str = "") -> bool:
+    how = note.strip() or ("resolved by hand" if actor is not None else "the fix was verified")
+    return _move(incident, St.RESOLVED, actor=actor, reason=how, resolution=how[:500])
+
+
+def resolve_diagnosis(diagnosis: Diagnosis | int, reason: str) -> bool:
+    return resolve(incident_for(diagnosis), note=reason)
+
+
+def acknowledge(incident: Incident, actor: Any) -> bool:
+    """Someone is on it. From remediating it stays a note (the fix carries on)."""
+    who = getattr(actor, "username", "") or str(actor)
+    if incident.state == St.REMEDIATING or not incident.is_open:
+        incident.note(EventKind.NOTE, f"Acknowledged by {who}", actor=actor)
+        announce(incident, "note")
+        return False
+    return _move(
+        incident, St.ACKNOWLEDGED, actor=actor, reason=f"Acknowledged by {who}",
+        acknowledged_at=timezone.now(), acknowledged_by=who[:150],
+    )  # fmt: skip
+
+
+def add_note(incident: Incident, text: str, actor: Any) -> None:
+    incident.note(EventKind.NOTE, text, actor=actor)
+    announce(incident, "note")
