@@ -49,7 +49,7 @@ TITLES = {
 
 #: Scores: the exception's type names the cause; its message's words suggest it.
 TYPE_WEIGHT = 1.2
-WORDS_WEIGHT = 0.8
+WORDS_WEIGHT = 0.9
 #: A burst (several events of the error) is a little more convincing than one.
 BURST_BONUS = 0.15
 BURST_EVENTS = 3
@@ -155,7 +155,7 @@ def classes_from_error(
         match = clue.words.search(message)
         if match:
             # The words add less when the type already said it: one fact, seen twice.
-            score += WORDS_WEIGHT if not score else WORDS_WEIGHT / 4
+            score += WORDS_WEIGHT if not score else WORDS_WEIGHT / 3
             evidence.append({"kind": "message", "words": match.group(0)})
         if score:
             if events >= BURST_EVENTS:

@@ -227,7 +227,8 @@ def _cause_classes(trigger: Event, context: Context) -> list[Hypothesis]:
 
     text = error_text(trigger)
     if trigger.type != "anomaly.detected" and text is not None:
-        add(causes.classes_from_error(exception_of(trigger), text), 1.0)
+        events = sum(context.instances.values()) or 1
+        add(causes.classes_from_error(exception_of(trigger), text, events), 1.0)
         _weigh_workload_class(trigger, add)
     if context.errors:
         tally: Counter[str] = Counter()
