@@ -82,6 +82,8 @@ class AnomalyDetected(SystemPayload):
     window_end: datetime
     evidence: dict[str, Any] = Field(default_factory=dict)
     problem_id: int | None = None
+    #: The service whose events showed the anomaly ("" when it spans several).
+    service: str = ""
 
 
 # --- diagnosis.* -----------------------------------------------------------------------------

@@ -8,6 +8,11 @@ overwrites what curators changed since. Seeded problems get the fingerprint
 ``catalogue:<key>``: stable across installations (exports move between them) and never
 produced by the log fingerprinter, so real sightings become their own problems and are tied
 to the seeded ones by similarity (and merged by a curator when they are the same).
+
+The catalogue names its application's services (``services``, the simulator's); every seeded
+problem lists them, and the diagnostic agent proposes a catalogue problem (and its solutions)
+only for errors of those services (``agents.diagnostic.reasoning.applies_to``): another
+application's "Deduplicate imported bookmarks" is no advice for a real app's locked database.
 """
 
 from __future__ import annotations
@@ -62,7 +67,8 @@ def seed_knowledge(
             category=entry["category"],
             severity=entry.get("severity", "error"),
             signal=entry.get("signal", ""),
-            services=entry.get("services", []),
+            # Scoped to the catalogue's application: its advice is for its services only.
+            services=sorted({*entry.get("services", []), *catalogue.get("services", [])}),
             error_patterns=entry.get("error_patterns", []),
         )
         problems[entry["key"]] = problem

@@ -61,7 +61,8 @@ class BookmarkDiagnosticAgent(BaseAgent):
                 exception = reasoning.exception_of(event)
                 key = json.dumps(exception, sort_keys=True) if exception else ""
                 exceptions[key] = exception
-                groups[(text, key, event.type, event.source, event.instance)].append(event)
+                service = reasoning.service_of(event)
+                groups[(text, key, event.type, service, event.instance)].append(event)
         for (text, key, event_type, service, instance), events in groups.items():
             self.activity = f"diagnosing {event_type} from {service}"
             diagnose(text, events, service=service, instance=instance, exception=exceptions[key])
@@ -117,7 +118,9 @@ def _open_diagnosis(
 ) -> Diagnosis:
     trigger = events[0]
     similar = known_problems_like(text, SIMILAR_K, problem=problem)
-    context = reasoning.gather_context(trigger.timestamp, triggers=events)
+    context = reasoning.gather_context(
+        trigger.timestamp, triggers=events, first_seen=problem.first_seen
+    )
     hypotheses = reasoning.rank_hypotheses(trigger, similar, context)
     top = hypotheses[0] if hypotheses else None
     confidence = reasoning.confidence(hypotheses)
@@ -149,7 +152,7 @@ def _open_diagnosis(
                 {"problem": p.pk, "title": p.title, "score": round(s, 3)} for p, s in similar
             ],
         },
-        suggestions=_suggestions(top, similar),
+        suggestions=_suggestions(top, similar, service),
         event_count=len(events),
     )
     services.open_incident(diagnosis, detected_at=trigger.timestamp)
@@ -240,9 +243,13 @@ def _hypothesis_json(h: reasoning.Hypothesis) -> dict:
     }
 
 
-def _suggestions(top: reasoning.Hypothesis | None, similar: list[tuple[Problem, float]]) -> list:
-    """Solutions of the explaining problem first, then of similar ones, best proven first."""
-    problem_ids = ([top.problem_id] if top and top.problem_id else []) + [p.pk for p, _ in similar]
+def _suggestions(
+    top: reasoning.Hypothesis | None, similar: list[tuple[Problem, float]], service: str
+) -> list:
+    """Solutions of the explaining problem first, then of similar ones that match its cause
+    (``reasoning.suggestible``), best proven first."""
+    candidates = [p for p, _ in similar if reasoning.suggestible(p, top, service)]
+    problem_ids = ([top.problem_id] if top and top.problem_id else []) + [p.pk for p in candidates]
     solutions = Solution.objects.filter(problem_id__in=problem_ids).order_by(
         "-success_lower_bound", "pk"
     )

@@ -14,13 +14,13 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import redis
 
 from agents.models import Anomaly, AnomalyDetector
-from agents.monitor import store
+from agents.monitor import short_baseline, store
 from agents.monitor.detector import ALERT_SURPRISE, SCORE_HALF
 from agents.monitor.recording import COOLDOWN_SECONDS, AnomalyRecorder, Finding, utc
 from agents.monitor.writer import Batch
@@ -60,6 +60,8 @@ BURST_RULES: tuple[BurstRule, ...] = (
 )
 #: Mean latency over the fast window against the baseline mean (a ratio, with minimum counts).
 LATENCY_SERIES = "api.latency_mean"
+#: Requests finishing per second, judged by :mod:`agents.monitor.short_baseline` for drops.
+THROUGHPUT_SERIES = "api.throughput"
 LATENCY_MIN_WINDOW = 20
 LATENCY_MIN_BASELINE = 100
 LATENCY_RATIO = 3.0
@@ -68,6 +70,9 @@ LATENCY_RATIO = 3.0
 SUSTAINED_RATIO = 1.6
 SUSTAINED_SECONDS = 7
 SUSTAINED_MIN_REQUESTS = 3
+#: A jump of the window's mean counts only with this many slow seconds in it: a single
+#: slow request (an ordinary import) lifts a ten-second mean threefold on its own.
+JUMP_MIN_SECONDS = 3
 
 
 def sustained_seconds(per_second: Iterable[tuple[float, float]], baseline_mean: float) -> int:
@@ -162,8 +167,8 @@ def check_latency(
         return None
     ratio = mean_now / mean_before
     sustained = sustained_seconds(window.get("per_second", ()), mean_before)
-    if ratio >= LATENCY_RATIO:
-        threshold = LATENCY_RATIO  # a jump
+    if ratio >= LATENCY_RATIO and sustained >= JUMP_MIN_SECONDS:
+        threshold = LATENCY_RATIO  # a jump (in several seconds: one slow import is not one)
     elif ratio >= SUSTAINED_RATIO and sustained >= SUSTAINED_SECONDS:
         threshold = SUSTAINED_RATIO  # a creep: smaller, but second after second
     else:
@@ -190,6 +195,54 @@ def check_latency(
     )
 
 
+def _slow_finding(end: int, verdict: short_baseline.SlowVerdict) -> Finding:
+    ratio = verdict.mean_ms / verdict.median_ms if verdict.median_ms else 0.0
+    surprise = ALERT_SURPRISE * (1 + verdict.slow_seconds / FAST_WINDOW_SECONDS)
+    return Finding(
+        series=LATENCY_SERIES,
+        detector=AnomalyDetector.BURST,
+        score=_score(surprise),
+        value=verdict.mean_ms,
+        window_start=utc(end - FAST_WINDOW_SECONDS + 1),
+        window_end=utc(end + 1),
+        expected=verdict.median_ms,
+        expected_high=verdict.threshold_ms,
+        evidence={
+            "kind": "slow-seconds",
+            "window_seconds": FAST_WINDOW_SECONDS,
+            "slow_seconds": verdict.slow_seconds,
+            "seconds_with_requests": verdict.busy_seconds,
+            "baseline_median_ms": round(verdict.median_ms, 2),
+            "threshold_ms": round(verdict.threshold_ms, 2),
+            "baseline_seconds": verdict.history_seconds,
+            "ratio": round(ratio, 2),
+        },
+    )
+
+
+def _drop_finding(end: int, verdict: short_baseline.DropVerdict) -> Finding:
+    window = short_baseline.DROP_WINDOW
+    return Finding(
+        series=THROUGHPUT_SERIES,
+        detector=AnomalyDetector.BURST,
+        score=_score(verdict.surprise),
+        value=verdict.observed / window,
+        window_start=utc(end - window + 1),
+        window_end=utc(end + 1),
+        expected=verdict.expected / window,
+        evidence={
+            "kind": "throughput-drop",
+            "window_seconds": window,
+            "requests": verdict.observed,
+            "expected_requests": round(verdict.expected, 1),
+            "ratio": round(verdict.observed / verdict.expected, 2),
+            "surprise_decades": round(verdict.surprise, 2),
+            "baseline_seconds": verdict.history_seconds,
+            "dispersion": round(verdict.dispersion, 2),
+        },
+    )
+
+
 class FastPath(store.RedisBacked):
     """Runs the checks after each written batch; keeps the baseline briefly cached."""
 
@@ -198,6 +251,7 @@ class FastPath(store.RedisBacked):
         self.recorder = recorder
         self._last_latency_check = 0.0
         self._baseline_cache: tuple[int, float, dict[str, float], float] | None = None
+        self._service = ""  # the service whose requests were seen last (findings name it)
 
     def check(self, batch: Batch) -> list[Anomaly]:
         """Test the window ending at the batch's last second; returns the anomalies raised."""
@@ -217,12 +271,45 @@ class FastPath(store.RedisBacked):
                 finding = check_burst(rule, end, window, baseline, baseline_seconds, batch)
                 if finding is not None:
                     findings.append(finding)
+        if "api" in batch.sources:
+            self._service = batch.sources["api"]
         if check_latency_now:
             finding = check_latency(end, window, baseline)
             if finding is not None:
                 findings.append(finding)
+            findings += self.short_checks(end)
             self._rearm_quiet_series(window, baseline)
-        return self._record(findings)
+        return self._record([replace(f, service=f.service or self._service) for f in findings])
+
+    def check_quiet(self, now: float) -> list[Anomaly]:
+        """The seconds-level checks with no batch to start them (from the agent's tick): when
+        requests hang, no events arrive, and silence is itself the symptom."""
+        findings = self.short_checks(int(now))
+        return self._record([replace(f, service=f.service or self._service) for f in findings])
+
+    def short_checks(self, end: int) -> list[Finding]:
+        """Slow seconds and a throughput drop against the per-second history (no warm-up)."""
+        span = short_baseline.HISTORY_SECONDS + short_baseline.DROP_WINDOW
+        first = end - span - short_baseline.LAG_SECONDS + 1
+        pipe = self.client.pipeline(transaction=False)
+        for second in range(first, end + 1):
+            pipe.hmget(store.second_key(second), ["api.count", "api.sum"])
+        seconds = [(float(c or 0), float(t or 0)) for c, t in pipe.execute()]
+        findings = []
+        window = seconds[-FAST_WINDOW_SECONDS:]
+        slow = short_baseline.slow_seconds(
+            seconds[-FAST_WINDOW_SECONDS - short_baseline.HISTORY_SECONDS : -FAST_WINDOW_SECONDS],
+            window,
+        )
+        if slow is not None:
+            findings.append(_slow_finding(end, slow))
+        cut = len(seconds) - short_baseline.LAG_SECONDS
+        drop_window = [c for c, _ in seconds[cut - short_baseline.DROP_WINDOW : cut]]
+        history = [c for c, _ in seconds[: cut - short_baseline.DROP_WINDOW]]
+        drop = short_baseline.throughput_drop(history, drop_window)
+        if drop is not None:
+            findings.append(_drop_finding(end - short_baseline.LAG_SECONDS, drop))
+        return findings
 
     def _record(self, findings: list[Finding]) -> list[Anomaly]:
         raised = []

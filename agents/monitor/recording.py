@@ -96,7 +96,10 @@ def record_anomaly(finding: Finding, *, source: str = "aiops", instance: str = "
                 "expected_low": finding.expected_low,
                 "expected_high": finding.expected_high,
                 "window_end": finding.window_end,
-                "evidence": finding.evidence,
+                # The Anomaly row has no service column: the service rides in its evidence.
+                "evidence": {**finding.evidence, "service": finding.service}
+                if finding.service
+                else finding.evidence,
             },
         )
         if not created:
@@ -135,6 +138,7 @@ def anomaly_event(anomaly: Anomaly, *, source: str = "aiops", instance: str = ""
         window_end=anomaly.window_end,
         evidence=anomaly.evidence,
         problem_id=anomaly.problem_id,
+        service=str((anomaly.evidence or {}).get("service", "")),
     )
     return system_event(
         "anomaly.detected", detected, source=source, instance=instance, severity=anomaly.severity

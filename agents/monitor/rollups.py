@@ -49,7 +49,10 @@ class Rollups:
 
     def finalise(self, now: float | None = None) -> list[int]:
         """Store every closed minute as metric points and run detection; returns the minutes."""
-        return self.finaliser.finalise(now)
+        minutes = self.finaliser.finalise(now)
+        # Silence is a symptom too (a hang stops requests finishing): judged on the tick.
+        self.fast_path.check_quiet(self.finaliser.clock() if now is None else now)
+        return minutes
 
     def pending_minutes(self) -> list[int]:
         return self.finaliser.pending_minutes()

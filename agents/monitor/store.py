@@ -18,7 +18,8 @@ PREFIX = "aiops:monitor"
 MINUTE = 60
 #: Minute hashes outlive finalisation: late events re-finalise, and they are the baseline.
 KEEP_SECONDS = 3 * 3600
-SECOND_KEY_TTL = 180
+#: Per-second counters: the fast window and the seconds-level baselines (short_baseline).
+SECOND_KEY_TTL = 420
 FINALISE_LEASE_MS = 60_000
 
 PENDING_KEY = f"{PREFIX}:pending"

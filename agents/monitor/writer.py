@@ -126,6 +126,7 @@ class RollupWriter(store.RedisBacked):
             fast["api.count"] += 1
             fast["api.errors"] += error
             fast["api.sum"] += latency
+            batch.sources["api"] = str(record.get("source", ""))
             if error:
                 batch.triggers["api.error_rate"].append(str(record.get("id", "")))
                 batch.sources["api.error_rate"] = str(record.get("source", ""))

@@ -95,9 +95,10 @@ def test_two_wordings_of_one_cause_make_one_diagnosis_with_combined_confidence(s
     assert diagnosis.confidence > alone
     assert diagnosis.event_count == 2
 
-    # The second wording alone on another service: the same confidence, its own diagnosis.
-    diagnose(error_line(SOFT_LIMIT, service="reader", instance="reader-1"))
-    elsewhere = Diagnosis.objects.get(service="reader")
+    # The second wording alone on another service (of the catalogue's application: its
+    # problems apply to those only): the same confidence, its own diagnosis.
+    diagnose(error_line(SOFT_LIMIT, service="import-worker", instance="worker-1"))
+    elsewhere = Diagnosis.objects.get(service="import-worker")
     assert elsewhere.pk != diagnosis.pk and elsewhere.signal == "import_timeout"
     assert elsewhere.confidence == corroboration["confidence"]
     assert diagnosis.confidence == noisy_or(alone, elsewhere.confidence)
