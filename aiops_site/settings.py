@@ -227,6 +227,23 @@ def _remediation_commands() -> dict:
 
 REMEDIATION_COMMANDS = _remediation_commands()
 
+
+def _remediation_webhooks() -> dict:
+    raw = env_str("REMEDIATION_WEBHOOKS", "{}")
+    try:
+        webhooks = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ImproperlyConfigured(f"REMEDIATION_WEBHOOKS is not valid JSON: {exc}") from None
+    if not isinstance(webhooks, dict) or not all(
+        isinstance(spec, dict) and isinstance(spec.get("url"), str) for spec in webhooks.values()
+    ):
+        raise ImproperlyConfigured('REMEDIATION_WEBHOOKS must map names to {"url": "..."}')
+    return webhooks
+
+
+# Outbound webhooks a rule may call by name (CI rollback, feature flags); never a rule's URL.
+REMEDIATION_WEBHOOKS = _remediation_webhooks()
+
 # --- Django --------------------------------------------------------------------------------
 
 INSTALLED_APPS = [

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
 from remediation import engine, safety
+from remediation.actions import registered_actions
 from remediation.audit import canonical_json
 from remediation.models import (
     Approval,
@@ -44,17 +46,85 @@ class RemediationSettingsAdmin(admin.ModelAdmin):
         )  # fmt: skip
 
 
+def _action_choices() -> list[tuple[str, str]]:
+    return sorted(
+        ((name, f"{cls.title or name} ({name})") for name, cls in registered_actions().items()),
+        key=lambda choice: choice[1],
+    )
+
+
+class RuleForm(forms.ModelForm):
+    """The action is picked from the registered ones; the model's ``clean`` checks the rest
+    (a criterion, parameters the action accepts, commands and webhooks on their allow-lists)."""
+
+    action = forms.ChoiceField(
+        choices=_action_choices,
+        help_text="Command runs an allow-listed command (REMEDIATION_COMMANDS); "
+        "http_webhook calls an allow-listed webhook (REMEDIATION_WEBHOOKS).",
+    )
+
+    class Meta:
+        model = Rule
+        fields = [
+            "name", "description", "enabled", "service", "cause_class", "exception_type",
+            "signal", "instances", "action", "parameters", "risk", "requires_approval",
+            "dry_run", "confidence_threshold", "verify_after_seconds", "max_runs",
+            "window_seconds", "cooldown_seconds", "problem_fingerprint", "category",
+            "pattern_name", "threshold_min", "threshold_max", "threshold_step", "circuit_open",
+        ]  # fmt: skip
+        help_texts = {
+            "parameters": 'For a command: {"command": "restart_web", "args": [], '
+            '"rollback_command": ""}. For a webhook: {"webhook": "ci_rollback", "body": {}, '
+            '"rollback_webhook": ""}.',
+            "service": "The service the rule acts for (as the SDK names it). Empty: any.",
+        }
+
+
 @admin.register(Rule)
 class RuleAdmin(admin.ModelAdmin):
+    form = RuleForm
     list_display = [
-        "name", "enabled", "signal", "action", "risk", "requires_approval",
-        "confidence_threshold", "effective_threshold", "circuit_open",
+        "name", "enabled", "service", "cause_class", "exception_type", "signal", "action",
+        "risk", "requires_approval", "effective_threshold", "circuit_open",
     ]  # fmt: skip
-    list_filter = ["enabled", "risk", "requires_approval", "circuit_open"]
-    search_fields = ["name", "signal", "problem_fingerprint", "action"]
+    list_filter = ["enabled", "cause_class", "risk", "requires_approval", "circuit_open"]
+    search_fields = ["name", "service", "exception_type", "signal", "problem_fingerprint", "action"]
     readonly_fields = [
         "effective_threshold", "consecutive_failures", "circuit_opened_at", "created_at",
         "updated_at",
+    ]  # fmt: skip
+    fieldsets = [
+        (None, {"fields": ["name", "description", "enabled"]}),
+        (
+            "What it matches (every field you fill must hold)",
+            {"fields": ["service", "cause_class", "exception_type", "signal", "instances"]},
+        ),
+        ("What it does", {"fields": ["action", "parameters"]}),
+        (
+            "Safety",
+            {
+                "description": "Risk is the higher of this and the action's own. A run that "
+                "needs approval waits in Pending approvals with its dry-run preview. After "
+                "it runs, the symptom is watched for verify-after seconds; if it persists, "
+                "the action's rollback (when the parameters name one) runs and a human is "
+                "called.",
+                "fields": [
+                    "risk", "requires_approval", "dry_run", "confidence_threshold",
+                    "verify_after_seconds", "max_runs", "window_seconds", "cooldown_seconds",
+                ],
+            },
+        ),
+        (
+            "Advanced matching and learning",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "problem_fingerprint", "category", "pattern_name", "effective_threshold",
+                    "threshold_min", "threshold_max", "threshold_step", "circuit_open",
+                    "consecutive_failures", "circuit_opened_at", "created_at", "updated_at",
+                ],
+            },
+        ),
     ]  # fmt: skip
     actions = ["close_circuits"]
 

@@ -7,7 +7,7 @@ the package registers the built-in ones (``builtin.py``). Rules and runs name ac
 
 from __future__ import annotations
 
-from remediation.actions import builtin  # noqa: F401  (registers the built-in actions)
+from remediation.actions import builtin, outbound  # noqa: F401  (registers the built-in actions)
 from remediation.actions.base import (
     Action,
     ActionContext,

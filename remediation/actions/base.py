@@ -72,6 +72,11 @@ class Action:
     def verify(self, ctx: ActionContext) -> bool | None:
         return None
 
+    def can_roll_back(self) -> bool:
+        """Whether :meth:`rollback` undoes this configured action (some need a rollback
+        named in their parameters)."""
+        return self.supports_rollback
+
     def rollback(self, ctx: ActionContext) -> dict[str, Any]:
         raise ActionError(f"{self.name} cannot be rolled back")
 

@@ -236,8 +236,12 @@ class Command(Action):
     class Params(Params):
         command: str = Field(pattern=r"^[a-z0-9_]{1,100}$")
         args: list[str] = Field(default_factory=list, max_length=20)
+        # Optional: another allow-listed command that undoes this one (run when the symptom
+        # persists after the action), e.g. a rollout undo after a restart.
+        rollback_command: str = Field(default="", pattern=r"^([a-z0-9_]{1,100})?$")
+        rollback_args: list[str] = Field(default_factory=list, max_length=20)
 
-        @field_validator("args")
+        @field_validator("args", "rollback_args")
         @classmethod
         def _safe_args(cls, args: list[str]) -> list[str]:
             for arg in args:
@@ -247,38 +251,59 @@ class Command(Action):
 
     def __init__(self, parameters: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(parameters, **kwargs)
-        spec = allowed_commands().get(self.params.command)
-        if spec is None:
-            raise ActionError(f"command {self.params.command!r} is not in REMEDIATION_COMMANDS")
-        flags = set(spec.get("flags", []))
-        for arg in self.params.args:
-            if arg.startswith("-") and arg.split("=", 1)[0] not in flags:
-                raise ActionError(f"flag {arg!r} is not allowed for {self.params.command}")
-        self.spec = spec
+        self.spec = _command_spec(self.params.command, self.params.args)
+        self.rollback_spec = (
+            _command_spec(self.params.rollback_command, self.params.rollback_args)
+            if self.params.rollback_command
+            else None
+        )
 
     def argv(self) -> list[str]:
         return [*self.spec["argv"], *self.params.args]
 
+    def rollback_argv(self) -> list[str]:
+        return [*(self.rollback_spec or {}).get("argv", []), *self.params.rollback_args]
+
     def dry_run(self) -> str:
-        return f"Run {self.argv()!r} (no shell)."
+        undo = f"; rollback runs {self.rollback_argv()!r}" if self.rollback_spec else ""
+        return f"Run {self.argv()!r} (no shell){undo}."
 
     def execute(self, ctx: ActionContext) -> dict[str, Any]:
-        completed = subprocess.run(  # noqa: S603  (argv list, shell=False, allow-listed)
-            self.argv(),
-            shell=False,
-            capture_output=True,
-            text=True,
-            timeout=self.spec.get("timeout", 300),
-            check=False,
-        )
-        result = {
-            "returncode": completed.returncode,
-            "stdout": completed.stdout[-2000:],
-            "stderr": completed.stderr[-2000:],
-        }
-        if completed.returncode != 0:
-            raise ActionError(f"{self.params.command} exited {completed.returncode}")
-        return result
+        return _run(self.params.command, self.argv(), self.spec)
+
+    def can_roll_back(self) -> bool:
+        return self.rollback_spec is not None
+
+    def rollback(self, ctx: ActionContext) -> dict[str, Any]:
+        if self.rollback_spec is None:
+            raise ActionError(f"{self.params.command} names no rollback command")
+        return _run(self.params.rollback_command, self.rollback_argv(), self.rollback_spec)
+
+
+def _command_spec(name: str, args: list[str]) -> dict[str, Any]:
+    spec = allowed_commands().get(name)
+    if spec is None:
+        raise ActionError(f"command {name!r} is not in REMEDIATION_COMMANDS")
+    flags = set(spec.get("flags", []))
+    for arg in args:
+        if arg.startswith("-") and arg.split("=", 1)[0] not in flags:
+            raise ActionError(f"flag {arg!r} is not allowed for {name}")
+    return spec
+
+
+def _run(name: str, argv: list[str], spec: dict[str, Any]) -> dict[str, Any]:
+    completed = subprocess.run(  # noqa: S603  (argv list, shell=False, allow-listed)
+        argv, shell=False, capture_output=True, text=True,
+        timeout=spec.get("timeout", 300), check=False,
+    )  # fmt: skip
+    result = {
+        "returncode": completed.returncode,
+        "stdout": completed.stdout[-2000:],
+        "stderr": completed.stderr[-2000:],
+    }
+    if completed.returncode != 0:
+        raise ActionError(f"{name} exited {completed.returncode}")
+    return result
 
 
 @register_action

@@ -46,8 +46,21 @@ def matching_rules(diagnosis: Diagnosis) -> list[Rule]:
             service=diagnosis.service,
             instance=diagnosis.instance,
             pattern_signals=pattern_signals,
+            exception_types=exception_types(diagnosis),
         )
     ]
+
+
+def exception_types(diagnosis: Diagnosis) -> set[str]:
+    """The exception types behind a diagnosis: its trigger's structured exception (as the SDK
+    sends it) and those its cause-class hypotheses weighed (concurrent errors included)."""
+    evidence = diagnosis.evidence or {}
+    found = {str(((evidence.get("trigger") or {}).get("exception") or {}).get("type") or "")}
+    for hypothesis in diagnosis.hypotheses or []:
+        for item in hypothesis.get("evidence") or []:
+            if isinstance(item, dict) and item.get("kind") == "exception-type":
+                found.add(str(item.get("type") or ""))
+    return found - {""}
 
 
 def propose_for_diagnosis(diagnosis_id: int) -> list[RemediationRun]:
@@ -117,7 +130,7 @@ def _create_run(
         preview=preview,
         blast_radius=radius,
         evidence={"root_cause": diagnosis.root_cause, **(diagnosis.evidence or {})},
-        dry_run=safety.current_settings().dry_run,
+        dry_run=safety.current_settings().dry_run or rule.dry_run,
     )
     audit.record(
         "rule.matched", run=run, rule=rule, diagnosis=diagnosis.pk, signal=run.signal,

@@ -124,12 +124,17 @@ def adjust_threshold(rule_id: int, succeeded: bool, *, run_id: int | None = None
 
 def rollback_and_escalate(run: RemediationRun, reason: str) -> None:
     halted = safety.halt_reason()  # a rollback acts on the service too
-    if halted and get_action(run.action).supports_rollback and not run.dry_run:
+    try:
+        action = build_action(run.action, run.parameters, run.service, run.instance)
+        reversible = action.can_roll_back() and not run.dry_run
+    except Exception as exc:  # e.g. the command left the allow-list since the run
+        audit.record("run.rollback_failed", run=run, rule=run.rule_id, error=str(exc)[:2000])
+        reversible = False
+    if halted and reversible:
         audit.record("run.rollback_skipped", run=run, rule=run.rule_id, reason=halted)
         reason = f"{reason}; not rolled back: {halted}"
-    elif get_action(run.action).supports_rollback and not run.dry_run:
+    elif reversible:
         try:
-            action = build_action(run.action, run.parameters, run.service, run.instance)
             result = action.rollback(action_context(run))
         except Exception as exc:
             audit.record("run.rollback_failed", run=run, rule=run.rule_id, error=str(exc)[:2000])

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import models
+
+from agents.diagnostic import causes
 
 #: The one permission that lets a user approve or reject a remediation run.
 APPROVE_CODENAME = "approve_run"
@@ -83,13 +86,35 @@ class RemediationSettings(models.Model):
         return row
 
 
+#: The generic cause classes a rule can match (every diagnosis names one in its ``signal``).
+CAUSE_CLASS_CHOICES = [(c, causes.TITLES[c]) for c in causes.TITLES if c != causes.UNKNOWN]
+
+
+def short_exception_type(name: str) -> str:
+    """``django.db.utils.OperationalError`` -> ``operationalerror``: rules name either form."""
+    return name.strip().rsplit(".", 1)[-1].lower()
+
+
 class Rule(models.Model):
     """Matches a diagnosis to an action. Empty match fields match anything; at least one of
-    signal, fingerprint, category or pattern must be set (checked by ``clean``)."""
+    cause class, exception type, signal, fingerprint, category or pattern must be set
+    (checked by ``clean``, which also refuses an action or command that does not exist)."""
 
     name = models.SlugField(max_length=100, unique=True)
     description = models.TextField(blank=True)
     enabled = models.BooleanField(default=True)
+    cause_class = models.CharField(
+        max_length=40,
+        blank=True,
+        choices=CAUSE_CLASS_CHOICES,
+        help_text="The generic cause the diagnosis names (any application produces these).",
+    )
+    exception_type = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="An exception the diagnosed error raised, e.g. OperationalError or "
+        "django.db.utils.OperationalError (the last part is compared, ignoring case).",
+    )
     signal = models.CharField(max_length=100, blank=True, db_index=True)
     problem_fingerprint = models.CharField(max_length=100, blank=True)
     category = models.CharField(max_length=20, blank=True)
@@ -107,6 +132,11 @@ class Rule(models.Model):
     threshold_step = models.FloatField(default=0.02)
     risk = models.CharField(max_length=10, choices=RiskLevel.choices, default=RiskLevel.MEDIUM)
     requires_approval = models.BooleanField(default=True)
+    dry_run = models.BooleanField(
+        default=False,
+        help_text="On: this rule's runs go through every step (approval included) but the "
+        "action is not executed. A safe first week for a new rule.",
+    )
     max_runs = models.PositiveIntegerField(default=3, help_text="Runs allowed per window.")
     window_seconds = models.PositiveIntegerField(default=3600)
     cooldown_seconds = models.PositiveIntegerField(default=300)
@@ -132,6 +162,29 @@ class Rule(models.Model):
             self.effective_threshold = self.confidence_threshold
         super().save(*args, **kwargs)
 
+    def clean(self) -> None:
+        """What an operator typed must be runnable: a criterion, a known action, parameters
+        the action accepts (a command must be in ``REMEDIATION_COMMANDS``, a webhook in
+        ``REMEDIATION_WEBHOOKS``)."""
+        from remediation.actions import ActionError, get_action  # the actions import models
+
+        criteria = (
+            self.cause_class, self.exception_type, self.signal, self.problem_fingerprint,
+            self.category, self.pattern_name,
+        )  # fmt: skip
+        errors: dict[str, str] = {}
+        if not any(criteria):
+            errors["cause_class"] = (
+                "Say what the rule matches: a cause class, an exception type or a signal."
+            )
+        try:
+            get_action(self.action)(self.parameters or {}, service=self.service or "any")
+        except ActionError as exc:
+            field = "action" if str(exc).startswith("unknown action") else "parameters"
+            errors[field] = str(exc)
+        if errors:
+            raise ValidationError(errors)
+
     def matches(
         self,
         *,
@@ -141,16 +194,21 @@ class Rule(models.Model):
         service: str,
         instance: str,
         pattern_signals: dict[str, str] | None = None,
+        exception_types: set[str] | None = None,
     ) -> bool:
         """Every set criterion must hold; a rule with no criterion matches nothing."""
         criteria = [
+            (self.cause_class, signal),
             (self.signal, signal),
             (self.problem_fingerprint, fingerprint),
             (self.category, category),
         ]
-        if not any(want for want, _ in criteria) and not self.pattern_name:
+        if not any(want for want, _ in criteria) and not (self.pattern_name or self.exception_type):
             return False
         if any(want and want != have for want, have in criteria):
+            return False
+        raised = {short_exception_type(t) for t in exception_types or ()}
+        if self.exception_type and short_exception_type(self.exception_type) not in raised:
             return False
         if self.pattern_name and (pattern_signals or {}).get(self.pattern_name) != signal:
             return False

@@ -21,7 +21,7 @@ def ctx(**fields) -> ActionContext:
 def test_the_registry_has_every_catalogue_action():
     assert set(registered_actions()) == {
         "retry_with_smaller_batch", "restart_service", "scale_out", "scale_in", "clear_cache",
-        "toggle_feature_flag", "webhook", "command", "notify",
+        "toggle_feature_flag", "webhook", "http_webhook", "command", "notify",
     }  # fmt: skip
 
 
