@@ -212,37 +212,21 @@ REMEDIATION_CRITICAL_NEEDS_TWO_APPROVERS = env_bool(
 )
 
 
-def _remediation_commands() -> dict:
-    raw = env_str("REMEDIATION_COMMANDS", "{}")
+def _allow_list(name: str, key: str, kind: type) -> dict:
+    """A JSON allow-list from the environment, name -> {key: <kind>, ...}: rules name one."""
     try:
-        commands = json.loads(raw)
+        entries = json.loads(env_str(name, "{}"))
     except json.JSONDecodeError as exc:
-        raise ImproperlyConfigured(f"REMEDIATION_COMMANDS is not valid JSON: {exc}") from None
-    if not isinstance(commands, dict) or not all(
-        isinstance(spec, dict) and isinstance(spec.get("argv"), list) for spec in commands.values()
+        raise ImproperlyConfigured(f"{name} is not valid JSON: {exc}") from None
+    if not isinstance(entries, dict) or not all(
+        isinstance(spec, dict) and isinstance(spec.get(key), kind) for spec in entries.values()
     ):
-        raise ImproperlyConfigured('REMEDIATION_COMMANDS must map names to {"argv": [...]}')
-    return commands
+        raise ImproperlyConfigured(f'{name} must map names to {{"{key}": ...}}')
+    return entries
 
 
-REMEDIATION_COMMANDS = _remediation_commands()
-
-
-def _remediation_webhooks() -> dict:
-    raw = env_str("REMEDIATION_WEBHOOKS", "{}")
-    try:
-        webhooks = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ImproperlyConfigured(f"REMEDIATION_WEBHOOKS is not valid JSON: {exc}") from None
-    if not isinstance(webhooks, dict) or not all(
-        isinstance(spec, dict) and isinstance(spec.get("url"), str) for spec in webhooks.values()
-    ):
-        raise ImproperlyConfigured('REMEDIATION_WEBHOOKS must map names to {"url": "..."}')
-    return webhooks
-
-
-# Outbound webhooks a rule may call by name (CI rollback, feature flags); never a rule's URL.
-REMEDIATION_WEBHOOKS = _remediation_webhooks()
+REMEDIATION_COMMANDS = _allow_list("REMEDIATION_COMMANDS", "argv", list)
+REMEDIATION_WEBHOOKS = _allow_list("REMEDIATION_WEBHOOKS", "url", str)
 
 # --- Django --------------------------------------------------------------------------------
 

@@ -77,6 +77,12 @@ class RuleForm(forms.ModelForm):
             '"rollback_command": ""}. For a webhook: {"webhook": "ci_rollback", "body": {}, '
             '"rollback_webhook": ""}.',
             "service": "The service the rule acts for (as the SDK names it). Empty: any.",
+            "signal": "A named signal (the curated catalogue's, e.g. import_timeout). "
+            "For your own app, the cause class and exception type above are enough.",
+            "confidence_threshold": "The diagnosis must be at least this confident "
+            "(0 to 1; 0.6 is a reasonable start for a cause class).",
+            "verify_after_seconds": "How long after the action the incident's symptom is "
+            "watched before deciding whether the fix worked.",
         }
 
 
