@@ -398,3 +398,4 @@ LLM_MODEL = env_str("LLM_MODEL", "gpt-4o-mini")
 LLM_TIMEOUT_SECONDS = env_int("LLM_TIMEOUT_SECONDS", 30, minimum=1)
 # drain3 logs every miner it builds at INFO; fingerprinting builds one per state reload.
 LOGGING["loggers"]["drain3"] = {"level": "WARNING"}
+from aiops_site.settings_notify import *  # noqa: E402, F403  (NOTIFY_*, EMAIL_*)

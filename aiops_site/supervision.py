@@ -43,6 +43,12 @@ PRIORITY = {"postgres": 5, "redis": 10}
 # is the fast one (what `pg_ctl stop -m fast` sends).
 STOPSIGNAL = {"postgres": "INT"}
 DEFAULT_PRIORITY = 100
+# The only program whose output reaches the terminal: a line per incident and approval
+# (aiops_site/narration.py). Every other program, and supervisord itself, writes its full
+# log to var/log/<name>.log, rotated at LOG_FILE_BYTES with LOG_FILE_BACKUPS kept.
+TERMINAL_PROGRAMS = frozenset({"narrate"})
+LOG_FILE_BYTES = "50MB"
+LOG_FILE_BACKUPS = 5
 
 
 def config_path(var_dir: Path) -> Path:
@@ -61,7 +67,15 @@ def program_commands(procfile: dict[str, str], env: dict[str, str]) -> dict[str,
     }
 
 
-def _program(name: str, argv: list[str], cwd: str, user: str | None) -> str:
+def _log_settings(name: str, log_dir: Path) -> str:
+    if name in TERMINAL_PROGRAMS:
+        return "stdout_logfile=/dev/stdout\nstdout_logfile_maxbytes=0"
+    return (f"stdout_logfile={log_dir / f'{name}.log'}\n"
+            f"stdout_logfile_maxbytes={LOG_FILE_BYTES}\n"
+            f"stdout_logfile_backups={LOG_FILE_BACKUPS}")  # fmt: skip
+
+
+def _program(name: str, argv: list[str], cwd: str, user: str | None, log_dir: Path) -> str:
     # A program may run as another system user (PostgreSQL refuses root); supervisord,
     # started as root, switches to it.
     as_user = f"user={user}\n" if user else ""
@@ -79,8 +93,7 @@ stopwaitsecs={STOPWAITSECS}
 stopasgroup=true
 killasgroup=true
 redirect_stderr=true
-stdout_logfile=/dev/stdout
-stdout_logfile_maxbytes=0
+{_log_settings(name, log_dir)}
 """
 
 
@@ -90,7 +103,7 @@ def write_config(
     cwd: str,
     users: dict[str, str] | None = None,
 ) -> Path:
-    """supervisord in the foreground, logging to our terminal, with a control socket;
+    """supervisord in the foreground, logging to ``var/log/``, with a control socket;
     ``users`` names the system user of a program that must not run as us."""
     users = users or {}
     log_dir = var_dir / "log"
@@ -104,8 +117,10 @@ def write_config(
 ; Written by `manage.py run_stack` at each start; edits are lost.
 [supervisord]
 nodaemon=true
-logfile=/dev/stdout
-logfile_maxbytes=0
+silent=true
+logfile={log_dir / "supervisord.log"}
+logfile_maxbytes={LOG_FILE_BYTES}
+logfile_backups={LOG_FILE_BACKUPS}
 loglevel=info
 pidfile={var_dir / "supervisord.pid"}
 childlogdir={log_dir}
@@ -124,7 +139,9 @@ password={password}
 [rpcinterface:supervisor]
 supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
 """
-    text += "".join(_program(name, argv, cwd, users.get(name)) for name, argv in programs.items())
+    text += "".join(
+        _program(name, argv, cwd, users.get(name), log_dir) for name, argv in programs.items()
+    )
     path = config_path(var_dir)
     path.touch(mode=0o600)
     path.chmod(0o600)

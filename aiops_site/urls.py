@@ -8,8 +8,8 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic.base import RedirectView
 
-from agents.ingest.api import api
 from aiops_site import views
+from aiops_site.api import api
 
 urlpatterns = [
     path("", include("dashboard.urls")),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from remediation import audit_status, engine
+from remediation import notify as notifications
 
 
 @shared_task(name="remediation.tasks.execute_run", acks_late=True, ignore_result=True)
@@ -29,3 +30,10 @@ def expire_approvals() -> int:
 def verify_audit_chain() -> bool:
     """Walk the hash chain and store the verdict for /metrics (alert AuditChainBroken)."""
     return audit_status.check_and_store()["valid"]
+
+
+@shared_task(name="remediation.tasks.notify", ignore_result=True)
+def notify(kind: str, incident_id: int, run_id: int | None = None) -> dict[str, str]:
+    """Webhook and e-mail for one incident change; failures are logged inside, never raised
+    (a retry could repeat a message that did go out on the other channel)."""
+    return notifications.deliver(kind, incident_id, run_id)  # type: ignore[arg-type]

@@ -30,7 +30,7 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 REVOKED_TOKENS_KEY = "aiops:tokens:revoked"
 RATE_LIMIT_WINDOW_SECONDS = 60
 
-Scope = Literal["events", "logs", "alertmanager", "registry", "knowledge", "control"]
+Scope = Literal["events", "logs", "alertmanager", "registry", "knowledge", "incidents", "control"]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from knowledge import services as knowledge
 from knowledge.models import Diagnosis, Pattern, Solution
-from remediation import audit, events, safety
+from remediation import audit, events, notify, safety
 from remediation.actions import Action, ActionError
 from remediation.engine.common import build_action, step
 from remediation.engine.executing import enqueue_execute
@@ -159,6 +159,7 @@ def _decide(run: RemediationRun, rule: Rule) -> None:
         events.announce(
             "remediation.awaiting_approval", events.run_changed(run), severity="warning"
         )
+        notify.schedule("approval", knowledge.incident_for(run.diagnosis_id).pk, run_id=run.pk)
     else:
         run.transition(RunStatus.APPROVED, reason=decision.why)
         audit.record("run.auto_approved", run=run, rule=rule, reason=decision.why)

@@ -82,10 +82,14 @@ class Command(BaseCommand):
             if user := embedded.postgres_system_user():
                 users["postgres"] = user
         config = supervision.write_config(settings.VAR_DIR, programs, cwd, users)
+        base = f"http://{host}:{port}"
         self.stdout.write(
-            self.style.SUCCESS(f"AI-Ops Core is starting on http://{host}:{port}/")
-            + f"  (admin: http://{host}:{port}/admin/, health: http://{host}:{port}/health,"
-            + f" processes: supervisorctl -c {config} status)"
+            self.style.SUCCESS(f"AI-Ops Core is starting on {base}/")
+            + f"\n  admin:     {base}/admin/\n  health:    {base}/health"
+            + f"\n  logs:      {settings.VAR_DIR / 'log'}/<process>.log"
+            + f" (LOG_LEVEL={settings.LOG_LEVEL})"
+            + f"\n  processes: supervisorctl -c {config} status"
+            + "\nIncidents and approvals will be listed here as they happen; Ctrl-C stops."
         )
         self.stdout.flush()
         try:
