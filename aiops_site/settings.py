@@ -28,6 +28,7 @@ from aiops_site.env import (
     env_networks,
     env_str,
 )
+from aiops_site.logging_config import logging_config
 from core import redis_retry
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -314,28 +315,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
 LOG_FORMAT = env_choice("LOG_FORMAT", "json", {"json", "text"})
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
-            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
-        },
-        "text": {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s"},
-    },
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT.lower()},
-        # Counts error records into ai_ops_errors (aiops_site/telemetry.py); prints nothing.
-        "error_metric": {"()": "aiops_site.telemetry.ErrorCountingHandler"},
-    },
-    "root": {"handlers": ["console", "error_metric"], "level": LOG_LEVEL.upper()},
-    "loggers": {
-        "django.db.backends": {"level": "INFO"},
-        "pgserver": {"level": "WARNING"},
-    },
-}
+LOGGING = logging_config(LOG_LEVEL, LOG_FORMAT)
 
 # --- Event mesh ----------------------------------------------------------------------------
 
@@ -396,6 +376,4 @@ LLM_API_URL = env_str("LLM_API_URL")
 LLM_API_KEY = env_str("LLM_API_KEY")
 LLM_MODEL = env_str("LLM_MODEL", "gpt-4o-mini")
 LLM_TIMEOUT_SECONDS = env_int("LLM_TIMEOUT_SECONDS", 30, minimum=1)
-# drain3 logs every miner it builds at INFO; fingerprinting builds one per state reload.
-LOGGING["loggers"]["drain3"] = {"level": "WARNING"}
 from aiops_site.settings_notify import *  # noqa: E402, F403  (NOTIFY_*, EMAIL_*)
