@@ -80,6 +80,12 @@ CACHE_CHECK_SECONDS = 1.0
 LOCK_TIMEOUT_SECONDS = 30.0
 
 
+def _mask_twice(message: str) -> tuple[str, str]:
+    """``ShapeCache.resolve``'s ``compute`` for masking: the value is the masked text itself."""
+    masked = mask(message, typed=False)
+    return masked, masked
+
+
 # ---------------------------------------------------------------------------------------------
 # Fingerprinter
 # ---------------------------------------------------------------------------------------------
@@ -114,6 +120,7 @@ class Fingerprinter(ServiceHeaders):
         # Per service, once its header model is final: line shape -> (offset, masked message).
         self._line_model: dict[str, HeaderModel] = {}
         self._lines: dict[str, ShapeCache[tuple[int, str]]] = {}
+        self._prefetched_layouts: dict[str, bytes] = {}
         self._mutex = threading.RLock()
         self._k_state = f"{namespace}:state"
         self._k_version = f"{namespace}:version"
@@ -141,22 +148,26 @@ class Fingerprinter(ServiceHeaders):
         shape is remembered only when its masked message kept no digit, because then every
         line of that shape splits at the same offset and masks to the same text.
         """
+        if service not in self._headers and self._state.version == 0 and not self._cache:
+            with self._mutex:  # a new worker: state and header layout in one round trip
+                self._load_state(layout_of=service)
+                self._checked_at = time.monotonic()
         model = self._header_model(service, raw_lines)
         messages: list[str] = []
         masked_all: list[str] = []
         if model is self._line_model.get(service):
-            lines_seen = self._lines[service]
+            message_start = model.message_start
+            mask_message = self._mask
+
+            def split_and_mask(line: str) -> tuple[tuple[int, str], str]:
+                start = message_start(line)
+                masked = mask_message(line[start:].strip() if start else line.strip())
+                return (start, masked), masked
+
+            resolve = self._lines[service].resolve
             for line in raw_lines:
-                hit = lines_seen.lookup(line)
-                if hit is None:
-                    start = model.message_start(line)
-                    message = line[start:].strip() if start else line.strip()
-                    masked = self._mask(message)
-                    lines_seen.store(line, (start, masked), masked)
-                else:
-                    start, masked = hit
-                    message = line[start:].strip() if start else line.strip()
-                messages.append(message)
+                start, masked = resolve(line, split_and_mask)
+                messages.append(line[start:].strip() if start else line.strip())
                 masked_all.append(masked)
         else:
             for line in raw_lines:
@@ -189,9 +200,11 @@ class Fingerprinter(ServiceHeaders):
                         hit.fingerprint, hit.template, hit.cluster_id, hit.own, messages[i]
                     )
                 results.append(hit)
-            if misses and self._state.version == self._cache_version:
-                # The local state is as fresh as the cache: messages it already knows need
-                # no lock and no Redis round trip (see ``SharedState.peek``).
+            if misses and self._state.version != self._cache_version:
+                self._load_state()  # one round trip, no lock: peeking only reads
+            if misses:
+                # Messages the (fresh) local state already knows need no lock and no further
+                # Redis round trip (see ``SharedState.peek``).
                 for masked in list(misses):
                     peeked = self._state.peek(masked)
                     if peeked is not None:
@@ -239,11 +252,7 @@ class Fingerprinter(ServiceHeaders):
         Exact, not a heuristic: see ``knowledge.shapecache`` for why a shape (plus the
         letter-glued digits masking keeps) determines the masked text.
         """
-        masked = self._shapes.lookup(message)
-        if masked is None:
-            masked = mask(message, typed=False)
-            self._shapes.store(message, masked, masked)
-        return masked
+        return self._shapes.resolve(message, _mask_twice)
 
     def _remember(self, masked: str, result: FingerprintResult) -> None:
         cache = self._cache
@@ -252,11 +261,38 @@ class Fingerprinter(ServiceHeaders):
             cache.popitem(last=False)
 
     def _maybe_drop_cache(self) -> None:
+        """At most every ``cache_check_seconds``: drop the cache if another worker changed
+        the shared state. A new worker loads the state in the same round trip, since every
+        message it meets is a cache miss."""
         now = time.monotonic()
         if now - self._checked_at < self.cache_check_seconds:
             return
         self._checked_at = now
+        if not self._cache and self._state.version == 0:
+            self._load_state()
+            return
         version = int(self.redis.get(self._k_version) or 0)
+        if version != self._cache_version:
+            self._cache.clear()
+            self._cache_version = version
+
+    def _load_state(self, *, layout_of: str | None = None) -> None:
+        """Load the shared state and its version as one consistent snapshot (MULTI), and
+        the stored header layout of service ``layout_of`` with them."""
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.get(self._k_version)
+            pipe.get(self._k_state)
+            if layout_of is not None:
+                pipe.get(self._layout_key(layout_of))
+            raw_version, payload, *layout = pipe.execute()
+        if layout and layout[0] is not None:
+            self._prefetched_layouts[layout_of] = layout[0]  # type: ignore[index]
+        version = int(raw_version or 0)
+        if payload is None:  # no state yet, or deleted (e.g. flushed): start from nothing
+            self._state = SharedState()
+            self._state.version = version
+        else:
+            self._state = SharedState.loads(payload, version)
         if version != self._cache_version:
             self._cache.clear()
             self._cache_version = version
@@ -303,16 +339,8 @@ class Fingerprinter(ServiceHeaders):
                 logger.warning("fingerprint lock %s expired while mining", self._k_lock)
 
     def _load_if_stale(self) -> None:
-        version = int(self.redis.get(self._k_version) or 0)
-        if version == self._state.version:
-            return
-        payload = self.redis.get(self._k_state)
-        if payload is None:  # state deleted (e.g. flushed): start over from nothing
-            self._state = SharedState()
-            self._state.version = version
-        else:
-            self._state = SharedState.loads(payload, version)
-        self._cache.clear()
+        if int(self.redis.get(self._k_version) or 0) != self._state.version:
+            self._load_state()
 
     def _save(self, state: SharedState, new_aliases: dict[str, str]) -> bool:
         """Write the snapshot as version + 1, only if nobody wrote since we loaded."""
