@@ -54,7 +54,10 @@ class ServiceHeaders:
             # Another worker (or an earlier run) fixed this service's layout: use it as is,
             # no refit, so a later change of the fitting code cannot move old services' splits.
             try:
-                model = HeaderModel.from_layout(HeaderLayout(**json.loads(stored)))
+                # Layouts stored before rules were versioned are version 1.
+                model = HeaderModel.from_layout(
+                    HeaderLayout(**{"version": 1, **json.loads(stored)})
+                )
             except (ValueError, TypeError, KeyError):
                 logger.warning("unreadable header layout at %s; refitting", layout_key)
             else:
