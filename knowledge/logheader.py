@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from knowledge.logheader_match import CompiledLayout
 from knowledge.logmask import MONTH, WEEKDAY
 
 LEARN_LINES = 200
@@ -140,7 +141,7 @@ class HeaderModel:
         self._sample_lines: list[str] = []
         self._sample_tokens: list[list[str]] = []
         self.layout = HeaderLayout()
-        self._regex: re.Pattern[str] | None = None
+        self._matcher: CompiledLayout | None = None
         self._frozen = False
 
     @classmethod
@@ -152,7 +153,7 @@ class HeaderModel:
             raise ValueError(f"unknown header layout: {layout}")
         model = cls()
         model.layout = layout
-        model._regex = cls._compile(layout)
+        model._matcher = cls._compile(layout)
         model._frozen = True
         return model
 
@@ -227,7 +228,7 @@ class HeaderModel:
         self.layout = HeaderLayout(columns, tails)
         if not columns and not tails:
             self.layout = self._fit_delimited() or self.layout
-        self._regex = self._compile(self.layout)
+        self._matcher = self._compile(self.layout)
 
     def _fit_delimited(self) -> HeaderLayout | None:
         """A header of delimiter-joined fields, when whitespace columns found none.
@@ -309,16 +310,21 @@ class HeaderModel:
         return "".join(parts)
 
     @classmethod
-    def _compile(cls, layout: HeaderLayout) -> re.Pattern[str]:
+    def _compile(cls, layout: HeaderLayout) -> CompiledLayout:
         if layout.delimiter:
             d = re.escape(layout.delimiter)
-            return re.compile(f"(?:[^{d}\\n]*{d}){{{layout.fields}}}\\s*")
+            return CompiledLayout(f"(?:[^{d}\\n]*{d}){{{layout.fields}}}\\s*")
         if layout.version >= RULES_VERSION:
             anchor, known_tails = _ANCHOR, _TAILS
         else:
             anchor, known_tails = _LEGACY_ANCHOR, _LEGACY_TAILS
         tails = "".join(r"(?:" + known_tails[name] + r")?" for name in layout.tails)
-        return re.compile(cls._fixed_pattern(layout.columns, anchor) + tails)
+        tokens = {"free": _TOKEN, "term": _TERM}
+        return CompiledLayout(
+            cls._fixed_pattern(layout.columns, anchor) + tails,
+            [f"(?:{tokens.get(kind, anchor)})\\s+" for kind in layout.columns],
+            [known_tails[name] for name in layout.tails],
+        )
 
     @property
     def frozen(self) -> bool:
@@ -328,18 +334,15 @@ class HeaderModel:
     def message_start(self, line: str) -> int:
         """Offset where the message starts in ``line`` (0 when the layout does not fit).
 
-        The cheap half of ``split`` for callers that need only the message: one ``match``,
-        no header dictionary.
+        The cheap half of ``split`` for callers that need only the message: no header
+        dictionary, and the layout matched by its shared parts (``logheader_match``).
         """
-        if self._regex is None:
-            return 0
-        m = self._regex.match(line)
-        return 0 if m is None else m.end()
+        return 0 if self._matcher is None else self._matcher.message_start(line)
 
     def _apply(self, line: str) -> ParsedLine:
-        if self._regex is None:
+        if self._matcher is None:
             return ParsedLine({}, line.strip())
-        m = self._regex.match(line)
+        m = self._matcher.match(line)
         if m is None or m.end() == 0:
             return ParsedLine({}, line.strip())
         header = {name: value for name, value in m.groupdict().items() if value is not None}
