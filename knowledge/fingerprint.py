@@ -27,7 +27,10 @@ masked template at the moment the kind was first seen. Four decisions make it st
 Fast path: a per-process LRU maps a masked message to its result, so a repeated error costs
 one regex pass and a dict lookup, no Redis. The cache is dropped when another worker changed
 the shared state (checked at most every ``CACHE_CHECK_SECONDS``), since a merge may change
-what a fingerprint resolves to. Batch calls (``fingerprint_messages``) take the lock once.
+what a fingerprint resolves to. A new worker reads the snapshot, its version and the
+service's header layout in one MULTI round trip, without the lock, and answers every message
+the snapshot already knows by peeking (``SharedState.peek``); only messages that would change
+the state take the lock (``knowledge.fingerprint_store``). Batch calls take it once.
 
 Header splitting (``fingerprint_line``) uses one ``HeaderModel`` per ``service`` (each source
 has its own header layout), learned from the first ``LEARN_LINES`` lines of that service as
@@ -54,6 +57,7 @@ from knowledge.fingerprint_state import (
     SharedState,
     template_fingerprint,
 )
+from knowledge.fingerprint_store import SharedStore
 from knowledge.logparse import (
     HeaderModel,
     mask,
@@ -77,7 +81,12 @@ logger = logging.getLogger(__name__)
 NAMESPACE = "aiops:fingerprint"
 CACHE_SIZE = 50_000
 CACHE_CHECK_SECONDS = 1.0
-LOCK_TIMEOUT_SECONDS = 30.0
+
+
+def _mask_twice(message: str) -> tuple[str, str]:
+    """``ShapeCache.resolve``'s ``compute`` for masking: the value is the masked text itself."""
+    masked = mask(message, typed=False)
+    return masked, masked
 
 
 # ---------------------------------------------------------------------------------------------
@@ -85,7 +94,7 @@ LOCK_TIMEOUT_SECONDS = 30.0
 # ---------------------------------------------------------------------------------------------
 
 
-class Fingerprinter(ServiceHeaders):
+class Fingerprinter(ServiceHeaders, SharedStore):
     """Fingerprints messages against the drain3 state shared in Redis under ``namespace``.
 
     One instance per process is enough (``get_fingerprinter``); it is thread-safe. Several
@@ -114,6 +123,7 @@ class Fingerprinter(ServiceHeaders):
         # Per service, once its header model is final: line shape -> (offset, masked message).
         self._line_model: dict[str, HeaderModel] = {}
         self._lines: dict[str, ShapeCache[tuple[int, str]]] = {}
+        self._prefetched_layouts: dict[str, bytes] = {}
         self._mutex = threading.RLock()
         self._k_state = f"{namespace}:state"
         self._k_version = f"{namespace}:version"
@@ -141,22 +151,26 @@ class Fingerprinter(ServiceHeaders):
         shape is remembered only when its masked message kept no digit, because then every
         line of that shape splits at the same offset and masks to the same text.
         """
+        if service not in self._headers and self._state.version == 0 and not self._cache:
+            with self._mutex:  # a new worker: state and header layout in one round trip
+                self._load_state(layout_of=service)
+                self._checked_at = time.monotonic()
         model = self._header_model(service, raw_lines)
         messages: list[str] = []
         masked_all: list[str] = []
         if model is self._line_model.get(service):
-            lines_seen = self._lines[service]
+            message_start = model.message_start
+            mask_message = self._mask
+
+            def split_and_mask(line: str) -> tuple[tuple[int, str], str]:
+                start = message_start(line)
+                masked = mask_message(line[start:].strip() if start else line.strip())
+                return (start, masked), masked
+
+            resolve = self._lines[service].resolve
             for line in raw_lines:
-                hit = lines_seen.lookup(line)
-                if hit is None:
-                    start = model.message_start(line)
-                    message = line[start:].strip() if start else line.strip()
-                    masked = self._mask(message)
-                    lines_seen.store(line, (start, masked), masked)
-                else:
-                    start, masked = hit
-                    message = line[start:].strip() if start else line.strip()
-                messages.append(message)
+                start, masked = resolve(line, split_and_mask)
+                messages.append(line[start:].strip() if start else line.strip())
                 masked_all.append(masked)
         else:
             for line in raw_lines:
@@ -189,9 +203,11 @@ class Fingerprinter(ServiceHeaders):
                         hit.fingerprint, hit.template, hit.cluster_id, hit.own, messages[i]
                     )
                 results.append(hit)
-            if misses and self._state.version == self._cache_version:
-                # The local state is as fresh as the cache: messages it already knows need
-                # no lock and no Redis round trip (see ``SharedState.peek``).
+            if misses and self._state.version != self._cache_version:
+                self._load_state()  # one round trip, no lock: peeking only reads
+            if misses:
+                # Messages the (fresh) local state already knows need no lock and no further
+                # Redis round trip (see ``SharedState.peek``).
                 for masked in list(misses):
                     peeked = self._state.peek(masked)
                     if peeked is not None:
@@ -239,11 +255,7 @@ class Fingerprinter(ServiceHeaders):
         Exact, not a heuristic: see ``knowledge.shapecache`` for why a shape (plus the
         letter-glued digits masking keeps) determines the masked text.
         """
-        masked = self._shapes.lookup(message)
-        if masked is None:
-            masked = mask(message, typed=False)
-            self._shapes.store(message, masked, masked)
-        return masked
+        return self._shapes.resolve(message, _mask_twice)
 
     def _remember(self, masked: str, result: FingerprintResult) -> None:
         cache = self._cache
@@ -252,88 +264,20 @@ class Fingerprinter(ServiceHeaders):
             cache.popitem(last=False)
 
     def _maybe_drop_cache(self) -> None:
+        """At most every ``cache_check_seconds``: drop the cache if another worker changed
+        the shared state. A new worker loads the state in the same round trip, since every
+        message it meets is a cache miss."""
         now = time.monotonic()
         if now - self._checked_at < self.cache_check_seconds:
             return
         self._checked_at = now
+        if not self._cache and self._state.version == 0:
+            self._load_state()
+            return
         version = int(self.redis.get(self._k_version) or 0)
         if version != self._cache_version:
             self._cache.clear()
             self._cache_version = version
-
-    # -- shared mining -----------------------------------------------------------------------
-
-    def _mine_shared(self, masked_messages: list[str]) -> dict[str, tuple[str, str, int, str]]:
-        """Mine under the Redis lock against the latest shared state; save if it changed."""
-        lock = self.redis.lock(
-            self._k_lock, timeout=LOCK_TIMEOUT_SECONDS, blocking_timeout=LOCK_TIMEOUT_SECONDS
-        )
-        if not lock.acquire():
-            raise TimeoutError(f"could not take {self._k_lock} in {LOCK_TIMEOUT_SECONDS}s")
-        try:
-            for _attempt in range(3):
-                self._load_if_stale()
-                state = self._state
-                new_aliases: dict[str, str] = {}
-                changed = False
-                out = {}
-                for masked in masked_messages:
-                    result, did_change = state.mine(masked, new_aliases)
-                    out[masked] = result
-                    changed = changed or did_change
-                if not changed or self._save(state, new_aliases):
-                    break
-                # Another writer slipped in (our lock had expired): drop our copy and redo.
-                self._state = SharedState()
-            else:
-                logger.warning("fingerprint state not saved after 3 attempts; results stand")
-            if new_aliases:  # cached results may now resolve elsewhere
-                self._cache.clear()
-            self._cache_version = self._state.version
-            self._checked_at = time.monotonic()
-            # Aliases recorded in this round may re-point results mined before them.
-            return {
-                masked: (state.resolve(own), template, cluster_id, own)
-                for masked, (_, template, cluster_id, own) in out.items()
-            }
-        finally:
-            try:
-                lock.release()
-            except redis.exceptions.LockError:
-                logger.warning("fingerprint lock %s expired while mining", self._k_lock)
-
-    def _load_if_stale(self) -> None:
-        version = int(self.redis.get(self._k_version) or 0)
-        if version == self._state.version:
-            return
-        payload = self.redis.get(self._k_state)
-        if payload is None:  # state deleted (e.g. flushed): start over from nothing
-            self._state = SharedState()
-            self._state.version = version
-        else:
-            self._state = SharedState.loads(payload, version)
-        self._cache.clear()
-
-    def _save(self, state: SharedState, new_aliases: dict[str, str]) -> bool:
-        """Write the snapshot as version + 1, only if nobody wrote since we loaded."""
-        payload = state.dumps()
-        with self.redis.pipeline() as pipe:
-            try:
-                pipe.watch(self._k_version)
-                current = int(pipe.get(self._k_version) or 0)
-                if current != state.version:
-                    pipe.unwatch()
-                    return False
-                pipe.multi()
-                pipe.set(self._k_state, payload)
-                pipe.incr(self._k_version)
-                if new_aliases:
-                    pipe.hset(self._k_aliases, mapping=new_aliases)
-                pipe.execute()
-            except redis.exceptions.WatchError:
-                return False
-        state.version += 1
-        return True
 
 
 # ---------------------------------------------------------------------------------------------

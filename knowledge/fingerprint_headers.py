@@ -22,7 +22,8 @@ logger = logging.getLogger("knowledge.fingerprint")
 
 class ServiceHeaders:
     """Mixin for ``Fingerprinter``: needs ``redis``, ``namespace``, ``cache_size`` and the
-    ``_headers`` / ``_line_model`` / ``_lines`` dictionaries it initialises."""
+    ``_headers`` / ``_line_model`` / ``_lines`` / ``_prefetched_layouts`` dictionaries it
+    initialises."""
 
     redis: Any
     namespace: str
@@ -30,6 +31,7 @@ class ServiceHeaders:
     _headers: dict[str, tuple[HeaderModel, bool, int]]
     _line_model: dict[str, HeaderModel]
     _lines: dict[str, ShapeCache]
+    _prefetched_layouts: dict[str, bytes]
 
     def _header_model(self, service: str, lines: Sequence[str]) -> HeaderModel:
         """``service``'s header model, learned from its first lines as collected in Redis.
@@ -44,12 +46,18 @@ class ServiceHeaders:
         if not lines:
             return current[0] if current is not None else HeaderModel()
         key = f"{self.namespace}:header:{service or '-'}"
-        layout_key = f"{self.namespace}:header-layout:{service or '-'}"
-        if current is None and (stored := self.redis.get(layout_key)) is not None:
+        layout_key = self._layout_key(service)
+        if current is None:
+            # Fetched with the shared state when this is a new worker's first call.
+            stored = self._prefetched_layouts.pop(service, None) or self.redis.get(layout_key)
+        if current is None and stored is not None:
             # Another worker (or an earlier run) fixed this service's layout: use it as is,
             # no refit, so a later change of the fitting code cannot move old services' splits.
             try:
-                model = HeaderModel.from_layout(HeaderLayout(**json.loads(stored)))
+                # Layouts stored before rules were versioned are version 1.
+                model = HeaderModel.from_layout(
+                    HeaderLayout(**{"version": 1, **json.loads(stored)})
+                )
             except (ValueError, TypeError, KeyError):
                 logger.warning("unreadable header layout at %s; refitting", layout_key)
             else:
@@ -70,6 +78,9 @@ class ServiceHeaders:
             current = (model, False, size)
             self._headers[service] = current
         return current[0]  # type: ignore[index]
+
+    def _layout_key(self, service: str) -> str:
+        return f"{self.namespace}:header-layout:{service or '-'}"
 
     def _final_header_model(self, service: str, model: HeaderModel) -> HeaderModel:
         """Record ``service``'s final layout; its offsets stay valid, so the line cache starts."""

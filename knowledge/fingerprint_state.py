@@ -16,8 +16,7 @@ import logging
 import re
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from drain3.drain import LogCluster, Node
 
@@ -32,14 +31,14 @@ STATE_FORMAT = 1
 _WORD = re.compile(r"[A-Za-z]+[.,:;]?")
 
 
-@dataclass(frozen=True)
-class FingerprintResult:
+class FingerprintResult(NamedTuple):
     """One sighting's fingerprint (resolved through aliases), template and drain3 cluster.
 
     ``cluster_id`` is the shared drain3 cluster id (the same in every worker); ``own`` is the
     fingerprint the sighting's key was given before alias resolution (equal to
     ``fingerprint`` unless that key was merged into another); ``message`` is the input
-    without its header.
+    without its header. A named tuple rather than a frozen dataclass: one is built per line,
+    and a tuple is built in a third of the time.
     """
 
     fingerprint: str

@@ -4,7 +4,7 @@
 leading whitespace-separated columns are header (timestamps, numbers, levels, bracketed
 fields, and the host/node/component columns that sit between them), and which optional
 trailing parts follow (a level word, ``[thread]`` groups, a ``component:`` token, a
-column-aligned component, a ``program - `` separator), and the farthest column that closes
+``name - `` separator), and the farthest column that closes
 a header in nearly every line (``prog[pid]:``, ``|``, ``::``), so free columns before it
 (syslog's host and program) are header too. Quoted ``key="multi word"`` values start the
 message; fields joined by ``|``/tab/``;`` without spaces are split when no whitespace
@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from knowledge.logheader_match import CompiledLayout
 from knowledge.logmask import MONTH, WEEKDAY
 
 LEARN_LINES = 200
@@ -44,7 +45,7 @@ _TS = (
 _NUM = r"[-+]?\d+(?:\.\d+)?"
 # Token classes that mark a header column; everything else is "free" text.
 _CLASS_PATTERNS: list[tuple[str, str]] = [
-    ("level", r"(?:" + _LEVEL + r"|\[" + _LEVEL + r"\]|<" + _LEVEL + r">|[VDIWEFA])[:,]?"),
+    ("level", r"(?:" + _LEVEL + r"|\[" + _LEVEL + r"\]|<" + _LEVEL + r">)[:,]?"),
     ("time", _TS + r"[,;]?"),
     ("num", _NUM + r"[,;]?"),
     ("dash", r"-"),
@@ -67,10 +68,22 @@ _TAILS: dict[str, str] = {
     "level": r"(?P<level>" + _LEVEL + r"|\[" + _LEVEL + r"\])[:,]?\s+",
     "thread": r"(?P<thread>" + _BRACKET + r"(?:\s*" + _BRACKET + r")*)\s*",
     "component": r"(?P<component>" + _COMPONENT + r"):(?:\s+|$)",
-    "aligned": r"(?P<component>[\w.$-]+)\s{2,}",
     "dash": r"-\s+",
+    # A name of one to three tokens before a spaced dash: log4j/logback ``%t %c - %m`` with
+    # unbracketed thread names ("main", "Reference Handler"), Proxifier's "prog.exe *64 - ".
     "program": r"(?P<program>[^\s:\[\]]+(?:\s[^\s:\[\]]+){0,2})\s-\s+",
 }
+
+# Layouts stored before ``RULES_VERSION`` 2 were fitted with two rules that served one Loghub
+# system each and changed no grouping when left out (leave-one-system-out, both label sets):
+# one-letter logcat levels (``D``; logcat's ``Tag:`` column closes the header anyway) and a
+# column-aligned component after the level (Windows CBS). Stored layouts are used as they
+# are (``knowledge.fingerprint_headers``), so old ones still compile as they did: a service's
+# split, and so its fingerprints, must not move under it.
+RULES_VERSION = 2
+_LEGACY_LEVEL = r"(?:" + _LEVEL + r"|\[" + _LEVEL + r"\]|<" + _LEVEL + r">|[VDIWEFA])[:,]?"
+_LEGACY_TAILS = {**_TAILS, "aligned": r"(?P<component>[\w.$-]+)\s{2,}"}
+_LEGACY_ANCHOR = _ANCHOR.replace(_CLASS_PATTERNS[0][1], _LEGACY_LEVEL, 1)
 
 
 # All classes in one alternation: ``fullmatch`` backtracks into the next alternative when one
@@ -102,6 +115,8 @@ class HeaderLayout:
     #: (``20240301-10:00:01|auth|4411|message``): the delimiter and the fields it closes.
     delimiter: str = ""
     fields: int = 0
+    #: The header rules it was fitted with (see ``RULES_VERSION``).
+    version: int = RULES_VERSION
 
 
 class HeaderModel:
@@ -114,7 +129,7 @@ class HeaderModel:
     ``COLUMN_RATE`` of them hold a timestamp, number, level, ``-`` or ``[bracketed]`` token
     there; the header runs to the level column, or else to the last anchored column reached
     through gaps of at most ``MAX_HEADER_GAP`` free columns. Optional parts after that (level,
-    ``[thread]``, ``component:``, aligned component, ``program -``) are kept when at least
+    ``[thread]``, ``component:``, ``name -``) are kept when at least
     ``TAIL_RATE`` of the sample shows them. Until ``LEARN_LINES`` lines were seen the layout
     is refitted at 1, 2, 4, 8... lines, so the earliest lines use the best guess so far; call
     ``fit`` with the first lines up front when a stable layout from line one matters.
@@ -126,18 +141,19 @@ class HeaderModel:
         self._sample_lines: list[str] = []
         self._sample_tokens: list[list[str]] = []
         self.layout = HeaderLayout()
-        self._regex: re.Pattern[str] | None = None
+        self._matcher: CompiledLayout | None = None
         self._frozen = False
 
     @classmethod
     def from_layout(cls, layout: HeaderLayout) -> HeaderModel:
         """A frozen model with a layout learned earlier (``ValueError`` if it is not one)."""
         known = {name for name, _ in _CLASS_PATTERNS} | {"free", "term"}
-        if not set(layout.columns) <= known or not set(layout.tails) <= set(_TAILS):
+        tails = _TAILS if layout.version >= RULES_VERSION else _LEGACY_TAILS
+        if not set(layout.columns) <= known or not set(layout.tails) <= set(tails):
             raise ValueError(f"unknown header layout: {layout}")
         model = cls()
         model.layout = layout
-        model._regex = cls._compile(layout)
+        model._matcher = cls._compile(layout)
         model._frozen = True
         return model
 
@@ -212,7 +228,7 @@ class HeaderModel:
         self.layout = HeaderLayout(columns, tails)
         if not columns and not tails:
             self.layout = self._fit_delimited() or self.layout
-        self._regex = self._compile(self.layout)
+        self._matcher = self._compile(self.layout)
 
     def _fit_delimited(self) -> HeaderLayout | None:
         """A header of delimiter-joined fields, when whitespace columns found none.
@@ -264,13 +280,10 @@ class HeaderModel:
         if not rests:
             return []
         chosen: list[str] = []
-        order = ["thread", "component", "aligned", "dash", "program"]
+        order = ["thread", "component", "dash", "program"]
         if "level" not in columns:
             order.insert(0, "level")
-        has_level = "level" in columns
         for name in order:
-            if name == "aligned" and (not has_level or "component" in chosen):
-                continue
             if name == "program" and "dash" in chosen:
                 continue
             pattern = re.compile(_TAILS[name])
@@ -282,28 +295,36 @@ class HeaderModel:
                     rests[i] = rest[m.end() :]
             if hits >= TAIL_RATE * len(rests):
                 chosen.append(name)
-                has_level = has_level or name == "level"
         return chosen
 
     @staticmethod
-    def _fixed_pattern(columns: Sequence[str]) -> str:
+    def _fixed_pattern(columns: Sequence[str], anchor: str = _ANCHOR) -> str:
         """One group per column, named by its class (``time``, ``time_2``, ``free_4``...)."""
         parts = [r"\s*"]
         used: set[str] = set()
         for i, kind in enumerate(columns, start=1):
             name = kind if kind not in used and kind != "free" else f"{kind}_{i}"
             used.add(kind)
-            token = _TOKEN if kind == "free" else _TERM if kind == "term" else _ANCHOR
+            token = _TOKEN if kind == "free" else _TERM if kind == "term" else anchor
             parts.append(f"(?P<{name}>{token})\\s+")
         return "".join(parts)
 
     @classmethod
-    def _compile(cls, layout: HeaderLayout) -> re.Pattern[str]:
+    def _compile(cls, layout: HeaderLayout) -> CompiledLayout:
         if layout.delimiter:
             d = re.escape(layout.delimiter)
-            return re.compile(f"(?:[^{d}\\n]*{d}){{{layout.fields}}}\\s*")
-        tails = "".join(r"(?:" + _TAILS[name] + r")?" for name in layout.tails)
-        return re.compile(cls._fixed_pattern(layout.columns) + tails)
+            return CompiledLayout(f"(?:[^{d}\\n]*{d}){{{layout.fields}}}\\s*")
+        if layout.version >= RULES_VERSION:
+            anchor, known_tails = _ANCHOR, _TAILS
+        else:
+            anchor, known_tails = _LEGACY_ANCHOR, _LEGACY_TAILS
+        tails = "".join(r"(?:" + known_tails[name] + r")?" for name in layout.tails)
+        tokens = {"free": _TOKEN, "term": _TERM}
+        return CompiledLayout(
+            cls._fixed_pattern(layout.columns, anchor) + tails,
+            [f"(?:{tokens.get(kind, anchor)})\\s+" for kind in layout.columns],
+            [known_tails[name] for name in layout.tails],
+        )
 
     @property
     def frozen(self) -> bool:
@@ -313,18 +334,15 @@ class HeaderModel:
     def message_start(self, line: str) -> int:
         """Offset where the message starts in ``line`` (0 when the layout does not fit).
 
-        The cheap half of ``split`` for callers that need only the message: one ``match``,
-        no header dictionary.
+        The cheap half of ``split`` for callers that need only the message: no header
+        dictionary, and the layout matched by its shared parts (``logheader_match``).
         """
-        if self._regex is None:
-            return 0
-        m = self._regex.match(line)
-        return 0 if m is None else m.end()
+        return 0 if self._matcher is None else self._matcher.message_start(line)
 
     def _apply(self, line: str) -> ParsedLine:
-        if self._regex is None:
+        if self._matcher is None:
             return ParsedLine({}, line.strip())
-        m = self._regex.match(line)
+        m = self._matcher.match(line)
         if m is None or m.end() == 0:
             return ParsedLine({}, line.strip())
         header = {name: value for name, value in m.groupdict().items() if value is not None}

@@ -19,6 +19,7 @@ across workers whatever order they see lines in.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from knowledge.logmask import shape
@@ -52,11 +53,12 @@ class _GluedSpans:
 
 
 class ShapeCache(Generic[V]):
-    """``lookup(text)`` / ``store(text, value, masked)``; first in, first out past ``size``.
+    """``resolve(text, compute)``: the cached value for ``text``'s shape, else ``compute``'s.
 
-    ``collapse`` cuts digit runs over 6 to 6 in the key (see ``shape``): more hits, but only
-    for values that do not depend on offsets in the text (a masked message, not a header
-    offset).
+    First in, first out past ``size``. ``collapse`` cuts digit runs over 6 to 6 in the key
+    (see ``shape``): more hits, but only for values that do not depend on offsets in the
+    text (a masked message, not a header offset). The shape is computed once per call: on a
+    miss the same key stores the result.
     """
 
     def __init__(self, size: int, *, collapse: bool = False) -> None:
@@ -65,22 +67,35 @@ class ShapeCache(Generic[V]):
         self._by_shape: dict[bytes, object] = {}
         self._by_glued: dict[tuple[bytes, tuple[str, ...]], V] = {}
 
+    def resolve(self, text: str, compute: Callable[[str], tuple[V, str]]) -> V:
+        """The value for ``text``; on a miss ``compute(text)`` gives ``(value, masked)``, and
+        the value is kept when ``masked`` (the masked text) shows the shape decides it."""
+        key = shape(text, collapse=self.collapse)
+        hit = self._by_shape.get(key)
+        if hit is not None:
+            if type(hit) is not _GluedSpans:
+                return hit  # type: ignore[return-value]
+            value = self._by_glued.get((key, hit.values(text)))
+            if value is not None:
+                return value
+        value, masked = compute(text)
+        if _DIGIT.search(masked) is None:
+            _bounded_put(self._by_shape, key, value, self.size)
+        elif _LOOSE.search(masked) is None:
+            spans = hit if type(hit) is _GluedSpans else None
+            if spans is None:
+                spans = _GluedSpans(text, by_position=not self.collapse)
+                _bounded_put(self._by_shape, key, spans, self.size)
+            _bounded_put(self._by_glued, (key, spans.values(text)), value, self.size)
+        return value
+
     def lookup(self, text: str) -> V | None:
+        """The cached value for ``text``, or ``None`` (read-only)."""
         key = shape(text, collapse=self.collapse)
         hit = self._by_shape.get(key)
         if type(hit) is _GluedSpans:
             return self._by_glued.get((key, hit.values(text)))
         return hit  # type: ignore[return-value]
-
-    def store(self, text: str, value: V, masked: str) -> None:
-        """Remember ``value`` for ``text`` whose masked form is ``masked``, when exact."""
-        key = shape(text, collapse=self.collapse)
-        if _DIGIT.search(masked) is None:
-            _bounded_put(self._by_shape, key, value, self.size)
-        elif _LOOSE.search(masked) is None:
-            spans = _GluedSpans(text, by_position=not self.collapse)
-            _bounded_put(self._by_shape, key, spans, self.size)
-            _bounded_put(self._by_glued, (key, spans.values(text)), value, self.size)
 
     def clear(self) -> None:
         self._by_shape.clear()

@@ -6,12 +6,13 @@ from knowledge.logmask import mask
 from knowledge.shapecache import ShapeCache
 
 
+def _masked_twice(text: str) -> tuple[str, str]:
+    masked = mask(text, typed=False)
+    return masked, masked
+
+
 def _cached_mask(cache: ShapeCache[str], text: str) -> str:
-    hit = cache.lookup(text)
-    if hit is None:
-        hit = mask(text, typed=False)
-        cache.store(text, hit, hit)
-    return hit
+    return cache.resolve(text, _masked_twice)
 
 
 def test_a_shape_seen_before_gives_what_masking_would_give():

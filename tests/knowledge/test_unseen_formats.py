@@ -57,6 +57,9 @@ def _line(layout: str, r: random.Random, i: int, message: str) -> str:
     if layout == "delimited":  # fields joined by "|" without spaces
         stamp = f"20240301-{i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}:{r.randint(0, 999)}"
         return f"{stamp}|{component}|{r.randint(10**7, 10**8)}|{message}"
+    if layout == "log4j-threads":  # %d %-5p %t - %m, thread names of one to three words
+        thread = r.choice(["main", "Reference Handler", "pool-2-thread-1", "C2 CompilerThread0"])
+        return f"{ts[:10]} {ts[11:23]} {level:<5} {thread} - {message}"
     assert layout == "brackets"
     return f"[{ts}] [{level}] [{component}] {message}"
 
@@ -68,7 +71,7 @@ def _stream(layout: str, lines: int = 600, seed: int = 7) -> tuple[list[str], li
 
 
 @pytest.mark.parametrize(
-    "layout", ["pipes", "json", "key=value", "syslog", "brackets", "delimited"]
+    "layout", ["pipes", "json", "key=value", "syslog", "brackets", "delimited", "log4j-threads"]
 )
 def test_each_event_is_one_group_under_an_unseen_header(layout: str):
     lines, events = _stream(layout)
@@ -87,6 +90,7 @@ def test_each_event_is_one_group_under_an_unseen_header(layout: str):
         ("syslog", "queue depth is 42"),
         ("brackets", "queue depth is 42"),
         ("delimited", "queue depth is 42"),
+        ("log4j-threads", "queue depth is 42"),
         ("key=value", 'msg="queue depth is 42" pid=3'),
     ],
 )

@@ -1,0 +1,128 @@
+"""Reading and writing the shared fingerprint state in Redis, for ``Fingerprinter``.
+
+Reads need no lock: the state and its version come in one MULTI, so they are one consistent
+snapshot, and a worker only *peeks* at it. Mining takes the Redis lock, reloads the state if
+another worker saved since, and saves version + 1 only if nothing was written meanwhile
+(WATCH on the version), so every worker mines against the same tree.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+from knowledge.fingerprint_state import FingerprintResult, SharedState
+
+logger = logging.getLogger("knowledge.fingerprint")
+
+LOCK_TIMEOUT_SECONDS = 30.0
+
+
+class SharedStore:
+    """Mixin for ``Fingerprinter``: needs ``redis``, the ``_k_*`` key names, ``_state``,
+    ``_cache``, ``_cache_version``, ``_checked_at``, ``_prefetched_layouts`` and
+    ``_layout_key`` (from ``ServiceHeaders``)."""
+
+    redis: Any
+    _k_version: str
+    _k_state: str
+    _k_lock: str
+    _k_aliases: str
+    _state: SharedState
+    _cache: OrderedDict[str, FingerprintResult]
+    _cache_version: int
+    _checked_at: float
+    _prefetched_layouts: dict[str, bytes]
+    _layout_key: Callable[[str], str]
+
+    def _load_state(self, *, layout_of: str | None = None) -> None:
+        """Load the shared state and its version as one consistent snapshot (MULTI), and
+        the stored header layout of service ``layout_of`` with them."""
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.get(self._k_version)
+            pipe.get(self._k_state)
+            if layout_of is not None:
+                pipe.get(self._layout_key(layout_of))
+            raw_version, payload, *layout = pipe.execute()
+        if layout and layout[0] is not None:
+            self._prefetched_layouts[layout_of] = layout[0]  # type: ignore[index]
+        version = int(raw_version or 0)
+        if payload is None:  # no state yet, or deleted (e.g. flushed): start from nothing
+            self._state = SharedState()
+            self._state.version = version
+        else:
+            self._state = SharedState.loads(payload, version)
+        if version != self._cache_version:
+            self._cache.clear()
+            self._cache_version = version
+
+    # -- shared mining -----------------------------------------------------------------------
+
+    def _mine_shared(self, masked_messages: list[str]) -> dict[str, tuple[str, str, int, str]]:
+        """Mine under the Redis lock against the latest shared state; save if it changed."""
+        lock = self.redis.lock(
+            self._k_lock, timeout=LOCK_TIMEOUT_SECONDS, blocking_timeout=LOCK_TIMEOUT_SECONDS
+        )
+        if not lock.acquire():
+            raise TimeoutError(f"could not take {self._k_lock} in {LOCK_TIMEOUT_SECONDS}s")
+        try:
+            for _attempt in range(3):
+                self._load_if_stale()
+                state = self._state
+                new_aliases: dict[str, str] = {}
+                changed = False
+                out = {}
+                for masked in masked_messages:
+                    result, did_change = state.mine(masked, new_aliases)
+                    out[masked] = result
+                    changed = changed or did_change
+                if not changed or self._save(state, new_aliases):
+                    break
+                # Another writer slipped in (our lock had expired): drop our copy and redo.
+                self._state = SharedState()
+            else:
+                logger.warning("fingerprint state not saved after 3 attempts; results stand")
+            if new_aliases:  # cached results may now resolve elsewhere
+                self._cache.clear()
+            self._cache_version = self._state.version
+            self._checked_at = time.monotonic()
+            # Aliases recorded in this round may re-point results mined before them.
+            return {
+                masked: (state.resolve(own), template, cluster_id, own)
+                for masked, (_, template, cluster_id, own) in out.items()
+            }
+        finally:
+            try:
+                lock.release()
+            except redis.exceptions.LockError:
+                logger.warning("fingerprint lock %s expired while mining", self._k_lock)
+
+    def _load_if_stale(self) -> None:
+        if int(self.redis.get(self._k_version) or 0) != self._state.version:
+            self._load_state()
+
+    def _save(self, state: SharedState, new_aliases: dict[str, str]) -> bool:
+        """Write the snapshot as version + 1, only if nobody wrote since we loaded."""
+        payload = state.dumps()
+        with self.redis.pipeline() as pipe:
+            try:
+                pipe.watch(self._k_version)
+                current = int(pipe.get(self._k_version) or 0)
+                if current != state.version:
+                    pipe.unwatch()
+                    return False
+                pipe.multi()
+                pipe.set(self._k_state, payload)
+                pipe.incr(self._k_version)
+                if new_aliases:
+                    pipe.hset(self._k_aliases, mapping=new_aliases)
+                pipe.execute()
+            except redis.exceptions.WatchError:
+                return False
+        state.version += 1
+        return True
