@@ -19,6 +19,7 @@ from django.test import override_settings
 from agents import mesh
 from agents.events import parse_event
 from agents.mesh import StreamConsumer
+from agents.mesh.publishing import entry_fields
 
 BENCH_DB = int(os.environ.get("BENCH_REDIS_DB", "14"))
 EVENTS = int(os.environ.get("BENCH_MESH_EVENTS", "100000"))
@@ -79,49 +80,57 @@ def bench_publish(client: redis.Redis) -> None:
         raw, ours = max(raw_rates), max(our_rates)
         print(
             f"publish batch={batch:<5} raw XADD {raw:>9,.0f}/s   publish_many {ours:>9,.0f}/s"
-            f"   ratio {ours / raw:.0%} (target >= 70%; best of {ROUNDS})"
+            f"   ratio {ours / raw:.0%} (target >= 80%; best of {ROUNDS})"
         )
 
 
 def bench_consume(client: redis.Redis) -> None:
     count = EVENTS
     # Entries in the wire format publish_many writes (id beside the JSON), for both loops.
-    payloads = [mesh.entry_fields(e) for e in _events(count)]
+    payloads = [entry_fields(e) for e in _events(count)]
 
     def fill(stream: str) -> None:
-        client.delete(stream)
+        client.flushdb()
         for offset in range(0, count, 1000):
             pipe = client.pipeline(transaction=False)
             for fields in payloads[offset : offset + 1000]:
                 pipe.xadd(stream, fields)
             pipe.execute()
 
-    fill("events:raw")
-    client.xgroup_create("events:raw", "raw", id="0")
-    started = time.perf_counter()
-    done = 0
-    while done < count:
-        response = client.xreadgroup("raw", "c", {"events:raw": ">"}, count=100)
-        ids = [entry_id for _, entries in response for entry_id, _ in entries]
-        client.xack("events:raw", "raw", *ids)
-        done += len(ids)
-    raw = _rate(count, time.perf_counter() - started)
+    def raw_loop() -> float:
+        fill("events:raw")
+        client.xgroup_create("events:raw", "raw", id="0")
+        started = time.perf_counter()
+        done = 0
+        while done < count:
+            response = client.xreadgroup("raw", "c", {"events:raw": ">"}, count=100)
+            ids = [entry_id for _, entries in response for entry_id, _ in entries]
+            client.xack("events:raw", "raw", *ids)
+            done += len(ids)
+        return _rate(count, time.perf_counter() - started)
 
-    fill("events:import.failed")
-    handled = 0
+    def our_loop() -> float:
+        fill("events:import.failed")
+        handled = 0
 
-    def handler(deliveries: list) -> None:
-        nonlocal handled
-        handled += len(deliveries)
+        def handler(deliveries: list) -> None:
+            nonlocal handled
+            handled += len(deliveries)
 
-    consumer = StreamConsumer("bench", ["events:import.failed"], handler, client=client)
-    started = time.perf_counter()
-    while handled < count:
-        consumer.poll(block_ms=100)
-    ours = _rate(count, time.perf_counter() - started)
+        consumer = StreamConsumer("bench", ["events:import.failed"], handler, client=client)
+        started = time.perf_counter()
+        while handled < count:
+            consumer.poll(block_ms=100)
+        return _rate(count, time.perf_counter() - started)
+
+    raw_rates, our_rates = [], []
+    for _ in range(ROUNDS):  # alternate, best of each: the machine is shared and noisy
+        raw_rates.append(raw_loop())
+        our_rates.append(our_loop())
+    raw, ours = max(raw_rates), max(our_rates)
     print(
         f"consume+ack COUNT 100   raw {raw:>9,.0f}/s   StreamConsumer (dedup, metrics) "
-        f"{ours:>9,.0f}/s   ratio {ours / raw:.0%} (target >= 50%)"
+        f"{ours:>9,.0f}/s   ratio {ours / raw:.0%} (target >= 60%; best of {ROUNDS})"
     )
 
 
