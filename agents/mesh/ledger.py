@@ -98,13 +98,10 @@ class GroupLedger:
         for key, ids in by_key.items():
             pipe.execute_command("SADD", key, *ids)
             pipe.execute_command("EXPIRE", key, ttl)
-        self.queue_acks(pipe, deliveries)
+        acked = self.queue_acks(pipe, deliveries)
         pipe.execute()
-        counts: dict[str, int] = defaultdict(int)
-        for delivery in deliveries:
-            counts[delivery.stream] += 1
-        for stream, count in counts.items():
-            self._processed(stream).inc(count)
+        for stream, ids in acked.items():
+            self._processed(stream).inc(len(ids))
 
     def _processed(self, stream: str) -> Counter:
         """The group's processed counter for a stream, looked up once (labels() is a lookup)."""
@@ -119,7 +116,10 @@ class GroupLedger:
         self.queue_acks(pipe, deliveries)
         pipe.execute()
 
-    def queue_acks(self, pipe: redis.client.Pipeline, deliveries: list[Delivery]) -> None:
+    def queue_acks(
+        self, pipe: redis.client.Pipeline, deliveries: list[Delivery]
+    ) -> dict[str, list[str]]:
+        """Queue the XACKs (and the clearing of failure records); the entry ids by stream."""
         by_stream: dict[str, list[str]] = defaultdict(list)
         for delivery in deliveries:
             by_stream[delivery.stream].append(delivery.entry_id)
@@ -131,6 +131,7 @@ class GroupLedger:
             failures = failures_key(self.group)
             pipe.hdel(failures, *fields)
             pipe.hdel(f"{failures}:errors", *fields)
+        return by_stream
 
     def dead_letter_ids(self, stream: str, entry_ids: list[bytes]) -> None:
         entries = []
