@@ -49,6 +49,8 @@ WORKER_COUNTS = [int(n) for n in os.environ.get("BENCH_SCALE_WORKERS", "1,2,4").
 SECONDS = float(os.environ.get("BENCH_SCALE_SECONDS", "10"))
 CONNECTIONS = int(os.environ.get("BENCH_SCALE_CONNECTIONS", "2"))
 WEB_PROCESSES = [int(n) for n in os.environ.get("BENCH_SCALE_WEB", "1").split(",")]
+# uvicorn (the web process of `make run`, ASGI) or gunicorn (aiops_site/wsgi.py, sync workers)
+SERVERS = os.environ.get("BENCH_SCALE_SERVER", "uvicorn").split(",")
 BATCH = 500
 DRAIN_TIMEOUT = 120.0
 MONITOR_GROUP = "bookmark-monitor"
@@ -272,6 +274,35 @@ def _wait_for_members(client: redis.Redis, workers: int, timeout: float = 120) -
     raise RuntimeError(f"only {joined} of {workers} workers joined in {timeout:.0f}s")
 
 
+def _ingest_argv(server: str, processes: int, port: int) -> list[str]:
+    if server == "gunicorn":
+        return [sys.executable, "-m", "gunicorn", "aiops_site.wsgi:application",
+                "--bind", f"127.0.0.1:{port}", "--workers", str(processes),
+                "--log-level", "warning"]  # fmt: skip
+    # uvicorn's own --workers: one listening socket, N ingest processes behind it.
+    return [sys.executable, "-m", "uvicorn", "aiops_site.asgi:application", "--host", "127.0.0.1",
+            "--port", str(port), "--no-access-log", "--lifespan", "off", "--log-level", "warning",
+            "--workers", str(processes)]  # fmt: skip
+
+
+def _run_server(
+    server_name: str, processes: int, headers: dict, client: redis.Redis, logs: Path
+) -> list[dict[str, float]]:
+    port = _free_port()
+    server = _start(_ingest_argv(server_name, processes, port), logs / f"web-{server_name}.log")
+    print(f"-- ingest: {processes} {server_name} process(es)", flush=True)
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}/health")
+        url = f"http://127.0.0.1:{port}/api/v1/events"
+        # At least one client connection per ingest process, or some would sit idle.
+        connections = max(CONNECTIONS, processes)
+        return [run_one(n, url, headers, client, logs, server, connections)
+                for n in WORKER_COUNTS]  # fmt: skip
+    finally:
+        _stop(server)
+        client.flushdb()
+
+
 def _print_ceiling(costs: list[dict[str, float]]) -> None:
     """The arithmetic: with every part's CPU per event, what N cores could carry at best."""
     if not costs:
@@ -289,27 +320,12 @@ def main() -> None:
     headers = {"Authorization": f"Bearer {plaintext}", "Content-Type": "application/json"}
     client = redis.Redis.from_url(_redis_url())
     logs = Path(tempfile.mkdtemp(prefix="bench-scaleout-"))
-    print(f"{SECONDS:.0f}s of mixed load per size, {CONNECTIONS} client connections, "
+    print(f"{SECONDS:.0f}s of mixed load per size, {CONNECTIONS}+ client connections, "
           f"batches of {BATCH}; {os.cpu_count()} CPUs; logs in {logs}")  # fmt: skip
     costs = []
-    for web_processes in WEB_PROCESSES:
-        port = _free_port()
-        # uvicorn's own --workers: one listening socket, N ingest processes behind it.
-        server = _start([sys.executable, "-m", "uvicorn", "aiops_site.asgi:application", "--host",
-                         "127.0.0.1", "--port", str(port), "--no-access-log", "--lifespan", "off",
-                         "--log-level", "warning", "--workers", str(web_processes)],
-                        logs / f"web-{web_processes}.log")  # fmt: skip
-        print(f"-- ingest: {web_processes} uvicorn process(es)", flush=True)
-        try:
-            _wait_ready(f"http://127.0.0.1:{port}/health")
-            url = f"http://127.0.0.1:{port}/api/v1/events"
-            # At least one client connection per ingest process, or some would sit idle.
-            connections = max(CONNECTIONS, web_processes)
-            costs += [run_one(n, url, headers, client, logs, server, connections)
-                      for n in WORKER_COUNTS]  # fmt: skip
-        finally:
-            _stop(server)
-            client.flushdb()
+    for server_name in SERVERS:
+        for web_processes in WEB_PROCESSES:
+            costs += _run_server(server_name, web_processes, headers, client, logs)
     _print_ceiling(costs)
     os.environ.setdefault("BENCH_MESH_EVENTS", "20000")
     from benchmarks import bench_mesh
