@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
@@ -25,6 +26,8 @@ from agents.mesh.wire import (
 
 logger = logging.getLogger(__name__)
 
+TTL_RENEW_SECONDS = 60.0
+
 
 class GroupLedger:
     """A consumer group's bookkeeping in Redis: which events are done, how often an entry
@@ -36,6 +39,7 @@ class GroupLedger:
         self.max_deliveries = max_deliveries
         self._processed_children: dict[str, Counter] = {}
         self._done_keys: dict[str, str] = {}  # bucket prefix -> done set (few, long-lived)
+        self._ttl_renewed: dict[str, float] = {}  # done set -> when this process last renewed
 
     def _by_done_key(self, deliveries: list[Delivery]) -> dict[str, list[str]]:
         """Event ids grouped by the done set they belong to (usually one set a batch)."""
@@ -45,6 +49,7 @@ class GroupLedger:
         keys = self._done_keys
         if len(keys) > 64:  # buckets move on every ~9 hours; forget the old ones
             keys.clear()
+            self._ttl_renewed.clear()
         return {
             keys.get(prefix) or keys.setdefault(prefix, done_key(self.group, prefix)): ids
             for prefix, ids in by_prefix.items()
@@ -95,9 +100,14 @@ class GroupLedger:
         ttl += DONE_BUCKET_SECONDS
         by_key = self._by_done_key(deliveries)
         pipe = self.client.pipeline(transaction=False)
+        now = time.monotonic()
         for key, ids in by_key.items():
             pipe.execute_command("SADD", key, *ids)
-            pipe.execute_command("EXPIRE", key, ttl)
+            # The TTL (retention + a bucket's span) is renewed once a minute per set, not
+            # every batch: a minute is nothing beside the hours of slack it carries.
+            if now - self._ttl_renewed.get(key, -TTL_RENEW_SECONDS) >= TTL_RENEW_SECONDS:
+                pipe.execute_command("EXPIRE", key, ttl)
+                self._ttl_renewed[key] = now
         acked = self.queue_acks(pipe, deliveries)
         pipe.execute()
         for stream, ids in acked.items():

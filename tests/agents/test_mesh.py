@@ -132,6 +132,17 @@ def test_an_event_id_published_twice_is_handled_once(clean_redis):
     assert clean_redis.xpending("events:custom.work", "g")["pending"] == 0
 
 
+def test_done_sets_outlive_the_retention_window(clean_redis, settings):
+    seen = []
+    consumer = StreamConsumer("g", ["events:custom.work"], seen.extend)
+    mesh.publish_many([work_event(i) for i in range(3)])
+    drain(consumer, lambda: len(seen) == 3)
+
+    (key,) = clean_redis.keys("aiops:done:g:*")
+    assert clean_redis.scard(key) == 3
+    assert clean_redis.ttl(key) > settings.EVENT_RETENTION_HOURS * 3600
+
+
 def test_entries_of_a_dead_consumer_are_reclaimed_after_the_idle_timeout(clean_redis):
     mesh.publish_many([work_event(i) for i in range(5)])
     # "c-dead" reads the entries and dies without acknowledging them.
