@@ -303,6 +303,29 @@ def _run_server(
         client.flushdb()
 
 
+def request_cost(server_name: str, headers: dict, logs: Path) -> None:
+    """Server CPU per request for 1 and for 500 events, one request at a time: the fixed
+    cost of a request (server, Django, auth, one publish) against the cost per event."""
+    port = _free_port()
+    server = _start(_ingest_argv(server_name, 1, port), logs / f"cost-{server_name}.log")
+    rng = random.Random(3)
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}/health")
+        with httpx.Client(headers=headers, timeout=30) as http:
+            for size, requests in ((1, 500), (BATCH, 50)):
+                body = json.dumps({"events": [_event(rng, i) for i in range(size)]}).encode()
+                before = _tree_cpu(server.pid)
+                for _ in range(requests):
+                    response = http.post(f"http://127.0.0.1:{port}/api/v1/events", content=body)
+                    assert response.status_code == 202, response.text
+                spent = (_tree_cpu(server.pid) - before) / requests
+                print(f"{server_name:>8}: {size:>3} event(s) a request: server CPU "
+                      f"{spent * 1000:5.2f} ms a request, {spent / size * 1e6:7.1f} µs an event",
+                      flush=True)  # fmt: skip
+    finally:
+        _stop(server)
+
+
 def _print_ceiling(costs: list[dict[str, float]]) -> None:
     """The arithmetic: with every part's CPU per event, what N cores could carry at best."""
     if not costs:
@@ -327,6 +350,9 @@ def main() -> None:
         for web_processes in WEB_PROCESSES:
             costs += _run_server(server_name, web_processes, headers, client, logs)
     _print_ceiling(costs)
+    for server_name in SERVERS:
+        request_cost(server_name, headers, logs)
+    client.flushdb()
     os.environ.setdefault("BENCH_MESH_EVENTS", "20000")
     from benchmarks import bench_mesh
 
