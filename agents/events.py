@@ -100,19 +100,9 @@ class Event(BaseModel):
     def to_json_bytes(self) -> bytes:
         """The wire form on the streams: orjson is about twice as fast as pydantic here."""
         try:
-            return orjson.dumps(
-                {
-                    "id": self.id,
-                    "type": self.type,
-                    "source": self.source,
-                    "instance": self.instance,
-                    "timestamp": self.timestamp,
-                    "severity": self.severity,
-                    "correlation_id": self.correlation_id,
-                    "payload": self.payload,
-                },
-                option=orjson.OPT_UTC_Z,
-            )
+            # The model's __dict__ holds exactly the fields, in declaration order (the key
+            # order the SDK writes too): no per-event dict to build on the publish hot path.
+            return orjson.dumps(self.__dict__, option=orjson.OPT_UTC_Z)
         except TypeError:  # a payload value orjson refuses (e.g. an int past 64 bits)
             return self.model_dump_json().encode()
 

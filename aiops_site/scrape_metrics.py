@@ -142,8 +142,11 @@ def consumer_lag_seconds(client: redis.Redis) -> dict[tuple[str, str], float]:
         if isinstance(info, Exception) or isinstance(groups, Exception):
             continue  # trimmed to nothing or never read by a group
         newest = _id_ms(info["last-generated-id"])
+        first = info.get("first-entry")
         for group in groups:
             delivered = _id_ms(group["last-delivered-id"])
+            if delivered == 0:  # never read: the backlog reaches back to the first entry
+                delivered = _id_ms(first[0]) if first else newest  # (not to 1970)
             name = group["name"]
             name = name.decode() if isinstance(name, bytes) else name
             lags[(stream, name)] = max(0, newest - delivered) / 1000

@@ -30,7 +30,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import unquote, urlparse, urlunparse
 
 import httpx
 import psutil
@@ -48,6 +48,9 @@ BENCH_DB = int(os.environ.get("BENCH_REDIS_DB", "14"))
 WORKER_COUNTS = [int(n) for n in os.environ.get("BENCH_SCALE_WORKERS", "1,2,4").split(",")]
 SECONDS = float(os.environ.get("BENCH_SCALE_SECONDS", "10"))
 CONNECTIONS = int(os.environ.get("BENCH_SCALE_CONNECTIONS", "2"))
+WEB_PROCESSES = [int(n) for n in os.environ.get("BENCH_SCALE_WEB", "1").split(",")]
+# uvicorn (the web process of `make run`, ASGI) or gunicorn (aiops_site/wsgi.py, sync workers)
+SERVERS = os.environ.get("BENCH_SCALE_SERVER", "uvicorn").split(",")
 BATCH = 500
 DRAIN_TIMEOUT = 120.0
 MONITOR_GROUP = "bookmark-monitor"
@@ -126,12 +129,76 @@ def _backlog(client: redis.Redis) -> int:
     return pending + sum(1 for seconds in lag.values() if seconds > 0)
 
 
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its children, 0 once it is gone."""
+    try:
+        process = psutil.Process(pid)
+        tree = [process, *process.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for member in tree:
+        try:
+            times = member.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def _postgres_pid() -> int | None:
+    """The embedded PostgreSQL's postmaster (its data folder is the socket folder here)."""
+    folder = unquote(urlparse(settings.DATABASE_URL).hostname or "")
+    for process in psutil.process_iter(["name", "cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if process.info["name"] == "postgres" and folder and folder in cmdline:
+            return process.pid
+    return None
+
+
+class CpuMeter:
+    """CPU seconds spent by each part of the run (web, workers, Redis, PostgreSQL, client)
+    between start() and stop(): on shared cores the cost per event is steadier than a rate,
+    and it answers what one machine could do at best."""
+
+    def __init__(self, web: subprocess.Popen, workers: list[subprocess.Popen],
+                 client: redis.Redis) -> None:  # fmt: skip
+        self.web, self.workers, self.client = web, workers, client
+        self.postgres = _postgres_pid()
+
+    def _read(self) -> dict[str, float]:
+        info = self.client.info("cpu")
+        return {
+            "ingest": _tree_cpu(self.web.pid),
+            "agents": sum(_tree_cpu(p.pid) for p in self.workers),
+            "redis": info["used_cpu_user"] + info["used_cpu_sys"],
+            "postgres": _tree_cpu(self.postgres) if self.postgres else 0.0,
+            "client": time.process_time(),
+        }
+
+    def start(self) -> None:
+        self._started = self._read()
+
+    def stop(self) -> dict[str, float]:
+        ended = self._read()
+        return {name: ended[name] - self._started[name] for name in ended}
+
+
 def _rss_mb(proc: subprocess.Popen) -> float:
     process = psutil.Process(proc.pid)
     return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)]) / 2**20
 
 
-def run_one(workers: int, url: str, headers: dict, client: redis.Redis, logs: Path) -> None:
+def run_one(
+    workers: int,
+    url: str,
+    headers: dict,
+    client: redis.Redis,
+    logs: Path,
+    web: subprocess.Popen,
+    connections: int = CONNECTIONS,
+) -> dict[str, float]:
+    """One size; prints its line and returns CPU seconds per 1,000 events by part."""
     client.flushdb()
     procs = [
         _start([sys.executable, "-m", "celery", "-A", "aiops_site", "worker", "--pool", "solo",
@@ -143,7 +210,7 @@ def run_one(workers: int, url: str, headers: dict, client: redis.Redis, logs: Pa
     try:
         _wait_for_members(client, workers)
         bodies = _bodies()
-        accepted, lags = [0] * CONNECTIONS, []
+        accepted, lags = [0] * connections, []
         stop_at = time.perf_counter() + SECONDS
 
         def post_loop(slot: int) -> None:
@@ -155,7 +222,9 @@ def run_one(workers: int, url: str, headers: dict, client: redis.Redis, logs: Pa
                         accepted[slot] += len(response.json()["ids"])
                     k += 1
 
-        threads = [threading.Thread(target=post_loop, args=(n,)) for n in range(CONNECTIONS)]
+        threads = [threading.Thread(target=post_loop, args=(n,)) for n in range(connections)]
+        cpu = CpuMeter(web, procs, client)
+        cpu.start()
         started = time.perf_counter()
         for thread in threads:
             thread.start()
@@ -169,6 +238,7 @@ def run_one(workers: int, url: str, headers: dict, client: redis.Redis, logs: Pa
         while _backlog(client) and time.perf_counter() - loaded < DRAIN_TIMEOUT:
             time.sleep(0.2)
         drained = time.perf_counter()
+        spent = cpu.stop()
         total = sum(accepted)
         lags.sort()
         p99 = lags[int(0.99 * (len(lags) - 1))] if lags else float("nan")
@@ -180,6 +250,11 @@ def run_one(workers: int, url: str, headers: dict, client: redis.Redis, logs: Pa
             f"  monitor lag p99 {p99:5.2f}s  RSS/worker {sum(memory) / len(memory):5.0f} MB",
             flush=True,
         )  # fmt: skip
+        per_1000 = {name: seconds * 1000 / max(total, 1) for name, seconds in spent.items()}
+        print("           CPU s per 1,000 events: "
+              + "  ".join(f"{name} {value:.3f}" for name, value in per_1000.items())
+              + f"  (all {sum(per_1000.values()):.3f})", flush=True)  # fmt: skip
+        return per_1000
     finally:
         for proc in procs:
             _stop(proc)
@@ -199,25 +274,85 @@ def _wait_for_members(client: redis.Redis, workers: int, timeout: float = 120) -
     raise RuntimeError(f"only {joined} of {workers} workers joined in {timeout:.0f}s")
 
 
+def _ingest_argv(server: str, processes: int, port: int) -> list[str]:
+    if server == "gunicorn":
+        return [sys.executable, "-m", "gunicorn", "aiops_site.wsgi:application",
+                "--bind", f"127.0.0.1:{port}", "--workers", str(processes),
+                "--log-level", "warning"]  # fmt: skip
+    # uvicorn's own --workers: one listening socket, N ingest processes behind it.
+    return [sys.executable, "-m", "uvicorn", "aiops_site.asgi:application", "--host", "127.0.0.1",
+            "--port", str(port), "--no-access-log", "--lifespan", "off", "--log-level", "warning",
+            "--workers", str(processes)]  # fmt: skip
+
+
+def _run_server(
+    server_name: str, processes: int, headers: dict, client: redis.Redis, logs: Path
+) -> list[dict[str, float]]:
+    port = _free_port()
+    server = _start(_ingest_argv(server_name, processes, port), logs / f"web-{server_name}.log")
+    print(f"-- ingest: {processes} {server_name} process(es)", flush=True)
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}/health")
+        url = f"http://127.0.0.1:{port}/api/v1/events"
+        # At least one client connection per ingest process, or some would sit idle.
+        connections = max(CONNECTIONS, processes)
+        return [run_one(n, url, headers, client, logs, server, connections)
+                for n in WORKER_COUNTS]  # fmt: skip
+    finally:
+        _stop(server)
+        client.flushdb()
+
+
+def request_cost(server_name: str, headers: dict, logs: Path) -> None:
+    """Server CPU per request for 1 and for 500 events, one request at a time: the fixed
+    cost of a request (server, Django, auth, one publish) against the cost per event."""
+    port = _free_port()
+    server = _start(_ingest_argv(server_name, 1, port), logs / f"cost-{server_name}.log")
+    rng = random.Random(3)
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}/health")
+        with httpx.Client(headers=headers, timeout=30) as http:
+            for size, requests in ((1, 500), (BATCH, 50)):
+                body = json.dumps({"events": [_event(rng, i) for i in range(size)]}).encode()
+                before = _tree_cpu(server.pid)
+                for _ in range(requests):
+                    response = http.post(f"http://127.0.0.1:{port}/api/v1/events", content=body)
+                    assert response.status_code == 202, response.text
+                spent = (_tree_cpu(server.pid) - before) / requests
+                print(f"{server_name:>8}: {size:>3} event(s) a request: server CPU "
+                      f"{spent * 1000:5.2f} ms a request, {spent / size * 1e6:7.1f} µs an event",
+                      flush=True)  # fmt: skip
+    finally:
+        _stop(server)
+
+
+def _print_ceiling(costs: list[dict[str, float]]) -> None:
+    """The arithmetic: with every part's CPU per event, what N cores could carry at best."""
+    if not costs:
+        return
+    best = min(costs, key=lambda c: sum(v for k, v in c.items() if k != "client"))
+    server_side = sum(v for k, v in best.items() if k != "client")
+    print(f"cheapest run: {server_side:.3f} CPU s per 1,000 events without the load generator "
+          f"-> at best {2000 / server_side:,.0f} events/s on 2 fully free cores, "
+          f"{1000 / server_side:,.0f}/s per core")  # fmt: skip
+
+
 def main() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     _, plaintext = ApiToken.issue(name=f"bench-scale-{os.getpid()}", service="bench")
     headers = {"Authorization": f"Bearer {plaintext}", "Content-Type": "application/json"}
-    port = _free_port()
     client = redis.Redis.from_url(_redis_url())
     logs = Path(tempfile.mkdtemp(prefix="bench-scaleout-"))
-    server = _start([sys.executable, "-m", "uvicorn", "aiops_site.asgi:application", "--host",
-                     "127.0.0.1", "--port", str(port), "--no-access-log", "--lifespan", "off",
-                     "--log-level", "warning"], logs / "web.log")  # fmt: skip
-    print(f"{SECONDS:.0f}s of mixed load per size, {CONNECTIONS} client connections, "
+    print(f"{SECONDS:.0f}s of mixed load per size, {CONNECTIONS}+ client connections, "
           f"batches of {BATCH}; {os.cpu_count()} CPUs; logs in {logs}")  # fmt: skip
-    try:
-        _wait_ready(f"http://127.0.0.1:{port}/health")
-        for workers in WORKER_COUNTS:
-            run_one(workers, f"http://127.0.0.1:{port}/api/v1/events", headers, client, logs)
-    finally:
-        _stop(server)
-        client.flushdb()
+    costs = []
+    for server_name in SERVERS:
+        for web_processes in WEB_PROCESSES:
+            costs += _run_server(server_name, web_processes, headers, client, logs)
+    _print_ceiling(costs)
+    for server_name in SERVERS:
+        request_cost(server_name, headers, logs)
+    client.flushdb()
     os.environ.setdefault("BENCH_MESH_EVENTS", "20000")
     from benchmarks import bench_mesh
 

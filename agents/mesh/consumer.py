@@ -58,6 +58,7 @@ class StreamConsumer:
         self.max_deliveries = max_deliveries or settings.MESH_MAX_DELIVERIES
         self.client = client or get_redis()
         self.ledger = GroupLedger(self.client, group, self.max_deliveries)
+        self._handler_seconds = HANDLER_SECONDS.labels(group)  # labels() per batch is a lookup
         self._last_reclaim = 0.0
         self.ensure_groups()
         self.adopt_dead_local_consumers()
@@ -125,21 +126,27 @@ class StreamConsumer:
             if self.adopt_dead_local_consumers():  # a sibling here died: replay its entries
                 return handled
             handled += self.reclaim()
+        handled += self._handle_entries(self._read_new(block_ms))
+        return handled
+
+    def _read_new(self, block_ms: int) -> list[Delivery]:
         response = self.client.xreadgroup(
             self.group,
             self.consumer,
-            {stream: ">" for stream in self.streams},
+            dict.fromkeys(self.streams, ">"),
             count=self.batch_size,
             block=block_ms or None,
         )
-        entries = [
-            (stream.decode(), entry_id.decode(), fields)
-            for stream, messages in response or []
-            for entry_id, fields in messages
-            if fields  # an entry trimmed away while pending comes back empty
-        ]
-        handled += self._handle_entries(entries)
-        return handled
+        deliveries = []
+        from_entry = Delivery.from_entry
+        for stream, messages in response or []:
+            name = stream.decode()
+            deliveries += [
+                from_entry(name, entry_id.decode(), fields)
+                for entry_id, fields in messages
+                if fields  # an entry trimmed away while pending comes back empty
+            ]
+        return deliveries
 
     def _replay_own_pending(self) -> int:
         """After an outage: this consumer's pending entries, a batch at a time, oldest first."""
@@ -160,7 +167,7 @@ class StreamConsumer:
         if not entries and not trimmed:
             self._replaying = False  # caught up: back to new entries
             logger.info("caught up after an outage", extra={"group": self.group})
-        return self._handle_entries(entries, redelivered=True)
+        return self._handle_entries(_redelivered(entries))
 
     def reclaim(self) -> int:
         """Take over entries idle longer than the claim timeout (their consumer died or failed).
@@ -191,24 +198,21 @@ class StreamConsumer:
                 missing = {m.decode() for m in retry} - {e[1] for e in entries}
                 if missing:  # trimmed while pending: nothing left to handle
                     self.client.xack(stream, self.group, *missing)
-                handled += self._handle_entries(entries, redelivered=True)
+                handled += self._handle_entries(_redelivered(entries))
         return handled
 
     # Handling ----------------------------------------------------------------------------
 
-    def _handle_entries(
-        self, entries: list[tuple[str, str, dict]], redelivered: bool = False
-    ) -> int:
-        if not entries:
+    def _handle_entries(self, deliveries: list[Delivery]) -> int:
+        if not deliveries:
             return 0
-        deliveries = [Delivery.from_entry(*entry, redelivered=redelivered) for entry in entries]
         fresh, duplicates = self.ledger.split_done(deliveries)
         if duplicates:
             self.ledger.ack(duplicates)
         if not fresh:
             return 0
         try:
-            with HANDLER_SECONDS.labels(self.group).time():
+            with self._handler_seconds.time():
                 self.handler(fresh)
         except Exception as exc:
             if is_outage(exc):
@@ -241,3 +245,7 @@ class StreamConsumer:
         """Keep the entries pending here, uncounted, and re-read them once the store is back."""
         self._replaying = True
         raise BackendUnavailable(f"{self.group}: {type(exc).__name__}: {exc}"[:500]) from exc
+
+
+def _redelivered(entries: list[tuple[str, str, dict]]) -> list[Delivery]:
+    return [Delivery.from_entry(*entry, redelivered=True) for entry in entries]

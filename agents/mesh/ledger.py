@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 import redis
 from django.conf import settings
+from prometheus_client import Counter
 
 from agents.mesh.wire import (
     DEAD_LETTER_STREAM,
     DEAD_LETTERS,
+    DONE_BUCKET_PREFIX,
     DONE_BUCKET_SECONDS,
     EVENT_FIELD,
     EVENTS_PROCESSED,
@@ -23,6 +26,8 @@ from agents.mesh.wire import (
 
 logger = logging.getLogger(__name__)
 
+TTL_RENEW_SECONDS = 60.0
+
 
 class GroupLedger:
     """A consumer group's bookkeeping in Redis: which events are done, how often an entry
@@ -32,6 +37,23 @@ class GroupLedger:
         self.client = client
         self.group = group
         self.max_deliveries = max_deliveries
+        self._processed_children: dict[str, Counter] = {}
+        self._done_keys: dict[str, str] = {}  # bucket prefix -> done set (few, long-lived)
+        self._ttl_renewed: dict[str, float] = {}  # done set -> when this process last renewed
+
+    def _by_done_key(self, deliveries: list[Delivery]) -> dict[str, list[str]]:
+        """Event ids grouped by the done set they belong to (usually one set a batch)."""
+        by_prefix: dict[str, list[str]] = defaultdict(list)
+        for delivery in deliveries:
+            by_prefix[delivery.event_id[:DONE_BUCKET_PREFIX]].append(delivery.event_id)
+        keys = self._done_keys
+        if len(keys) > 64:  # buckets move on every ~9 hours; forget the old ones
+            keys.clear()
+            self._ttl_renewed.clear()
+        return {
+            keys.get(prefix) or keys.setdefault(prefix, done_key(self.group, prefix)): ids
+            for prefix, ids in by_prefix.items()
+        }
 
     def record_failure(self, delivery: Delivery, exc: Exception) -> None:
         """Leave the entry pending for a later retry; dead-letter it when retries are spent."""
@@ -56,23 +78,19 @@ class GroupLedger:
             self.dead_letter(delivery.stream, [(delivery.entry_id, delivery.raw.decode())])
 
     def split_done(self, deliveries: list[Delivery]) -> tuple[list[Delivery], list[Delivery]]:
-        by_key: dict[str, list[Delivery]] = defaultdict(list)
-        for delivery in deliveries:
-            by_key[done_key(self.group, delivery.event_id)].append(delivery)
-        pipe = self.client.pipeline(transaction=False)
-        for key, items in by_key.items():
-            pipe.smismember(key, [d.event_id for d in items])
+        by_key = self._by_done_key(deliveries)
+        if len(by_key) == 1:  # the usual batch: ids minted within one bucket, no pipeline
+            ((key, ids),) = by_key.items()
+            answers = [self.client.execute_command("SMISMEMBER", key, *ids)]
+        else:
+            pipe = self.client.pipeline(transaction=False)
+            for key, ids in by_key.items():
+                pipe.execute_command("SMISMEMBER", key, *ids)
+            answers = pipe.execute()
         done_ids: set[str] = set()
-        for (_, items), flags in zip(by_key.items(), pipe.execute(), strict=True):
-            done_ids.update(d.event_id for d, flag in zip(items, flags, strict=True) if flag)
-        fresh, duplicates, seen = [], [], set()
-        for delivery in deliveries:
-            if delivery.event_id in done_ids or delivery.event_id in seen:
-                duplicates.append(delivery)
-            else:
-                seen.add(delivery.event_id)
-                fresh.append(delivery)
-        return fresh, duplicates
+        for ids, flags in zip(by_key.values(), answers, strict=True):
+            done_ids.update(event_id for event_id, flag in zip(ids, flags, strict=True) if flag)
+        return _split(deliveries, done_ids)
 
     def complete(self, deliveries: list[Delivery]) -> None:
         """Mark handled events done, then acknowledge them, in one round trip."""
@@ -80,38 +98,50 @@ class GroupLedger:
             return
         ttl = int(timedelta(hours=settings.EVENT_RETENTION_HOURS).total_seconds())
         ttl += DONE_BUCKET_SECONDS
-        by_key: dict[str, list[str]] = defaultdict(list)
-        for delivery in deliveries:
-            by_key[done_key(self.group, delivery.event_id)].append(delivery.event_id)
+        by_key = self._by_done_key(deliveries)
         pipe = self.client.pipeline(transaction=False)
+        now = time.monotonic()
         for key, ids in by_key.items():
-            pipe.sadd(key, *ids)
-            pipe.expire(key, ttl)
-        self.queue_acks(pipe, deliveries)
+            pipe.execute_command("SADD", key, *ids)
+            # The TTL (retention + a bucket's span) is renewed once a minute per set, not
+            # every batch: a minute is nothing beside the hours of slack it carries.
+            if now - self._ttl_renewed.get(key, -TTL_RENEW_SECONDS) >= TTL_RENEW_SECONDS:
+                pipe.execute_command("EXPIRE", key, ttl)
+                self._ttl_renewed[key] = now
+        acked = self.queue_acks(pipe, deliveries)
         pipe.execute()
-        counts: dict[str, int] = defaultdict(int)
-        for delivery in deliveries:
-            counts[delivery.stream.removeprefix(STREAM_PREFIX)] += 1
-        for event_type, count in counts.items():
-            EVENTS_PROCESSED.labels(self.group, event_type).inc(count)
+        for stream, ids in acked.items():
+            self._processed(stream).inc(len(ids))
+
+    def _processed(self, stream: str) -> Counter:
+        """The group's processed counter for a stream, looked up once (labels() is a lookup)."""
+        child = self._processed_children.get(stream)
+        if child is None:
+            child = EVENTS_PROCESSED.labels(self.group, stream.removeprefix(STREAM_PREFIX))
+            self._processed_children[stream] = child
+        return child
 
     def ack(self, deliveries: list[Delivery]) -> None:
         pipe = self.client.pipeline(transaction=False)
         self.queue_acks(pipe, deliveries)
         pipe.execute()
 
-    def queue_acks(self, pipe: redis.client.Pipeline, deliveries: list[Delivery]) -> None:
+    def queue_acks(
+        self, pipe: redis.client.Pipeline, deliveries: list[Delivery]
+    ) -> dict[str, list[str]]:
+        """Queue the XACKs (and the clearing of failure records); the entry ids by stream."""
         by_stream: dict[str, list[str]] = defaultdict(list)
         for delivery in deliveries:
             by_stream[delivery.stream].append(delivery.entry_id)
         for stream, ids in by_stream.items():
-            pipe.xack(stream, self.group, *ids)
+            pipe.execute_command("XACK", stream, self.group, *ids)
         # Only a redelivered entry can have failure records to clear.
         fields = [f"{d.stream}|{d.entry_id}" for d in deliveries if d.redelivered]
         if fields:
             failures = failures_key(self.group)
             pipe.hdel(failures, *fields)
             pipe.hdel(f"{failures}:errors", *fields)
+        return by_stream
 
     def dead_letter_ids(self, stream: str, entry_ids: list[bytes]) -> None:
         entries = []
@@ -149,3 +179,17 @@ class GroupLedger:
             "events dead-lettered",
             extra={"group": self.group, "stream": stream, "count": len(entries)},
         )
+
+
+def _split(deliveries: list[Delivery], done_ids: set[str]) -> tuple[list[Delivery], list[Delivery]]:
+    """Fresh deliveries and duplicates: done before, or a second entry of an id in the batch."""
+    if not done_ids and len(deliveries) == len({d.event_id for d in deliveries}):
+        return deliveries, []  # the usual batch: nothing seen before, nothing repeated
+    fresh, duplicates, seen = [], [], set()
+    for delivery in deliveries:
+        if delivery.event_id in done_ids or delivery.event_id in seen:
+            duplicates.append(delivery)
+        else:
+            seen.add(delivery.event_id)
+            fresh.append(delivery)
+    return fresh, duplicates

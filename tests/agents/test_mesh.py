@@ -46,6 +46,57 @@ def test_publish_many_appends_each_event_to_its_type_stream(clean_redis):
     assert mesh.known_streams() == ["events:custom.other", "events:custom.work"]
 
 
+def test_publish_many_returns_each_events_own_entry_id_when_types_interleave(clean_redis):
+    # One script call per stream: the ids must still come back in the batch's order.
+    events = [
+        work_event(i) if i % 3 else parse_event({"type": "custom.other", "source": "test"})
+        for i in range(9)
+    ]
+
+    ids = mesh.publish_many(events)
+
+    for event, entry_id in zip(events, ids, strict=True):
+        ((_, fields),) = clean_redis.xrange(event.stream, entry_id, entry_id)
+        assert fields[b"id"].decode() == event.id
+        assert fields[b"e"] == event.to_json_bytes()
+    work_ids = [i for e, i in zip(events, ids, strict=True) if e.type == "custom.work"]
+    assert work_ids == sorted(work_ids, key=lambda i: tuple(map(int, i.split("-"))))
+
+
+def test_a_delivery_read_from_the_stream_cannot_be_changed_by_a_handler(clean_redis):
+    seen = []
+    consumer = StreamConsumer("g", ["events:custom.work"], seen.extend)
+    mesh.publish(work_event(1))
+    drain(consumer, lambda: len(seen) == 1)
+
+    with pytest.raises(AttributeError):
+        seen[0].event_id = "other"
+    assert seen[0].event.payload == {"n": 1}
+
+
+def test_duplicates_in_one_batch_and_across_done_buckets_are_handled_once(clean_redis):
+    seen = []
+    consumer = StreamConsumer("g", ["events:custom.work"], seen.extend)
+    old = parse_event(
+        {
+            "type": "custom.work",
+            "source": "test",
+            "id": "00000OLDEVENT0000000000000",
+            "payload": {"n": 0},
+        }
+    )  # fmt: skip  (a done set of its own bucket)
+    mesh.publish_many([old, work_event(1)])
+    drain(consumer, lambda: len(seen) == 2)
+
+    again = work_event(2)
+    mesh.publish_many([old, again, again, work_event(3)])  # two buckets in one batch
+    drain(consumer, lambda: len(seen) == 4)
+    consumer.poll(block_ms=50)
+
+    assert [d.event.payload["n"] for d in seen] == [0, 1, 2, 3]
+    assert clean_redis.xpending("events:custom.work", "g")["pending"] == 0
+
+
 def test_a_group_gets_every_event_once_and_acknowledges_it(clean_redis):
     seen = []
     consumer = StreamConsumer("g", ["events:custom.work"], seen.extend, consumer="c1")
@@ -79,6 +130,17 @@ def test_an_event_id_published_twice_is_handled_once(clean_redis):
 
     assert len(seen) == 1
     assert clean_redis.xpending("events:custom.work", "g")["pending"] == 0
+
+
+def test_done_sets_outlive_the_retention_window(clean_redis, settings):
+    seen = []
+    consumer = StreamConsumer("g", ["events:custom.work"], seen.extend)
+    mesh.publish_many([work_event(i) for i in range(3)])
+    drain(consumer, lambda: len(seen) == 3)
+
+    (key,) = clean_redis.keys("aiops:done:g:*")
+    assert clean_redis.scard(key) == 3
+    assert clean_redis.ttl(key) > settings.EVENT_RETENTION_HOURS * 3600
 
 
 def test_entries_of_a_dead_consumer_are_reclaimed_after_the_idle_timeout(clean_redis):

@@ -87,6 +87,18 @@ def test_consumer_lag_is_the_gap_to_the_newest_entry(client, clean_redis):
     assert value(page, "ai_ops_consumer_lag_seconds", stream=stream, group="slow-agent") == 4.5
 
 
+def test_a_group_that_never_read_lags_by_its_backlog_not_by_the_epoch(client, clean_redis):
+    stream = "events:api.request"
+    clean_redis.xgroup_create(stream, "new-agent", id="0", mkstream=True)
+    clean_redis.xadd(stream, {"e": "{}"}, id="1000000-0")
+    clean_redis.xadd(stream, {"e": "{}"}, id="1004500-0")
+    clean_redis.sadd(mesh.STREAM_INDEX_KEY, stream)
+
+    page = scrape(client)
+
+    assert value(page, "ai_ops_consumer_lag_seconds", stream=stream, group="new-agent") == 4.5
+
+
 def test_consumer_lag_is_zero_once_the_group_caught_up(client, clean_redis):
     mesh.publish(parse_event({"type": "api.request", "source": "t", "payload": {
         "method": "GET", "endpoint": "/x", "status": 200, "latency_ms": 1.0}}))  # fmt: skip
