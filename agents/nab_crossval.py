@@ -241,12 +241,15 @@ def _folds(
     return cv
 
 
-def format_report(results: dict[str, CrossValidation]) -> str:
-    """Per-fold table, means and the spread of chosen constants (``make bench`` prints it)."""
+def format_report(results: dict[str, CrossValidation], title: str = "nested ") -> str:
+    """Per-fold table, means and the spread of chosen constants (``make bench`` prints it).
+
+    ``title`` says what was chosen per fold: ``"nested "`` (every constant) by default.
+    """
     lines = []
     for profile, cv in results.items():
         keys = list(cv.folds[0].config)
-        lines.append(f"NAB nested leave-one-folder-out, profile {profile}:")
+        lines.append(f"NAB {title}leave-one-folder-out, profile {profile}:")
         lines.append(
             f"  {'held-out folder':<22} {'score':>9} {'train':>6}  "
             + " ".join(f"{k:>14}" for k in keys)

@@ -48,7 +48,8 @@ class Command(BaseCommand):
                     nab, scorer, Path(tmp), THRESHOLD_ONLY[detector]
                 )
             self.stdout.write(f"detector: {detector}")
-            self.stdout.write(nab_crossval.format_report(results))
+            title = "threshold-only (published constants) "
+            self.stdout.write(nab_crossval.format_report(results, title))
             return
         bar = tqdm(unit="job", desc="nab_crossval", disable=quiet)
 
