@@ -15,7 +15,9 @@ ticks. One module per job:
 * :mod:`~agents.monitor.recording` -- findings stored, sighted and announced as anomalies;
 * :mod:`~agents.monitor.history` -- finalised series read back (learning agent, charts);
 * :mod:`~agents.monitor.detector` -- the pure streaming detector, :mod:`~agents.monitor.nab`
-  its NAB runner.
+  its NAB runner;
+* :mod:`~agents.monitor.cad` -- CAD OSE with its published constants, scored on NAB beside the
+  streaming detector (``nab_predict --detector cad``); not used live (issue 15).
 
 Why it is shaped this way:
 

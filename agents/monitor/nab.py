@@ -1,20 +1,29 @@
-"""Run :class:`agents.monitor.detector.StreamingDetector` over a NAB-format data folder.
+"""Run one of the monitor's detectors over a NAB-format data folder.
 
 NAB (Numenta Anomaly Benchmark) data files are CSVs with columns ``timestamp,value``; the
 scorer expects one CSV per data file, at the same relative path, with columns
 ``timestamp,anomaly_score``.  Each file gets a fresh detector fed strictly in order, exactly as
 the monitor agent sees a live series, so the benchmark score reflects production behaviour.
 Files are independent, so they are spread over processes.
+
+Detectors (``DETECTORS``): ``streaming`` is :class:`~.detector.StreamingDetector`, the live
+monitor's; ``cad`` is CAD OSE (:mod:`.cad`) with its published constants and an online value
+range; ``cad-lookahead`` is CAD OSE exactly as NAB runs it, handed the whole file's minimum
+and maximum - not online, kept only to check the implementation against the published score.
 """
 
 from __future__ import annotations
 
 import csv
+import math
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+from .cad import ContextualAnomalyDetector, rest_period_for
 from .detector import StreamingDetector
 
 #: Decimal places written for scores; enough to keep every distinct score distinct.
@@ -36,24 +45,48 @@ def _parse_timestamp(text: str) -> datetime | float | None:
         return None
 
 
-def score_file(src: Path, dst: Path) -> int:
-    """Score one NAB CSV into ``dst``; returns the number of rows written."""
-    detector = StreamingDetector()
+def _cad(values: list[float]) -> ContextualAnomalyDetector:
+    # The rest period follows NAB's probationary period, which the benchmark (and its scorer)
+    # derives from the file's length; a live series uses the cap.
+    return ContextualAnomalyDetector(rest_period=rest_period_for(len(values)))
+
+
+def _cad_lookahead(values: list[float]) -> ContextualAnomalyDetector:
+    finite = [v for v in values if math.isfinite(v)]
+    return ContextualAnomalyDetector(
+        rest_period=rest_period_for(len(values)), min_value=min(finite), max_value=max(finite)
+    )
+
+
+#: Detector name -> factory given the file's values (only ``cad-lookahead`` reads them).
+DETECTORS: dict[str, Callable[[list[float]], Any]] = {
+    "streaming": lambda values: StreamingDetector(),
+    "cad": _cad,
+    "cad-lookahead": _cad_lookahead,
+}
+DEFAULT_DETECTOR = "streaming"
+
+
+def _value(text: str | None) -> float:
+    try:
+        return float(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return float("nan")  # the detectors ignore non-finite values (score 0)
+
+
+def score_file(src: Path, dst: Path, detector: str = DEFAULT_DETECTOR) -> int:
+    """Score one NAB CSV into ``dst`` with the named detector; returns the rows written."""
+    with src.open(newline="") as fin:
+        rows = [(row["timestamp"], _value(row["value"])) for row in csv.DictReader(fin)]
+    model = DETECTORS[detector]([value for _, value in rows])
     dst.parent.mkdir(parents=True, exist_ok=True)
-    rows = 0
-    with src.open(newline="") as fin, dst.open("w", newline="") as fout:
+    with dst.open("w", newline="") as fout:
         writer = csv.writer(fout)
         writer.writerow(["timestamp", "anomaly_score"])
-        for row in csv.DictReader(fin):
-            raw_ts = row["timestamp"]
-            try:
-                value = float(row["value"])
-            except (TypeError, ValueError):
-                value = float("nan")  # the detector ignores non-finite values (score 0)
-            score = detector.update(value, _parse_timestamp(raw_ts))
+        for raw_ts, value in rows:
+            score = model.update(value, _parse_timestamp(raw_ts))
             writer.writerow([raw_ts, f"{score:.{SCORE_DECIMALS}f}"])
-            rows += 1
-    return rows
+    return len(rows)
 
 
 def _score_pair(pair: tuple[Path, Path]) -> int:

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from agents.monitor.cad import BASE_THRESHOLD
+
 ROWS = 400
 
 
@@ -53,3 +55,17 @@ def test_it_writes_one_score_file_per_data_file_with_the_nab_columns(tmp_path, w
 def test_it_refuses_a_missing_data_folder(tmp_path):
     with pytest.raises(CommandError, match="no such data folder"):
         call_command("nab_predict", data=str(tmp_path / "nope"), out=str(tmp_path / "out"))
+
+
+@pytest.mark.parametrize("detector", ["cad", "cad-lookahead"])
+def test_cad_scores_are_written_and_flag_the_spike(tmp_path, detector):
+    data, out = tmp_path / "data", tmp_path / "out"
+    write_series(data / "artificialWithAnomaly" / "spike.csv", spike_at=300)
+
+    call_command("nab_predict", data=str(data), out=str(out), detector=detector, no_progress=True)
+
+    scores = [
+        float(row["anomaly_score"]) for row in read(out / "artificialWithAnomaly" / "spike.csv")
+    ]
+    assert len(scores) == ROWS and all(0.0 <= s <= 1.0 for s in scores)
+    assert scores[300] >= BASE_THRESHOLD

@@ -1,9 +1,10 @@
 """Score a NAB-format data folder with the monitor's own detector (``make bench``, issue 5).
 
-Every ``*.csv`` (``timestamp,value``) under ``--data`` gets a fresh
-:class:`agents.monitor.detector.StreamingDetector`, fed strictly in order as the monitor feeds
-a live series, and a ``timestamp,anomaly_score`` CSV at the same relative path under ``--out``.
-The scoring itself is :func:`agents.monitor.nab.score_file`; this command adds the progress bar.
+Every ``*.csv`` (``timestamp,value``) under ``--data`` gets a fresh detector (``--detector``,
+one of :data:`agents.monitor.nab.DETECTORS`; the live monitor's by default), fed strictly in
+order as the monitor feeds a live series, and a ``timestamp,anomaly_score`` CSV at the same
+relative path under ``--out``. The scoring itself is :func:`agents.monitor.nab.score_file`;
+this command adds the progress bar.
 """
 
 from __future__ import annotations
@@ -20,7 +21,12 @@ from agents.monitor import nab
 
 
 def predict(
-    data_dir: Path | str, out_dir: Path | str, *, workers: int | None = None, progress: bool = True
+    data_dir: Path | str,
+    out_dir: Path | str,
+    *,
+    workers: int | None = None,
+    progress: bool = True,
+    detector: str = nab.DEFAULT_DETECTOR,
 ) -> int:
     """Score every data file under ``data_dir`` into ``out_dir``; returns the files written.
 
@@ -37,11 +43,13 @@ def predict(
     with bar:
         if workers <= 1 or len(pairs) < nab.MIN_FILES_FOR_POOL:
             for src, dst in pairs:
-                nab.score_file(src, dst)
+                nab.score_file(src, dst, detector)
                 bar.update()
         else:
             with ProcessPoolExecutor(max_workers=workers) as pool:
-                for future in as_completed(pool.submit(nab.score_file, *p) for p in pairs):
+                for future in as_completed(
+                    pool.submit(nab.score_file, *p, detector) for p in pairs
+                ):
                     future.result()
                     bar.update()
     return len(pairs)
@@ -54,6 +62,12 @@ class Command(BaseCommand):
         parser.add_argument("--data", required=True, help="A NAB-format data folder.")
         parser.add_argument("--out", required=True, help="Where the score CSVs go.")
         parser.add_argument("--workers", type=int, default=None, help="Processes (CPU count).")
+        parser.add_argument(
+            "--detector",
+            choices=sorted(nab.DETECTORS),
+            default=nab.DEFAULT_DETECTOR,
+            help="Which detector (cad-lookahead is not online: checks CAD against NAB only).",
+        )
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -63,6 +77,7 @@ class Command(BaseCommand):
                 options["out"],
                 workers=options["workers"],
                 progress=not options["no_progress"],
+                detector=options["detector"],
             )
         except FileNotFoundError as exc:
             raise CommandError(str(exc)) from exc
