@@ -34,6 +34,7 @@ from django.test import Client
 from django.urls import reverse
 
 from agents.runtime import AgentRunner
+from knowledge.models import Diagnosis
 from remediation.agent import RemediationAgent
 from remediation.models import RemediationRun, RunStatus
 from tests.agents.test_runtime import stop
@@ -154,12 +155,24 @@ def fix(ops: Operations, approver: Client, rule_name: str) -> RemediationRun:
         rule__name=rule_name, status=RunStatus.AWAITING_APPROVAL
     )
     run = pump_until(ops, waiting.first, 60)
-    assert run is not None, f"no run of {rule_name} proposed"
+    assert run is not None, (
+        rule_name,
+        "no run proposed; diagnoses:",
+        list(
+            Diagnosis.objects.filter(service=SERVICE).values_list(
+                "signal", "confidence", "status", "root_cause"
+            )
+        ),
+    )
     answer = approver.post(reverse("remediation:approve", args=[run.pk]))
     assert answer.status_code == 200, answer.content
     verdict = pump_until(ops, lambda: RemediationRun.objects.filter(pk=run.pk, status__in=DONE)
                          .first(), WATCH + 40)  # fmt: skip
-    assert verdict is not None, f"run {run.pk} of {rule_name} never got a verdict"
+    assert verdict is not None, (
+        rule_name,
+        "no verdict",
+        list(run.transitions.order_by("pk").values_list("to_status", "reason")),
+    )
     return verdict
 
 
