@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import select
 import shutil
 import socket
 import subprocess
@@ -243,18 +244,17 @@ class WagtailSite:
     # -- faults -------------------------------------------------------------------------------
     def lock_database(self, seconds: float) -> bool:
         """Another session locks the tables the pages read, ``ACCESS EXCLUSIVE``, and sits
-        idle in its transaction for ``seconds``. Returns whether it was ended before that."""
+        idle in its transaction for ``seconds`` (a forgotten console session). Returns
+        whether it was ended before that."""
         connection = psycopg.connect(self.database_url)
         try:
             connection.execute(f"LOCK TABLE {', '.join(PAGE_TABLES)} IN ACCESS EXCLUSIVE MODE")
-            deadline = time.monotonic() + seconds
-            while time.monotonic() < deadline:
-                time.sleep(0.5)
-                connection.execute("SELECT 1")  # raises once an operator ended this session
-            connection.rollback()
-            return False
-        except psycopg.OperationalError:
-            return True
+            # It sends nothing (so it stays "idle in transaction"); the server writes to an
+            # idle session only to end it.
+            ended, _, _ = select.select([connection.fileno()], [], [], seconds)
+            if not ended:
+                connection.rollback()
+            return bool(ended)
         finally:
             connection.close()
 
