@@ -2,17 +2,22 @@
 
 The site is what ``wagtail start`` makes, unchanged but for deployment settings any Django
 site may have (``site_settings.py``): the SDK in ``INSTALLED_APPS`` as ``docs/sdk.md`` says,
-its own SQLite database, and Django's per-site cache on a Redis server reached through a TCP
-proxy this harness controls. It runs in its own process (``runserver``) and reports to a live
-AI-Ops ingest API; faults come from outside the app:
+its own PostgreSQL database in the embedded server the tests use (``database.py``), and
+Django's per-site cache on a Redis server reached through a TCP proxy this harness controls.
+It runs in its own process (``runserver``) and reports to a live AI-Ops ingest API; faults
+come from outside the app:
 
-* **a locked database** -- another process holds an exclusive SQLite lock;
-* **an upstream that hangs** -- the proxy to the cache server stops passing bytes;
+* **a locked database** -- another session holds ``ACCESS EXCLUSIVE`` locks on the tables
+  the pages read, until it lets go or an operator ends it;
+* **an upstream that hangs** -- the proxy to the cache server stops passing bytes, until it
+  lets go or an operator restarts it (``POST /restart`` on its admin port, as HAProxy's or
+  Envoy's admin interface would take);
 * **a deploy that raises** -- a new release whose search template names a missing route,
   announced with ``aiops_sdk.deploy_finished`` as a deploy script would;
 * **a huge upload** -- request bodies past Django's upload limit.
 
-Shared by ``tests/realapp/test_real_app.py`` (short) and ``benchmarks/bench_real_app.py``.
+Shared by ``tests/realapp/test_real_app.py`` (short), ``test_real_app_fixes.py`` (fixed by
+operator-written rules) and ``benchmarks/bench_real_app.py``.
 """
 
 from __future__ import annotations
@@ -20,20 +25,27 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import select
 import shutil
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
+import psycopg
+from django.conf import settings
+
+from tests.realapp import database
 
 SITE_SETTINGS = Path(__file__).with_name("site_settings.py")
 SERVICE = "wagtail-demo"
+# What the pages read: the page tree, the site root, the search index.
+PAGE_TABLES = ("wagtailcore_page", "wagtailcore_site", "wagtailsearch_indexentry")
 WORDS = ("news", "about", "home", "blog", "contact", "events", "team", "press", "jobs", "faq")
 
 
@@ -43,34 +55,81 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def site_env(database_url: str, cache_url: str, **extra: str) -> dict[str, str]:
+    """The site's environment, as a deployment hands it over (none of this test run's)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "AIOPS"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="demo.settings.aiops", SITE_DATABASE_URL=database_url,
+        SITE_CACHE_URL=cache_url, AIOPS_URL="http://127.0.0.1:9", AIOPS_TOKEN="-",
+        AIOPS_SERVICE=SERVICE,
+    )  # fmt: skip
+    env.update(extra)
+    return env
+
+
 def build_site(cache_dir: Path, run_dir: Path) -> Path:
-    """A fresh copy of a migrated ``wagtail start`` site (built once, then copied)."""
+    """A fresh copy of a ``wagtail start`` site (made once), its migrated database template
+    ensured (``database.py``)."""
     template = cache_dir / "wagtail-site"
-    if not (template / "db.sqlite3").exists():
+    if not (template / "manage.py").exists():
         shutil.rmtree(template, ignore_errors=True)
         template.mkdir(parents=True)
         wagtail = Path(sys.executable).with_name("wagtail")
         subprocess.run([str(wagtail), "start", "demo", str(template)], check=True,
                        capture_output=True)  # fmt: skip
-        shutil.copy(SITE_SETTINGS, template / "demo" / "settings" / "aiops.py")
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "demo.settings.dev"}
-        subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=template, env=env,
-                       check=True, capture_output=True)  # fmt: skip
     shutil.rmtree(run_dir, ignore_errors=True)
-    shutil.copytree(template, run_dir)
+    shutil.copytree(template, run_dir, ignore=shutil.ignore_patterns("db.*"))
     shutil.copy(SITE_SETTINGS, run_dir / "demo" / "settings" / "aiops.py")
+
+    def migrate(url: str) -> None:
+        env = site_env(url, settings.REDIS_URL)
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=run_dir, env=env,
+                       check=True, capture_output=True)  # fmt: skip
+
+    database.ensure_template(migrate)
     return run_dir
 
 
 class HangingProxy:
-    """A TCP proxy to a real server that can stop passing bytes (a hung upstream)."""
+    """A TCP proxy to a real server that can stop passing bytes (a hung upstream), with an
+    admin port whose ``POST /restart`` drops every connection and starts afresh."""
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
         self.hang = threading.Event()
+        self.restarted = threading.Event()
+        self.sockets: set[socket.socket] = set()
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         threading.Thread(target=self._accept, daemon=True).start()
+        self.admin = ThreadingHTTPServer(("127.0.0.1", 0), self._admin_handler())
+        self.admin_url = f"http://127.0.0.1:{self.admin.server_address[1]}"
+        threading.Thread(target=self.admin.serve_forever, daemon=True).start()
+
+    def _admin_handler(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Admin(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                found = self.path == "/restart"
+                if found:
+                    proxy.restart()
+                self.send_response(200 if found else 404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        return Admin
+
+    def restart(self) -> None:
+        """What restarting a wedged proxy does: every connection dropped, bytes flow again."""
+        self.hang.clear()
+        self.restarted.set()
+        for sock in list(self.sockets):
+            with contextlib.suppress(OSError):
+                sock.close()
 
     def _accept(self) -> None:
         while True:
@@ -79,6 +138,7 @@ class HangingProxy:
             except OSError:
                 return
             upstream = socket.create_connection(self.target)
+            self.sockets |= {client, upstream}
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
@@ -92,11 +152,14 @@ class HangingProxy:
             pass
         finally:
             for s in (source, sink):
+                self.sockets.discard(s)
                 with contextlib.suppress(OSError):
                     s.close()
 
     def close(self) -> None:
         self.listener.close()
+        self.admin.shutdown()
+        self.admin.server_close()
 
 
 class WagtailSite:
@@ -109,6 +172,8 @@ class WagtailSite:
         parsed = urlparse(redis_url)
         self.proxy = HangingProxy((parsed.hostname or "127.0.0.1", parsed.port or 6379))
         self.aiops_url, self.token = aiops_url, token
+        self.database = database.create_copy()
+        self.database_url = database.url_for(self.database)
         self.version = "1.0"
         self.process: subprocess.Popen | None = None
         self.stop_traffic = threading.Event()
@@ -116,13 +181,10 @@ class WagtailSite:
 
     # -- the process ------------------------------------------------------------------------
     def start(self) -> None:
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "AIOPS"))},
-            "DJANGO_SETTINGS_MODULE": "demo.settings.aiops",
-            "AIOPS_URL": self.aiops_url, "AIOPS_TOKEN": self.token, "AIOPS_SERVICE": SERVICE,
-            "SITE_CACHE_URL": f"redis://127.0.0.1:{self.proxy.port}/13",
-            "SITE_VERSION": self.version,
-        }  # fmt: skip
+        env = site_env(
+            self.database_url, f"redis://127.0.0.1:{self.proxy.port}/13",
+            AIOPS_URL=self.aiops_url, AIOPS_TOKEN=self.token, SITE_VERSION=self.version,
+        )  # fmt: skip
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}", "--noreload"],
             cwd=self.site, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -146,6 +208,7 @@ class WagtailSite:
         self.stop_traffic.set()
         self.stop()
         self.proxy.close()
+        database.drop(self.database)
 
     # -- traffic ------------------------------------------------------------------------------
     def start_traffic(self, clients: int = 4, pause: float = 0.3, seed: int = 1) -> None:
@@ -179,18 +242,29 @@ class WagtailSite:
             threading.Thread(target=one, args=(n,), daemon=True).start()
 
     # -- faults -------------------------------------------------------------------------------
-    def lock_database(self, seconds: float) -> None:
-        """Another process holds an exclusive lock on the site's database."""
-        connection = sqlite3.connect(self.site / "db.sqlite3", timeout=30, isolation_level=None)
-        connection.execute("BEGIN EXCLUSIVE")
-        time.sleep(seconds)
-        connection.execute("COMMIT")
-        connection.close()
+    def lock_database(self, seconds: float) -> bool:
+        """Another session locks the tables the pages read, ``ACCESS EXCLUSIVE``, and sits
+        idle in its transaction for ``seconds`` (a forgotten console session). Returns
+        whether it was ended before that."""
+        connection = psycopg.connect(self.database_url)
+        try:
+            connection.execute(f"LOCK TABLE {', '.join(PAGE_TABLES)} IN ACCESS EXCLUSIVE MODE")
+            # It sends nothing (so it stays "idle in transaction"); the server writes to an
+            # idle session only to end it.
+            ended, _, _ = select.select([connection.fileno()], [], [], seconds)
+            if not ended:
+                connection.rollback()
+            return bool(ended)
+        finally:
+            connection.close()
 
-    def hang_upstream(self, seconds: float) -> None:
+    def hang_upstream(self, seconds: float) -> bool:
+        """The cache proxy hangs for ``seconds``; returns whether it was restarted before."""
+        self.proxy.restarted.clear()
         self.proxy.hang.set()
-        time.sleep(seconds)
+        restarted = self.proxy.restarted.wait(seconds)
         self.proxy.hang.clear()
+        return restarted
 
     def bad_deploy(self, version: str) -> None:
         """Ship a release whose search page names a route that does not exist."""

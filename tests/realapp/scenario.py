@@ -15,7 +15,6 @@ import pytest
 from agents.models import Anomaly
 from knowledge.models import Diagnosis
 from tests.realapp.harness import SERVICE, Operations, verdict
-from tests.realapp.test_real_app import site  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 WARMUP = float(os.environ.get("REALAPP_WARMUP", "600"))
@@ -35,7 +34,7 @@ def healthy(ops: Operations, app, seconds: float) -> tuple[int, float]:
     return alarms, seconds
 
 
-def test_scenario(site):  # noqa: F811
+def test_scenario(site):
     ops = Operations()
     site.start_traffic()
     ops.pump(60)  # the first minute after onboarding

@@ -1,17 +1,22 @@
 """Deployment settings of the Wagtail site under test (copied in as ``demo/settings/aiops.py``).
 
-Only what a real deployment of any Django site may set: production-like DEBUG, a Redis
-per-site cache (the upstream the harness can hang), a short SQLite busy timeout, and the
-AI-Ops SDK exactly as ``docs/sdk.md`` says. Nothing here knows about AI-Ops' diagnoses.
+Only what a real deployment of any Django site may set: production-like DEBUG, its database
+from a URL (PostgreSQL, with a lock and statement timeout so a request blocked on a lock
+fails in seconds instead of hanging its worker), a Redis per-site cache (the upstream the
+harness can hang), and the AI-Ops SDK exactly as ``docs/sdk.md`` says. Nothing here knows
+about AI-Ops' diagnoses.
 """
 
 import os
+
+import dj_database_url
 
 from .dev import *  # noqa: F403
 
 DEBUG = False
 ALLOWED_HOSTS = ["*"]
-DATABASES["default"]["OPTIONS"] = {"timeout": 3}  # noqa: F405
+DATABASES = {"default": dj_database_url.parse(os.environ["SITE_DATABASE_URL"])}
+DATABASES["default"]["OPTIONS"] = {"options": "-c lock_timeout=3000 -c statement_timeout=10000"}
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",

@@ -2,8 +2,9 @@
 
 The site runs in its own process with the SDK installed as ``docs/sdk.md`` says and reports
 to the live ingest API; the monitor and diagnostic agents read the real mesh. Two faults are
-injected from outside the app (the short version of ``benchmarks/bench_real_app.py``): its
-database locked by another process, and its cache server's connection hanging. Each must be
+injected from outside the app (the short version of ``benchmarks/bench_real_app.py``):
+another session holding exclusive locks on the tables its pages read (its requests fail on
+PostgreSQL's lock timeout), and its cache server's connection hanging. Each must be
 detected within 60 s, make one diagnosis (at most three problems) and get the right cause
 class as its top hypothesis.
 """
@@ -12,28 +13,12 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 
-from agents.models import ApiToken
-from tests.realapp.harness import SERVICE, Operations, WagtailSite, build_site, verdict
+from tests.realapp.harness import Operations, verdict
 
 pytestmark = pytest.mark.django_db(transaction=True)
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def site(live_server, tmp_path):
-    _, token = ApiToken.issue("wagtail-demo", SERVICE)
-    app = WagtailSite(
-        build_site(ROOT / "var" / "realapp", tmp_path / "site"),
-        aiops_url=live_server.url, token=token, redis_url=settings.REDIS_URL,
-    )  # fmt: skip
-    app.start()
-    yield app
-    app.close()
 
 
 def inject(ops: Operations, fault, seconds: float, after: float) -> tuple[float, float]:
