@@ -338,8 +338,11 @@ def test_the_fast_path_finds_a_sustained_latency_creep_below_the_jump_ratio(
 ):
     now = datetime.now(UTC).replace(microsecond=0)
     rng = random.Random(5)
-    history = [now.replace(second=0) - timedelta(minutes=m) for m in range(6, 0, -1)]
-    mesh.publish_many([e for m in history for e in steady_minute(m, rng)])
+    # Six minutes at the creep's own rate: a creep at the usual load, not a surge (a surge
+    # the app serves without errors is load; see test_monitor_load.py).
+    first = now.replace(second=0) - timedelta(minutes=6)
+    mesh.publish_many([e for s in range(360)
+                       for e in _creep_second(first + timedelta(seconds=s), rng, 1.0)])  # fmt: skip
     start = now.replace(second=0) + timedelta(seconds=20)
     seconds = [start + timedelta(seconds=i) for i in range(len(scales))]
     mesh.publish_many([e for at, scale in zip(seconds, scales, strict=True)
