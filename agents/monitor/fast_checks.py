@@ -4,7 +4,8 @@
 these return. Burst rules test a count in the window against the rate of the previous
 ``BASELINE_MINUTES`` (a Poisson tail); :func:`check_latency` a jump or a creep of the mean
 latency; the seconds-level verdicts of :mod:`agents.monitor.short_baseline` become findings
-here, and :func:`unless_load` drops the latency findings a burst of load explains.
+here, and :func:`passing` drops the latency findings that are too brief to be a fault
+(``PERSIST_SECONDS``) or that a burst of load explains.
 """
 
 from __future__ import annotations

@@ -22,13 +22,15 @@ traffic:
 * **Load.** A latency rise is not a fault when the app was busier than usual and coped: in
   the seconds that were slow it served ``LOAD_RATIO`` times its usual rate or more (with
   ``LOAD_SURPRISE`` decades of Poisson improbability, so two extra requests are not a surge)
-  and almost no 5xx (``LOAD_MAX_ERROR_SHARE``). Queueing behind a burst of concurrent
-  requests (a cron job, a crawler) looks exactly so: the app runs at its capacity, above its
-  usual rate, and every request waits a little. The faults that slow requests do the
-  opposite: a lock or a hung dependency holds requests, so *fewer* finish in the slow
-  seconds (and many that finish are errors). :func:`explained_by_load` is the gate the fast
-  path puts on every latency finding; a fault that coincides with a burst is seen as soon
-  as the burst leaves the window, because its slow seconds then come at the usual rate.
+  and almost no 5xx (``LOAD_MAX_ERROR_SHARE``). A surge of independent callers (a crawler,
+  a cron job fanning out) looks so: the app runs at its capacity, above its usual rate, and
+  every request waits a little. The faults that slow requests do the opposite: a lock or a
+  hung dependency holds requests, so *fewer* finish (and many that do are errors); a slower
+  release serves the usual rate, slower. Callers that wait for their answer (a browser, a
+  closed-loop client) hide a burst from this test, since the usual traffic slows down
+  while the burst is served; that burst is brief, and persistence
+  (:data:`agents.monitor.fast_checks.PERSIST_SECONDS`) is the gate that holds it. Both
+  gates are applied to every latency finding by :func:`agents.monitor.fast_checks.passing`.
 
 Pure functions over lists of (requests, latency sum) per second, so they are tested alone.
 """
