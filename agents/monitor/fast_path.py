@@ -10,237 +10,40 @@ anomaly; it is re-armed early once the series is quiet again.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import redis
 
 from agents.models import Anomaly, AnomalyDetector
 from agents.monitor import short_baseline, store
-from agents.monitor.detector import ALERT_SURPRISE, SCORE_HALF
-from agents.monitor.recording import COOLDOWN_SECONDS, AnomalyRecorder, Finding, utc
+from agents.monitor.fast_checks import (  # noqa: F401  (re-exported: the fast path's names)
+    BASELINE_MINUTES,
+    BURST_RULES,
+    FAST_WINDOW_SECONDS,
+    LATENCY_MIN_WINDOW,
+    LATENCY_RATIO,
+    LATENCY_SERIES,
+    SUSTAINED_RATIO,
+    SUSTAINED_SECONDS,
+    check_burst,
+    check_latency,
+    drop_finding,
+    passing,
+    slow_finding,
+)
+from agents.monitor.recording import COOLDOWN_SECONDS, AnomalyRecorder, Finding
 from agents.monitor.writer import Batch
 
 logger = logging.getLogger(__name__)
 
-#: Fast path: the window tested and the baseline it is tested against.
-FAST_WINDOW_SECONDS = 10
-BASELINE_MINUTES = 15
 #: A fast-path cooldown ends this long after its anomaly once the series is normal again.
 REARM_AFTER_SECONDS = 30
 LATENCY_CHECK_SECONDS = 1.0
 BASELINE_TTL = 5.0
-
-
-@dataclass(frozen=True)
-class BurstRule:
-    """A count in the fast window tested against its recent rate.
-
-    ``count_field`` is counted per second; ``exposure_field`` (e.g. requests) turns it into a
-    share, otherwise the exposure is time. ``prior_exposure`` is the least baseline exposure
-    assumed (one event per that much exposure at most), so a fresh system does not fire on
-    its first few events.
-    """
-
-    series: str
-    count_field: str
-    exposure_field: str | None
-    prior_exposure: float
-    min_count: int = 5
-    min_ratio: float = 4.0
-
-
-BURST_RULES: tuple[BurstRule, ...] = (
-    BurstRule("imports.failed", "imports.failed", None, prior_exposure=60.0),
-    BurstRule("api.error_rate", "api.errors", "api.count", prior_exposure=100.0),
-)
-#: Mean latency over the fast window against the baseline mean (a ratio, with minimum counts).
-LATENCY_SERIES = "api.latency_mean"
-#: Requests finishing per second, judged by :mod:`agents.monitor.short_baseline` for drops.
-THROUGHPUT_SERIES = "api.throughput"
-LATENCY_MIN_WINDOW = 20
-LATENCY_MIN_BASELINE = 100
-LATENCY_RATIO = 3.0
-#: A creep: the window's mean this much above the baseline, with SUSTAINED_SECONDS of its
-#: seconds (each with SUSTAINED_MIN_REQUESTS) above it too, so one slow second is not enough.
-SUSTAINED_RATIO = 1.6
-SUSTAINED_SECONDS = 7
-SUSTAINED_MIN_REQUESTS = 3
-#: A jump of the window's mean counts only with this many slow seconds in it: a single
-#: slow request (an ordinary import) lifts a ten-second mean threefold on its own.
-JUMP_MIN_SECONDS = 3
-
-
-def sustained_seconds(per_second: Iterable[tuple[float, float]], baseline_mean: float) -> int:
-    """How many seconds of the window had a mean latency SUSTAINED_RATIO over the baseline."""
-    return sum(
-        1
-        for count, total in per_second
-        if count >= SUSTAINED_MIN_REQUESTS and total / count >= SUSTAINED_RATIO * baseline_mean
-    )
-
-
-def poisson_surprise(count: int, expected: float) -> float:
-    """``-log10 P(X >= count)`` for X ~ Poisson(expected): decades of improbability."""
-    if count <= 0 or expected <= 0:
-        return 0.0 if count <= 0 else ALERT_SURPRISE * 10
-    log_term = count * math.log(expected) - expected - math.lgamma(count + 1)
-    total, term, k = 1.0, 1.0, count
-    while term > 1e-12 and k < count + 10_000:
-        k += 1
-        term *= expected / k
-        total += term
-    return max(0.0, -(log_term + math.log(total)) / math.log(10))
-
-
-def _score(surprise: float) -> float:
-    """The detector's squashing, so a fast-path score reads like a minute score."""
-    return surprise / (surprise + SCORE_HALF)
-
-
-def check_burst(
-    rule: BurstRule,
-    end: int,
-    window: Mapping[str, float],
-    baseline: Mapping[str, float],
-    baseline_seconds: float,
-    batch: Batch,
-) -> Finding | None:
-    """A finding when the window's count is far above what the baseline rate predicts."""
-    count = int(round(window[rule.count_field]))
-    if count < rule.min_count:
-        return None
-    if rule.exposure_field is None:
-        exposure_now, exposure_before = float(FAST_WINDOW_SECONDS), baseline_seconds
-    else:
-        exposure_now, exposure_before = (
-            window[rule.exposure_field],
-            baseline[rule.exposure_field],
-        )
-    # One event per prior_exposure at most is assumed, so an empty history is not zero.
-    rate = (baseline[rule.count_field] + 1.0) / max(exposure_before, rule.prior_exposure)
-    expected = rate * exposure_now
-    surprise = poisson_surprise(count, expected)
-    if count < rule.min_ratio * expected or surprise < ALERT_SURPRISE:
-        return None
-    # A share is reported as a share (5xx / requests), a count as the window's count.
-    value, expected_value = float(count), expected
-    if rule.exposure_field is not None:
-        value, expected_value = count / exposure_now, rate
-    return Finding(
-        series=rule.series,
-        detector=AnomalyDetector.BURST,
-        score=_score(surprise),
-        value=value,
-        window_start=utc(end - FAST_WINDOW_SECONDS + 1),
-        window_end=utc(end + 1),
-        expected=expected_value,
-        evidence={
-            "count": count,
-            "window_seconds": FAST_WINDOW_SECONDS,
-            "exposure": exposure_now,
-            "expected_count": round(expected, 4),
-            "baseline_rate": rate,
-            "baseline_minutes": BASELINE_MINUTES,
-            "ratio": round(count / expected, 2) if expected else None,
-            "surprise_decades": round(surprise, 2),
-            "event_ids": batch.triggers[rule.series][-20:],
-        },
-        event_ids=tuple(batch.triggers[rule.series][-20:]),
-        service=batch.sources.get(rule.series, ""),
-    )
-
-
-def check_latency(
-    end: int, window: Mapping[str, Any], baseline: Mapping[str, float]
-) -> Finding | None:
-    """A finding when the window's mean latency jumped, or crept up second after second."""
-    if window["api.count"] < LATENCY_MIN_WINDOW or baseline["api.count"] < LATENCY_MIN_BASELINE:
-        return None
-    mean_now = window["api.sum"] / window["api.count"]
-    mean_before = baseline["api.sum"] / baseline["api.count"]
-    if mean_before <= 0:
-        return None
-    ratio = mean_now / mean_before
-    sustained = sustained_seconds(window.get("per_second", ()), mean_before)
-    if ratio >= LATENCY_RATIO and sustained >= JUMP_MIN_SECONDS:
-        threshold = LATENCY_RATIO  # a jump (in several seconds: one slow import is not one)
-    elif ratio >= SUSTAINED_RATIO and sustained >= SUSTAINED_SECONDS:
-        threshold = SUSTAINED_RATIO  # a creep: smaller, but second after second
-    else:
-        return None
-    # Scaled so the threshold ratio scores exactly ALERT_SCORE.
-    surprise = ALERT_SURPRISE * math.log(ratio) / math.log(threshold)
-    return Finding(
-        series=LATENCY_SERIES,
-        detector=AnomalyDetector.BURST,
-        score=_score(surprise),
-        value=mean_now,
-        window_start=utc(end - FAST_WINDOW_SECONDS + 1),
-        window_end=utc(end + 1),
-        expected=mean_before,
-        evidence={
-            "requests": window["api.count"],
-            "window_seconds": FAST_WINDOW_SECONDS,
-            "baseline_mean_ms": mean_before,
-            "baseline_requests": baseline["api.count"],
-            "ratio": round(ratio, 2),
-            "seconds_above": sustained,
-            "kind": "jump" if threshold == LATENCY_RATIO else "sustained",
-        },
-    )
-
-
-def _slow_finding(end: int, verdict: short_baseline.SlowVerdict) -> Finding:
-    ratio = verdict.mean_ms / verdict.median_ms if verdict.median_ms else 0.0
-    surprise = ALERT_SURPRISE * (1 + verdict.slow_seconds / FAST_WINDOW_SECONDS)
-    return Finding(
-        series=LATENCY_SERIES,
-        detector=AnomalyDetector.BURST,
-        score=_score(surprise),
-        value=verdict.mean_ms,
-        window_start=utc(end - FAST_WINDOW_SECONDS + 1),
-        window_end=utc(end + 1),
-        expected=verdict.median_ms,
-        expected_high=verdict.threshold_ms,
-        evidence={
-            "kind": "slow-seconds",
-            "window_seconds": FAST_WINDOW_SECONDS,
-            "slow_seconds": verdict.slow_seconds,
-            "seconds_with_requests": verdict.busy_seconds,
-            "baseline_median_ms": round(verdict.median_ms, 2),
-            "threshold_ms": round(verdict.threshold_ms, 2),
-            "baseline_seconds": verdict.history_seconds,
-            "ratio": round(ratio, 2),
-        },
-    )
-
-
-def _drop_finding(end: int, verdict: short_baseline.DropVerdict) -> Finding:
-    window = short_baseline.DROP_WINDOW
-    return Finding(
-        series=THROUGHPUT_SERIES,
-        detector=AnomalyDetector.BURST,
-        score=_score(verdict.surprise),
-        value=verdict.observed / window,
-        window_start=utc(end - window + 1),
-        window_end=utc(end + 1),
-        expected=verdict.expected / window,
-        evidence={
-            "kind": "throughput-drop",
-            "window_seconds": window,
-            "requests": verdict.observed,
-            "expected_requests": round(verdict.expected, 1),
-            "ratio": round(verdict.observed / verdict.expected, 2),
-            "surprise_decades": round(verdict.surprise, 2),
-            "baseline_seconds": verdict.history_seconds,
-            "dispersion": round(verdict.dispersion, 2),
-        },
-    )
 
 
 class FastPath(store.RedisBacked):
@@ -274,10 +77,8 @@ class FastPath(store.RedisBacked):
         if "api" in batch.sources:
             self._service = batch.sources["api"]
         if check_latency_now:
-            finding = check_latency(end, window, baseline)
-            if finding is not None:
-                findings.append(finding)
-            findings += self.short_checks(end)
+            jump = check_latency(end, window, baseline)
+            findings += self.short_checks(end, [jump] if jump else [])
             self._rearm_quiet_series(window, baseline)
         return self._record([replace(f, service=f.service or self._service) for f in findings])
 
@@ -287,28 +88,35 @@ class FastPath(store.RedisBacked):
         findings = self.short_checks(int(now))
         return self._record([replace(f, service=f.service or self._service) for f in findings])
 
-    def short_checks(self, end: int) -> list[Finding]:
-        """Slow seconds and a throughput drop against the per-second history (no warm-up)."""
+    def short_checks(self, end: int, latency: list[Finding] | None = None) -> list[Finding]:
+        """Slow seconds and a throughput drop against the per-second history (no warm-up).
+        Latency findings (these and the jump check's, passed in) that are too brief or that
+        load explains are dropped: see :func:`agents.monitor.fast_checks.passing`."""
         span = short_baseline.HISTORY_SECONDS + short_baseline.DROP_WINDOW
         first = end - span - short_baseline.LAG_SECONDS + 1
         pipe = self.client.pipeline(transaction=False)
         for second in range(first, end + 1):
-            pipe.hmget(store.second_key(second), ["api.count", "api.sum"])
-        seconds = [(float(c or 0), float(t or 0)) for c, t in pipe.execute()]
-        findings = []
-        window = seconds[-FAST_WINDOW_SECONDS:]
+            pipe.hmget(store.second_key(second), ["api.count", "api.sum", "api.errors"])
+        seconds = [(float(c or 0), float(t or 0), float(e or 0)) for c, t, e in pipe.execute()]
+        latencies = [(c, t) for c, t, _ in seconds]
+        findings = list(latency or [])
         slow = short_baseline.slow_seconds(
-            seconds[-FAST_WINDOW_SECONDS - short_baseline.HISTORY_SECONDS : -FAST_WINDOW_SECONDS],
-            window,
+            latencies[-FAST_WINDOW_SECONDS - short_baseline.HISTORY_SECONDS : -FAST_WINDOW_SECONDS],
+            latencies[-FAST_WINDOW_SECONDS:],
         )
         if slow is not None:
-            findings.append(_slow_finding(end, slow))
+            findings.append(slow_finding(end, slow))
+        counts = [c for c, _, _ in seconds]
+        findings = passing(
+            findings, seconds, short_baseline.usual_rate(counts[:-FAST_WINDOW_SECONDS])
+        )
         cut = len(seconds) - short_baseline.LAG_SECONDS
-        drop_window = [c for c, _ in seconds[cut - short_baseline.DROP_WINDOW : cut]]
-        history = [c for c, _ in seconds[: cut - short_baseline.DROP_WINDOW]]
-        drop = short_baseline.throughput_drop(history, drop_window)
+        drop = short_baseline.throughput_drop(
+            counts[: cut - short_baseline.DROP_WINDOW],
+            counts[cut - short_baseline.DROP_WINDOW : cut],
+        )
         if drop is not None:
-            findings.append(_drop_finding(end - short_baseline.LAG_SECONDS, drop))
+            findings.append(drop_finding(end - short_baseline.LAG_SECONDS, drop))
         return findings
 
     def _record(self, findings: list[Finding]) -> list[Anomaly]:

@@ -19,6 +19,19 @@ traffic:
   and ``DROP_SURPRISE`` decades of improbability. The window ends ``LAG_SECONDS`` ago, so
   events still in flight from SDK buffers are not read as missing.
 
+* **Load.** A latency rise is not a fault when the app was busier than usual and coped: in
+  the seconds that were slow it served ``LOAD_RATIO`` times its usual rate or more (with
+  ``LOAD_SURPRISE`` decades of Poisson improbability, so two extra requests are not a surge)
+  and almost no 5xx (``LOAD_MAX_ERROR_SHARE``). A surge of independent callers (a crawler,
+  a cron job fanning out) looks so: the app runs at its capacity, above its usual rate, and
+  every request waits a little. The faults that slow requests do the opposite: a lock or a
+  hung dependency holds requests, so *fewer* finish (and many that do are errors); a slower
+  release serves the usual rate, slower. Callers that wait for their answer (a browser, a
+  closed-loop client) hide a burst from this test, since the usual traffic slows down
+  while the burst is served; that burst is brief, and persistence
+  (:data:`agents.monitor.fast_checks.PERSIST_SECONDS`) is the gate that holds it. Both
+  gates are applied to every latency finding by :func:`agents.monitor.fast_checks.passing`.
+
 Pure functions over lists of (requests, latency sum) per second, so they are tested alone.
 """
 
@@ -27,6 +40,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from agents.monitor.detector import ALERT_SURPRISE
 
 #: Per-second history read for the baselines (the writer keeps second keys a little longer).
 HISTORY_SECONDS = 300
@@ -44,6 +59,11 @@ LAG_SECONDS = 2
 DROP_RATIO = 0.5
 DROP_SURPRISE = 6.0
 MIN_EXPECTED = 20.0
+#: Load: the slow seconds served at least LOAD_RATIO x the usual rate, LOAD_SURPRISE decades
+#: above it (a Poisson tail), with at most LOAD_MAX_ERROR_SHARE of them 5xx.
+LOAD_RATIO = 1.5
+LOAD_SURPRISE = 3.0
+LOAD_MAX_ERROR_SHARE = 0.02
 
 _SQRT2 = math.sqrt(2.0)
 
@@ -56,6 +76,14 @@ class SlowVerdict:
     busy_seconds: int
     history_seconds: int
     mean_ms: float
+
+
+@dataclass(frozen=True)
+class LoadVerdict:
+    served: float
+    expected: float
+    errors: float
+    slow_seconds: int
 
 
 @dataclass(frozen=True)
@@ -140,3 +168,52 @@ def throughput_drop(history: Sequence[float], window: Sequence[float]) -> DropVe
     if surprise < DROP_SURPRISE:
         return None
     return DropVerdict(observed, expected, surprise, len(counts), dispersion)
+
+
+def poisson_surprise(count: int, expected: float) -> float:
+    """``-log10 P(X >= count)`` for X ~ Poisson(expected): decades of improbability."""
+    if count <= 0 or expected <= 0:
+        return 0.0 if count <= 0 else ALERT_SURPRISE * 10
+    log_term = count * math.log(expected) - expected - math.lgamma(count + 1)
+    total, term, k = 1.0, 1.0, count
+    while term > 1e-12 and k < count + 10_000:
+        k += 1
+        term *= expected / k
+        total += term
+    return max(0.0, -(log_term + math.log(total)) / math.log(10))
+
+
+def slow_count(seconds: Sequence[tuple[float, float, float]], slow_ms: float) -> int:
+    """How many of these seconds (requests, latency sum, ...) had a mean of ``slow_ms`` or more."""
+    return sum(1 for count, total, *_ in seconds if count and total / count >= slow_ms)
+
+
+def usual_rate(history: Sequence[float]) -> float | None:
+    """Requests per second since traffic began (None before MIN_HISTORY_SECONDS of it)."""
+    first = next((i for i, count in enumerate(history) if count > 0), None)
+    if first is None or len(history) - first < MIN_HISTORY_SECONDS:
+        return None
+    return sum(history[first:]) / (len(history) - first)
+
+
+def explained_by_load(
+    window: Sequence[tuple[float, float, float]], slow_ms: float, rate: float | None
+) -> LoadVerdict | None:
+    """A verdict when the window's slow seconds (mean latency >= ``slow_ms``) served far more
+    requests than ``rate`` per second, nearly all without 5xx: a burst, not a fault.
+
+    ``window`` is (requests, latency sum, 5xx) per second.
+    """
+    if not rate or slow_ms <= 0:
+        return None
+    slow = [
+        (count, errors) for count, total, errors in window if count and total / count >= slow_ms
+    ]
+    served = sum(count for count, _ in slow)
+    errors = sum(errors for _, errors in slow)
+    expected = rate * len(slow)
+    if not slow or served < LOAD_RATIO * expected or errors > LOAD_MAX_ERROR_SHARE * served:
+        return None
+    if poisson_surprise(int(served), expected) < LOAD_SURPRISE:
+        return None
+    return LoadVerdict(served, expected, errors, len(slow))

@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponseBase
 
 from aiops_sdk.core import logger
 from aiops_sdk.django.conf import get_client
+from aiops_sdk.django.refused import install_hook, is_refusal, pin, refusal_of
 from aiops_sdk.django.routes import endpoint_of, view_label
 from aiops_sdk.exceptions import exception_payload, first_report, type_name
 
@@ -39,7 +40,9 @@ class AIOpsRequestMiddleware:
     A view that raises is reported as a ``log.line`` carrying the structured exception
     (type, message, in-app frames) from ``process_exception``, before Django logs its
     ``Internal Server Error`` line (which the log handler then skips: one exception, one
-    event).
+    event). A request Django refused for its upload limits (``RequestDataTooBig`` and
+    kin, answered 400 before any view ran; see :mod:`aiops_sdk.django.refused`) is an
+    error too: ``error_type`` on its ``api.request`` and a ``log.line`` with the exception.
     """
 
     sync_capable = True
@@ -53,6 +56,7 @@ class AIOpsRequestMiddleware:
         if self.is_async:
             markcoroutinefunction(self)
         get_client()  # a misconfiguration fails at start-up, not on the first request
+        install_hook()
 
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
@@ -73,6 +77,11 @@ class AIOpsRequestMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> None:
         """Report the view's exception; returns None so Django's handling goes on."""
         try:
+            if is_refusal(exception):
+                # A view read a body past the upload limits: Django answers 400, and the
+                # response is reported as a refusal (see _emit), not as a server error.
+                pin(request, exception)
+                return
             setattr(request, _ERROR_ATTR, type_name(type(exception)))
             if not first_report(exception):
                 return
@@ -112,14 +121,33 @@ class AIOpsRequestMiddleware:
             if user_id is not None:
                 payload["user_id"] = user_id
             error_type = getattr(request, _ERROR_ATTR, None)
+            refusal = refusal_of(request, response) if 400 <= response.status_code < 500 else None
+            if refusal is not None:
+                error_type = refusal["type"]
+                self._report_refusal(request, payload["endpoint"], refusal)
             if error_type is not None:
                 payload["error_type"] = error_type
+            failed = response.status_code >= 500 or refusal is not None
             get_client().emit(
                 "api.request",
                 payload,
-                severity="error" if response.status_code >= 500 else "info",
+                severity="error" if failed else "info",
                 correlation_id=_correlation_id(request),
             )
         except Exception:
             # Telemetry must never fail the request it describes.
             logger.warning("could not emit api.request", exc_info=True)
+
+    def _report_refusal(self, request: HttpRequest, endpoint: str, refusal: dict) -> None:
+        get_client().emit(
+            "log.line",
+            {
+                "level": "ERROR",
+                "message": f"Request refused (upload limits): {request.method} {endpoint}",
+                "logger": "django.security",
+                "fields": {"path": request.path[:500], "endpoint": endpoint},
+                "exception": refusal,
+            },
+            severity="error",
+            correlation_id=_correlation_id(request),
+        )
