@@ -12,12 +12,11 @@ import time
 import pytest
 
 from tests.realapp.harness import Operations, verdict
-from tests.realapp.test_real_app import site  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_huge_uploads_to_a_wagtail_site_are_diagnosed_as_oversized_work(site):  # noqa: F811
+def test_huge_uploads_to_a_wagtail_site_are_diagnosed_as_oversized_work(site):
     ops = Operations()
     site.start_traffic()
     ops.pump(35)  # onboarding
