@@ -90,6 +90,20 @@ def _score(surprise: float) -> float:
     return surprise / (surprise + SCORE_HALF)
 
 
+def _window_finding(
+    series: str, end: int, surprise: float, *, window: int = FAST_WINDOW_SECONDS, **fields: Any
+) -> Finding:
+    """A fast-path finding over the ``window`` seconds that end with second ``end``."""
+    return Finding(
+        series=series,
+        detector=AnomalyDetector.BURST,
+        score=_score(surprise),
+        window_start=utc(end - window + 1),
+        window_end=utc(end + 1),
+        **fields,
+    )
+
+
 def check_burst(
     rule: BurstRule,
     end: int,
@@ -119,13 +133,11 @@ def check_burst(
     value, expected_value = float(count), expected
     if rule.exposure_field is not None:
         value, expected_value = count / exposure_now, rate
-    return Finding(
-        series=rule.series,
-        detector=AnomalyDetector.BURST,
-        score=_score(surprise),
+    return _window_finding(
+        rule.series,
+        end,
+        surprise,
         value=value,
-        window_start=utc(end - FAST_WINDOW_SECONDS + 1),
-        window_end=utc(end + 1),
         expected=expected_value,
         evidence={
             "count": count,
@@ -163,13 +175,11 @@ def check_latency(
         return None
     # Scaled so the threshold ratio scores exactly ALERT_SCORE.
     surprise = ALERT_SURPRISE * math.log(ratio) / math.log(threshold)
-    return Finding(
-        series=LATENCY_SERIES,
-        detector=AnomalyDetector.BURST,
-        score=_score(surprise),
+    return _window_finding(
+        LATENCY_SERIES,
+        end,
+        surprise,
         value=mean_now,
-        window_start=utc(end - FAST_WINDOW_SECONDS + 1),
-        window_end=utc(end + 1),
         expected=mean_before,
         evidence={
             "requests": window["api.count"],
@@ -186,13 +196,11 @@ def check_latency(
 def slow_finding(end: int, verdict: short_baseline.SlowVerdict) -> Finding:
     ratio = verdict.mean_ms / verdict.median_ms if verdict.median_ms else 0.0
     surprise = ALERT_SURPRISE * (1 + verdict.slow_seconds / FAST_WINDOW_SECONDS)
-    return Finding(
-        series=LATENCY_SERIES,
-        detector=AnomalyDetector.BURST,
-        score=_score(surprise),
+    return _window_finding(
+        LATENCY_SERIES,
+        end,
+        surprise,
         value=verdict.mean_ms,
-        window_start=utc(end - FAST_WINDOW_SECONDS + 1),
-        window_end=utc(end + 1),
         expected=verdict.median_ms,
         expected_high=verdict.threshold_ms,
         evidence={
@@ -210,13 +218,12 @@ def slow_finding(end: int, verdict: short_baseline.SlowVerdict) -> Finding:
 
 def drop_finding(end: int, verdict: short_baseline.DropVerdict) -> Finding:
     window = short_baseline.DROP_WINDOW
-    return Finding(
-        series=THROUGHPUT_SERIES,
-        detector=AnomalyDetector.BURST,
-        score=_score(verdict.surprise),
+    return _window_finding(
+        THROUGHPUT_SERIES,
+        end,
+        verdict.surprise,
+        window=window,
         value=verdict.observed / window,
-        window_start=utc(end - window + 1),
-        window_end=utc(end + 1),
         expected=verdict.expected / window,
         evidence={
             "kind": "throughput-drop",
