@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from knowledge import logstruct
 from knowledge.logheader_match import CompiledLayout
 from knowledge.logmask import MONTH, WEEKDAY
 
@@ -117,6 +118,9 @@ class HeaderLayout:
     fields: int = 0
     #: The header rules it was fitted with (see ``RULES_VERSION``).
     version: int = RULES_VERSION
+    #: For structured lines (``logstruct``): ``json`` or ``logfmt``, and the message's key.
+    structure: str = ""
+    message_key: str = ""
 
 
 class HeaderModel:
@@ -151,9 +155,11 @@ class HeaderModel:
         tails = _TAILS if layout.version >= RULES_VERSION else _LEGACY_TAILS
         if not set(layout.columns) <= known or not set(layout.tails) <= set(tails):
             raise ValueError(f"unknown header layout: {layout}")
+        if layout.structure not in ("", logstruct.JSON, logstruct.LOGFMT):
+            raise ValueError(f"unknown header layout: {layout}")
         model = cls()
         model.layout = layout
-        model._matcher = cls._compile(layout)
+        model._matcher = None if layout.structure else cls._compile(layout)
         model._frozen = True
         return model
 
@@ -191,6 +197,11 @@ class HeaderModel:
         self._sample_lines.append(line)
 
     def _refit(self) -> None:
+        structured = logstruct.detect(self._sample_lines, COLUMN_RATE)
+        if structured is not None:
+            self.layout = HeaderLayout(structure=structured[0], message_key=structured[1])
+            self._matcher = None
+            return
         n = len(self._sample)
         columns: list[str] = []
         last_anchor = -1
@@ -331,6 +342,20 @@ class HeaderModel:
         """True once the layout is final (``fit`` called or ``learn_lines`` lines seen)."""
         return self._frozen
 
+    @property
+    def structured(self) -> bool:
+        """True when lines are JSON or logfmt records: see ``message_of``."""
+        return bool(self.layout.structure)
+
+    def message_of(self, line: str) -> str:
+        """The message of ``line``: its message field when structured, else what follows
+        the header (stripped)."""
+        layout = self.layout
+        if layout.structure:
+            return logstruct.message_of(line, layout.structure, layout.message_key)
+        start = self.message_start(line)
+        return line[start:].strip() if start else line.strip()
+
     def message_start(self, line: str) -> int:
         """Offset where the message starts in ``line`` (0 when the layout does not fit).
 
@@ -340,6 +365,12 @@ class HeaderModel:
         return 0 if self._matcher is None else self._matcher.message_start(line)
 
     def _apply(self, line: str) -> ParsedLine:
+        layout = self.layout
+        if layout.structure:
+            return ParsedLine(
+                logstruct.fields_of(line, layout.structure, layout.message_key),
+                logstruct.message_of(line, layout.structure, layout.message_key),
+            )
         if self._matcher is None:
             return ParsedLine({}, line.strip())
         m = self._matcher.match(line)

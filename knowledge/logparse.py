@@ -257,6 +257,10 @@ class TemplateMiner:
         if not model.frozen:
             parsed = model.split(line)
             return self.add_message(parsed.message, parsed.header)
+        if model.structured:  # the message is a field, not a suffix: no offset to cache
+            mined = self.add_message(model.message_of(line), None)
+            mined._raw, mined._model = line, model
+            return mined
         key = shape(line)
         hit = self._line_cache.get(key)
         if hit is not None:
