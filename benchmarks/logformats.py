@@ -25,6 +25,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from benchmarks import logformat_pools as pools
+from knowledge.loghub import read_lines
+from knowledge.loghub_crossval import load_scorer, mine_lines
+from knowledge.logparse import MAX_WORD_VALUES, SIM_TH
 
 LINES = 2000
 ZIPF_S = 1.1
@@ -58,7 +61,8 @@ def _syslog5424(r: random.Random, t: datetime, ev: pools.Event, msg: str) -> str
 def _oslo(r: random.Random, t: datetime, ev: pools.Event, msg: str) -> str:
     ctx = "[-]"
     if r.random() < 0.8:
-        ctx = f"[req-{pools.VALUES['uuid'](r)} {pools._hex(r, 32)} {pools._hex(r, 32)} - - -]"
+        user, project = pools._hex(r, 32), pools._hex(r, 32)
+        ctx = f"[req-{pools.VALUES['uuid'](r)} {user} {project} - - -]"
     return f"{t:%Y-%m-%d %H:%M:%S}.{t.microsecond // 1000:03d} {r.randint(2000, 3000)} {ev[0]} {ev[1]} {ctx} {msg}"
 
 
@@ -120,7 +124,8 @@ def _logfmt(r: random.Random, t: datetime, ev: pools.Event, msg: str) -> str:
 
 _AGENTS = [
     "Mozilla/5.0 (X11; Linux x86_64; rv:122.0) Gecko/20100101 Firefox/122.0",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Safari/605.1.15",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15"
+    " (KHTML, like Gecko) Version/17.2 Safari/605.1.15",
     "curl/8.5.0",
     "Go-http-client/1.1",
     "kube-probe/1.29",
@@ -141,10 +146,10 @@ def _access(r: random.Random, t: datetime, ev: pools.Event, msg: str) -> str:
 
 def _spring(r: random.Random, t: datetime, ev: pools.Event, msg: str) -> str:
     thread = r.choice(["main", f"http-nio-8080-exec-{r.randint(1, 10)}", "scheduling-1"])
-    stamp = (t + timedelta(hours=1)).strftime(
-        "%Y-%m-%dT%H:%M:%S."
-    ) + f"{t.microsecond // 1000:03d}+01:00"
-    return f"{stamp} {ev[0]:>5} {r.randint(1000, 1100)} --- [{thread[-15:]:>15}] {ev[1][-40:]:<40} : {msg}"
+    local = t + timedelta(hours=1)
+    stamp = f"{local:%Y-%m-%dT%H:%M:%S}.{t.microsecond // 1000:03d}+01:00"
+    pid = r.randint(1000, 1100)
+    return f"{stamp} {ev[0]:>5} {pid} --- [{thread[-15:]:>15}] {ev[1][-40:]:<40} : {msg}"
 
 
 def _golog(r: random.Random, t: datetime, ev: pools.Event, msg: str) -> str:
@@ -221,3 +226,32 @@ def write_corpus(out_dir: Path, lines: int = LINES, seed: int = SEED) -> list[st
             for line_id, (_, message, truth, index) in enumerate(rows, start=1):
                 writer.writerow([line_id, message, f"E{index + 1}", truth])
     return list(FORMATS)
+
+
+def score_generated(out_dir: Path, scorer_path: Path) -> dict[str, dict[str, float]]:
+    """GA/FGA per generated format (mined with the shipped defaults)."""
+    scorer = load_scorer(scorer_path)
+    results = {}
+    for name in write_corpus(out_dir):
+        lines = read_lines(out_dir / "loghub_2k" / name / f"{name}_2k.log")
+        ids = mine_lines(lines, sim_th=SIM_TH, max_word_values=MAX_WORD_VALUES)
+        line_ids, groups, _, _ = scorer.load_truth(str(out_dir), "original", name)
+        results[name] = scorer.grouping_metrics(groups, [ids[i - 1] for i in line_ids])
+    return results
+
+
+def format_report(results: dict[str, dict[str, float]]) -> str:
+    lines = ["Generated formats (unseen by the miner's design), shipped defaults:"]
+    lines.append(f"  {'format':<14} {'GA':>6} {'FGA':>6}  pred/true groups")
+    for name, m in results.items():
+        lines.append(
+            f"  {name:<14} {m['GA']:>6.3f} {m['FGA']:>6.3f}  {m['pred_groups']}/{m['true_groups']}"
+        )
+    n = len(results)
+    worst = min(results, key=lambda k: results[k]["GA"])
+    lines.append(
+        f"  mean GA {sum(m['GA'] for m in results.values()) / n:.3f},"
+        f" mean FGA {sum(m['FGA'] for m in results.values()) / n:.3f},"
+        f" lowest GA {results[worst]['GA']:.3f} ({worst})"
+    )
+    return "\n".join(lines)

@@ -69,6 +69,14 @@ _MASKS: list[tuple[str | None, re.Pattern[str], str]] = [
     (None, re.compile(r"(?<![A-Za-z0-9<])[-+]?\d+(?:\.\d+)*(?![A-Za-z0-9>])"), "<NUM>"),
 ]
 _HAS_DIGIT = re.compile(r"\d")
+# A double-quoted text of several words is one value (an error text, a user agent, a name
+# given by a user: Go's %q, Python's repr, nginx's quoted fields); a quoted single word is
+# kept, since it is as often a constant keyword. An HTTP request line (``"GET /x HTTP/1.1"``,
+# RFC 9112's request-line as the Common Log Format quotes it) names the event: not masked.
+_QUOTED = re.compile(
+    r'(?<![\w"])"(?!(?:GET|POST|PUT|DELETE|HEAD|PATCH|OPTIONS|CONNECT|TRACE) )'
+    r'(?:[^"\\\s]|\\.)*\s(?:[^"\\]|\\.)*"(?![\w"])'
+)
 # A run of identical masked tokens is one variable-length list (``blk_<*> blk_<*> ...``).
 _REPEATS = re.compile(r"(?<!\S)(\S*<[A-Z*]+>\S*)(?:\s+\1)+(?!\S)")
 
@@ -106,6 +114,8 @@ def mask(message: str, typed: bool = True) -> str:
     masked token matches any other masked token. A run of identical masked tokens
     (``blk_<*> blk_<*> ...``) becomes one token: variable-length lists are one parameter.
     """
+    if '"' in message:
+        message = _QUOTED.sub('"<STR>"' if typed else '"' + PARAM + '"', message)
     if _CANDIDATE.search(message) is None:
         return message
     repl: Any = _typed if typed else PARAM
