@@ -42,7 +42,7 @@ def _ip(r: Rand) -> str:
 
 def _path(r: Rand) -> str:
     parts = r.choice(
-        ["/var/lib/app", "/srv/data", "/home/" + r.choice(USERS), "/tmp", "/opt/app/run"]
+        ["/var/lib/app", "/srv/data", "/home/" + r.choice(USERS), "/var/tmp", "/opt/app/run"]  # noqa: S108
     )
     return f"{parts}/{r.choice(['cache', 'upload', 'state', 'spool'])}/{_hex(r, 6)}.{r.choice(['json', 'dat', 'tmp'])}"
 

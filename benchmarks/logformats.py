@@ -63,7 +63,8 @@ def _oslo(r: random.Random, t: datetime, ev: pools.Event, msg: str) -> str:
     if r.random() < 0.8:
         user, project = pools._hex(r, 32), pools._hex(r, 32)
         ctx = f"[req-{pools.VALUES['uuid'](r)} {user} {project} - - -]"
-    return f"{t:%Y-%m-%d %H:%M:%S}.{t.microsecond // 1000:03d} {r.randint(2000, 3000)} {ev[0]} {ev[1]} {ctx} {msg}"
+    stamp = f"{t:%Y-%m-%d %H:%M:%S}.{t.microsecond // 1000:03d}"
+    return f"{stamp} {r.randint(2000, 3000)} {ev[0]} {ev[1]} {ctx} {msg}"
 
 
 def _pylog(r: random.Random, t: datetime, ev: pools.Event, msg: str) -> str:

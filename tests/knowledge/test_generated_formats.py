@@ -1,0 +1,118 @@
+"""The template miner on generated log formats that no public Loghub system has (issue 15).
+
+``benchmarks.logformats`` renders seeded, labelled streams in thirteen formats (syslog in both
+RFCs, oslo.log, Python logging, ``|``-joined fields, JSON lines, logfmt, an access log,
+Spring Boot, Go's ``log``, Windows event text, macOS ``log show``). These tests pin that
+their headers are set aside and that their events come out as one group each; the access
+log is the known exception (its routes are masked as paths; see the report in #15).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from itertools import islice
+
+import pytest
+import redis
+
+from benchmarks.logformats import FORMATS, generate
+from knowledge.fingerprint import Fingerprinter
+from knowledge.logfinal import families
+from knowledge.logheader import HeaderLayout, HeaderModel
+from knowledge.loghub_crossval import mine_lines
+from knowledge.logmask import mask
+from knowledge.logparse import LEARN_LINES, MAX_WORD_VALUES, SIM_TH, TemplateMiner
+
+# Not split exactly: the access log (its labelled "message" is the route only), Go's
+# ``file.go:88:`` caller and the Windows text's source and event id, which stay at the head
+# of the message (grouping is unaffected: both score GA 1.0).
+SPLIT = [name for name in FORMATS if name not in ("AccessLog", "GoStdlog", "WinEventText")]
+GROUPED = [name for name in FORMATS if name not in ("AccessLog", "Syslog5424", "Syslog3164")]
+
+
+@pytest.mark.parametrize("name", SPLIT)
+def test_an_unseen_header_is_learned_and_set_aside(name: str):
+    rows = generate(name, lines=600, seed=3)
+    model = HeaderModel().fit(islice((raw for raw, *_ in rows), LEARN_LINES))
+    wrong = [(raw, message) for raw, message, _, _ in rows if model.message_of(raw) != message]
+    assert wrong == [], wrong[:3]
+
+
+@pytest.mark.parametrize("name", GROUPED)
+def test_each_event_of_an_unseen_format_is_one_group(name: str):
+    rows = generate(name, lines=1200, seed=5)
+    ids = mine_lines([raw for raw, *_ in rows], sim_th=SIM_TH, max_word_values=MAX_WORD_VALUES)
+    by_event: dict[int, set[int]] = defaultdict(set)
+    by_cluster: dict[int, set[int]] = defaultdict(set)
+    for (_, _, _, event), cluster in zip(rows, ids, strict=True):
+        by_event[event].add(cluster)
+        by_cluster[cluster].add(event)
+    assert all(len(c) == 1 for c in by_event.values()), dict(by_event)
+    assert all(len(e) == 1 for e in by_cluster.values()), dict(by_cluster)
+
+
+@pytest.mark.parametrize("name", ["JsonMsg", "JsonEcs", "Logfmt"])
+def test_structured_lines_are_templated_by_their_message(name: str):
+    rows = generate(name, lines=1200, seed=9)
+    model = HeaderModel().fit(raw for raw, *_ in rows[:LEARN_LINES])
+    assert model.structured
+    miner = TemplateMiner(header_model=model)
+    mined = [miner.add(raw) for raw, *_ in rows]
+    assert [m.message for m in mined] == [message for _, message, _, _ in rows]
+    templates: dict[str, set[int]] = {}
+    for (_, _, truth, _), cluster in zip(rows, miner.final_cluster_ids(mined), strict=True):
+        templates.setdefault(truth, set()).add(cluster)
+    # The other fields are the header: time, level, logger... never part of the template.
+    assert "level" in "".join(miner.add(rows[0][0]).header) or name == "JsonEcs"
+    assert all(len(ids) == 1 for ids in templates.values())
+
+
+def test_a_json_line_that_is_not_an_object_keeps_its_whole_text():
+    lines = [json.dumps({"msg": f"job {i} done", "level": "info"}) for i in range(50)]
+    model = HeaderModel().fit(lines)
+    assert model.message_of('{"msg": "x"') == '{"msg": "x"'
+    assert model.message_of("Traceback (most recent call last):") == (
+        "Traceback (most recent call last):"
+    )
+
+
+def test_a_quoted_text_of_several_words_is_one_value_but_a_request_line_is_not():
+    assert mask('send failed: "connection reset by peer"', typed=False) == 'send failed: "<*>"'
+    assert mask('mode "strict" on', typed=False) == 'mode "strict" on'
+    assert mask('"GET /healthz HTTP/1.1" 200', typed=False).startswith('"GET /healthz')
+
+
+def test_clusters_differing_at_one_many_valued_position_are_one_family():
+    miner = TemplateMiner()
+    users = ["alice", "bob", "carol", "dave", "erin", "frank"]
+    lines = [miner.add_message(f"user {u} logged in from 10.0.0.{i}") for i, u in enumerate(users)]
+    assert len({line.drain_id for line in lines}) > 1  # drain3's prefix tree splits them
+    assert len(set(miner.final_cluster_ids(lines))) == 1
+    # Short templates keep their differing word: it is as often the event's name.
+    short = [miner.add_message(f"{key} set to {n}") for n, key in enumerate(users)]
+    clusters = miner.drain3.drain.id_to_cluster
+    fam = families(clusters, {line.drain_id for line in short}, MAX_WORD_VALUES)
+    assert len(set(fam.values())) == len(users)
+
+
+def test_a_version_2_layout_does_not_read_hex_as_a_number():
+    line = "12:00:01 0x1f3 disk full"
+    v2 = HeaderModel.from_layout(HeaderLayout(columns=["time", "num"], version=2))
+    v3 = HeaderModel.from_layout(HeaderLayout(columns=["time", "num"]))
+    assert v2.message_of(line) == line  # as it split before the rules changed
+    assert v3.message_of(line) == "disk full"
+
+
+def test_workers_fingerprint_json_lines_by_their_message(clean_redis: redis.Redis):
+    rows = generate("JsonMsg", lines=400, seed=11)
+    worker = Fingerprinter(clean_redis, namespace="test:fp:json")
+    results = worker.fingerprint_lines([raw for raw, *_ in rows], service="api")
+    by_event: dict[int, set[str]] = defaultdict(set)
+    for result, (_, message, _, event) in zip(results, rows, strict=True):
+        by_event[event].add(result.fingerprint)
+    late = Fingerprinter(clean_redis, namespace="test:fp:json")
+    again = late.fingerprint_lines([raw for raw, *_ in rows], service="api")
+    assert [r.fingerprint for r in again] == [r.fingerprint for r in results]
+    assert results[-1].message == rows[-1][1]
+    assert len(set().union(*by_event.values())) >= len(by_event) - 2  # ~ one per event
