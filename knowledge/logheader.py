@@ -100,6 +100,9 @@ class HeaderModel:
         self.layout = HeaderLayout()
         self._matcher: CompiledLayout | None = None
         self._frozen = False
+        #: True when lines are JSON or logfmt records (see ``message_of``); an attribute,
+        #: not a property, because the miner reads it for every line.
+        self.structured = False
 
     @classmethod
     def from_layout(cls, layout: HeaderLayout) -> HeaderModel:
@@ -114,6 +117,7 @@ class HeaderModel:
         model.layout = layout
         model._matcher = None if layout.structure else cls._compile(layout)
         model._frozen = True
+        model.structured = bool(layout.structure)
         return model
 
     def fit(self, lines: Iterable[str]) -> HeaderModel:
@@ -153,8 +157,10 @@ class HeaderModel:
         structured = logstruct.detect(self._sample_lines, COLUMN_RATE)
         if structured is not None:
             self.layout = HeaderLayout(structure=structured[0], message_key=structured[1])
+            self.structured = True
             self._matcher = None
             return
+        self.structured = False
         n = len(self._sample)
         columns: list[str] = []
         last_anchor = -1
@@ -301,11 +307,6 @@ class HeaderModel:
     def frozen(self) -> bool:
         """True once the layout is final (``fit`` called or ``learn_lines`` lines seen)."""
         return self._frozen
-
-    @property
-    def structured(self) -> bool:
-        """True when lines are JSON or logfmt records: see ``message_of``."""
-        return bool(self.layout.structure)
 
     def message_of(self, line: str) -> str:
         """The message of ``line``: its message field when structured, else what follows

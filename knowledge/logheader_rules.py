@@ -28,7 +28,7 @@ _NUM_V2 = r"[-+]?\d+(?:\.\d+)?"
 # Version 3: a C-style hex literal is a number (thread and activity ids: macOS ``log show``,
 # Windows and Go traces), and a time of day may carry its zone offset (ISO 8601 allows
 # ``08:00:03.214+01:00``; macOS writes ``+0100``).
-_NUM = r"(?:0[xX][0-9a-fA-F]+|" + _NUM_V2 + r")"
+_NUM = r"(?:" + _NUM_V2 + r"|0[xX][0-9a-fA-F]+)"  # decimal first: the usual case
 _TS_V2 = _TS
 _TS = _TS.replace(
     r"|\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?",
