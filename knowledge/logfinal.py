@@ -16,6 +16,11 @@ from knowledge.logmask import PARAM, mask
 #: Constant tokens two drain3 templates must share to join one family (see ``families``).
 MIN_FAMILY_CONSTANTS = 3
 _WORD = re.compile(r"[A-Za-z]+[.,:;]?")
+# ``-`` is the empty value of a field (the Common Log Format's, RFC 5424's NILVALUE): in a
+# template it stands where other lines of the event hold a value.
+_EMPTY = {"-": PARAM, '"-"': f'"{PARAM}"'}
+# The method that opens a quoted HTTP request line: the token after it is the route.
+_METHOD = re.compile(r'"(?:GET|POST|PUT|DELETE|HEAD|PATCH|OPTIONS|CONNECT|TRACE)')
 
 
 def final_cluster_ids(
@@ -45,7 +50,10 @@ def final_cluster_ids(
         kept = tuple(
             token
             for index, token in enumerate(tokens)
-            if _WORD.fullmatch(token) and len(values[(key, len(tokens), index)]) <= max_word_values
+            if (
+                _WORD.fullmatch(token) and len(values[(key, len(tokens), index)]) <= max_word_values
+            )
+            or (index and _METHOD.fullmatch(tokens[index - 1]))  # a route, however many
         )
         out.append(ids.setdefault((key, kept), len(ids) + 1))
     return out
@@ -71,7 +79,22 @@ def families(clusters: Mapping[int, Any], drain_ids: set[int], max_values: int) 
             d = parent[d]
         return d
 
-    templates = {d: tuple(clusters[d].log_template_tokens) for d in drain_ids if d in clusters}
+    templates = {
+        d: tuple(_EMPTY.get(token, token) for token in clusters[d].log_template_tokens)
+        for d in drain_ids
+        if d in clusters
+    }
+    same: dict[tuple[str, ...], int] = {}
+    for d, tokens in templates.items():  # equal once "-" reads as a value: one event
+        parent[d] = find(same.setdefault(tokens, d))
+    by_length: dict[int, list[int]] = {}
+    for d, tokens in templates.items():
+        by_length.setdefault(len(tokens), []).append(d)
+    for members in by_length.values():  # few clusters share a length: pairs stay cheap
+        for i, a in enumerate(members):
+            for b in members[i + 1 :]:
+                if _compatible(templates[a], templates[b]):
+                    parent[find(b)] = find(a)
     buckets: dict[tuple[int, tuple[str, ...]], list[int]] = {}
     for d, tokens in templates.items():
         for p in range(len(tokens)):
@@ -86,3 +109,20 @@ def families(clusters: Mapping[int, Any], drain_ids: set[int], max_values: int) 
             for d in members[1:]:
                 parent[find(d)] = root
     return {d: find(d) for d in drain_ids}
+
+
+def _compatible(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """Two templates that agree wherever neither has ``<*>``, on at least one constant token.
+
+    drain3 fits a line into the first cluster similar enough, so lines of one event can stay
+    in a cluster whose template kept a value (``"-"``, ``curl/<*>``) where a sibling cluster
+    has ``<*>``: the more general template covers the other, and it is one event. Words still
+    split events in the second pass (``final_cluster_ids``).
+    """
+    shared = 0
+    for x, y in zip(a, b, strict=True):
+        if x == y:
+            shared += PARAM not in x
+        elif x != PARAM and y != PARAM:
+            return False
+    return shared >= 1

@@ -25,12 +25,14 @@ from knowledge.logheader_rules import (
     _ANCHOR,
     _ANCHOR_V2,
     _CLASS_PATTERNS,
+    _DASH,
     _DIGIT_RE,
     _FIELD_DELIMITERS,
     _LEGACY_ANCHOR,
     _LEGACY_TAILS,
     _TAILS,
     _TERM,
+    _TERM_V2,
     _TERMINATOR,
     _TOKEN,
     _TOKEN_SCAN,
@@ -273,14 +275,17 @@ class HeaderModel:
         return chosen
 
     @staticmethod
-    def _fixed_pattern(columns: Sequence[str], anchor: str = _ANCHOR) -> str:
+    def _fixed_pattern(
+        columns: Sequence[str], anchor: str = _ANCHOR, term: str = _TERM, dash: str = _DASH
+    ) -> str:
         """One group per column, named by its class (``time``, ``time_2``, ``free_4``...)."""
         parts = [r"\s*"]
         used: set[str] = set()
+        tokens = {"free": _TOKEN, "term": term, "dash": dash}
         for i, kind in enumerate(columns, start=1):
             name = kind if kind not in used and kind != "free" else f"{kind}_{i}"
             used.add(kind)
-            token = _TOKEN if kind == "free" else _TERM if kind == "term" else anchor
+            token = tokens.get(kind, anchor)
             parts.append(f"(?P<{name}>{token})\\s+")
         return "".join(parts)
 
@@ -290,15 +295,20 @@ class HeaderModel:
             d = re.escape(layout.delimiter)
             return CompiledLayout(f"(?:[^{d}\\n]*{d}){{{layout.fields}}}\\s*")
         if layout.version >= RULES_VERSION:
-            anchor, known_tails = _ANCHOR, _TAILS
+            anchor, term, dash, known_tails = _ANCHOR, _TERM, _DASH, _TAILS
         elif layout.version == 2:
-            anchor, known_tails = _ANCHOR_V2, _TAILS
+            anchor, term, dash, known_tails = _ANCHOR_V2, _TERM_V2, _ANCHOR_V2, _TAILS
         else:
-            anchor, known_tails = _LEGACY_ANCHOR, _LEGACY_TAILS
+            anchor, term, dash, known_tails = (
+                _LEGACY_ANCHOR,
+                _TERM_V2,
+                _LEGACY_ANCHOR,
+                _LEGACY_TAILS,
+            )
         tails = "".join(r"(?:" + known_tails[name] + r")?" for name in layout.tails)
-        tokens = {"free": _TOKEN, "term": _TERM}
+        tokens = {"free": _TOKEN, "term": term, "dash": dash}
         return CompiledLayout(
-            cls._fixed_pattern(layout.columns, anchor) + tails,
+            cls._fixed_pattern(layout.columns, anchor, term, dash) + tails,
             [f"(?:{tokens.get(kind, anchor)})\\s+" for kind in layout.columns],
             [known_tails[name] for name in layout.tails],
         )

@@ -50,8 +50,16 @@ _DIGIT_RE = re.compile(r"\d")
 # A token that closes a header: ``prog[123]:``, ``Class:``, or a bare separator (``|``,
 # ``::``, ``-``, ``>``). A column holding one in (nearly) every line ends the header there,
 # whatever free columns (host, component) sit before it.
-_TERMINATOR = re.compile(r"[^\s:]*[^\s:/]:|[^\w\s\[\]()\"']{1,3}")
-_TERM = r"(?:[^\s:]*[^\s:/]:|[^\w\s\[\]()\"']{1,3})"
+# Version 3: ``file:line:`` closes a header too (the GNU coding standards' ``source:line:``
+# prefix, Go's ``log.Lshortfile``, Python's warnings).
+_TERM_V2 = r"(?:[^\s:]*[^\s:/]:|[^\w\s\[\]()\"']{1,3})"
+_TERM = r"(?:[^\s:]*[^\s:/](?::\d+)*:|[^\w\s\[\]()\"']{1,3})"
+_TERMINATOR = re.compile(_TERM)
+# Version 3: ``-`` is the empty value of a field (the Common Log Format's ident and user,
+# RFC 5424's NILVALUE, W3C extended logs), so a column of dashes matches any one token: the
+# lines where that field holds a value (a user name, RFC 5424 structured data) split like the
+# others.
+_DASH = _TOKEN
 _CLASS_RES = [(name, re.compile(pat)) for name, pat in _CLASS_PATTERNS]
 _ANCHOR = r"(?:" + r"|".join(pat for _, pat in _CLASS_PATTERNS) + r")"
 # The anchor of layouts fitted before version 3 (see ``RULES_VERSION``).
