@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from types import SimpleNamespace
 from itertools import islice
+from types import SimpleNamespace
 
 import pytest
 import redis
