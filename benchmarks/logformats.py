@@ -20,11 +20,12 @@ import csv
 import json
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from benchmarks import logformat_pools as pools
+from benchmarks.logformat_holdout import HOLDOUT
 from knowledge.loghub import read_lines
 from knowledge.loghub_crossval import load_scorer, mine_lines
 from knowledge.logparse import MAX_WORD_VALUES, SIM_TH
@@ -194,7 +195,7 @@ FORMATS: dict[str, tuple[Render, list[pools.Event]]] = {
 
 def generate(name: str, lines: int = LINES, seed: int = SEED) -> list[tuple[str, str, str, int]]:
     """``(raw line, message, truth template, event index)`` per line of format ``name``."""
-    render, events = FORMATS[name]
+    render, events = FORMATS[name] if name in FORMATS else HOLDOUT[name]
     r = random.Random(f"{seed}:{name}")
     ranks = list(range(len(events)))
     r.shuffle(ranks)
@@ -210,10 +211,12 @@ def generate(name: str, lines: int = LINES, seed: int = SEED) -> list[tuple[str,
     return out
 
 
-def write_corpus(out_dir: Path, lines: int = LINES, seed: int = SEED) -> list[str]:
-    """Write every format in the Loghub-2k layout under ``out_dir/loghub_2k``; the names."""
+def write_corpus(
+    out_dir: Path, lines: int = LINES, seed: int = SEED, names: Sequence[str] = tuple(FORMATS)
+) -> list[str]:
+    """Write the ``names`` formats in the Loghub-2k layout under ``out_dir/loghub_2k``."""
     root = Path(out_dir) / "loghub_2k"
-    for name in FORMATS:
+    for name in names:
         folder = root / name
         folder.mkdir(parents=True, exist_ok=True)
         rows = generate(name, lines, seed)
@@ -226,14 +229,16 @@ def write_corpus(out_dir: Path, lines: int = LINES, seed: int = SEED) -> list[st
             writer.writerow(["LineId", "Content", "EventId", "EventTemplate"])
             for line_id, (_, message, truth, index) in enumerate(rows, start=1):
                 writer.writerow([line_id, message, f"E{index + 1}", truth])
-    return list(FORMATS)
+    return list(names)
 
 
-def score_generated(out_dir: Path, scorer_path: Path) -> dict[str, dict[str, float]]:
+def score_generated(
+    out_dir: Path, scorer_path: Path, names: Sequence[str] = tuple(FORMATS)
+) -> dict[str, dict[str, float]]:
     """GA/FGA per generated format (mined with the shipped defaults)."""
     scorer = load_scorer(scorer_path)
     results = {}
-    for name in write_corpus(out_dir):
+    for name in write_corpus(out_dir, names=names):
         lines = read_lines(out_dir / "loghub_2k" / name / f"{name}_2k.log")
         ids = mine_lines(lines, sim_th=SIM_TH, max_word_values=MAX_WORD_VALUES)
         line_ids, groups, _, _ = scorer.load_truth(str(out_dir), "original", name)
@@ -241,8 +246,11 @@ def score_generated(out_dir: Path, scorer_path: Path) -> dict[str, dict[str, flo
     return results
 
 
-def format_report(results: dict[str, dict[str, float]]) -> str:
-    lines = ["Generated formats (unseen by the miner's design), shipped defaults:"]
+def format_report(
+    results: dict[str, dict[str, float]],
+    title: str = "Generated formats (no public system has them), shipped defaults:",
+) -> str:
+    lines = [title]
     lines.append(f"  {'format':<14} {'GA':>6} {'FGA':>6}  pred/true groups")
     for name, m in results.items():
         lines.append(
