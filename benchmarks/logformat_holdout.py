@@ -3,9 +3,16 @@
 The thirteen formats in ``logformats.FORMATS`` were scored before any rule changed (the
 honest "unseen" figure) and then used to find failures, so their later figures are
 development figures. These six were written once the rules were settled and are scored as
-they come, without any rule tuned on them: Kubernetes' klog, PostgreSQL's default
-``log_line_prefix``, Redis, the nginx error log, Elasticsearch's console layout and
-Docker's json-file driver (each line's text under ``log``).
+they come: Kubernetes' klog, PostgreSQL's default ``log_line_prefix``, Redis, the nginx
+error log, Elasticsearch's console layout and Docker's json-file driver (each line's text
+under ``log``).
+
+History (issue 15), so the figure is read right: scored once as written, they gave mean GA
+0.992 / FGA 0.855, against 0.967 / 0.921 for the code before the rules. The drop was the
+nginx error log (GA 0.955, FGA 0.132: 98 groups for 8 events), a fault of the new route
+rule, which kept every ``/<id>.png`` as its own route. Routes now take the words' rule
+(a segment with many values is a parameter); since that one fix these are no longer
+strictly unseen.
 """
 
 from __future__ import annotations
@@ -19,30 +26,50 @@ from benchmarks import logformat_pools as pools
 K8S: list[pools.Event] = [
     ("I", "controller.go:{num}", 'Successfully synced "{id}/{host}"'),
     ("I", "controller.go:{num}", 'Started pod "{id}-{id}" on node "{host}"'),
-    ("W", "reflector.go:{num}", "watch of *v1.Pod ended with: too old resource version: {big} ({big})"),
-    ("E", "pod_workers.go:{num}", 'Error syncing pod {uuid}, skipping: failed to "StartContainer" for "{id}" with CrashLoopBackOff'),
+    (
+        "W",
+        "reflector.go:{num}",
+        "watch of *v1.Pod ended with: too old resource version: {big} ({big})",
+    ),
+    (
+        "E",
+        "pod_workers.go:{num}",
+        'Error syncing pod {uuid}, skipping: failed to "StartContainer" for "{id}" with CrashLoopBackOff',
+    ),
     ("I", "kubelet.go:{num}", "SyncLoop (PLEG): event for pod {id}: ContainerStarted"),
     ("I", "kubelet.go:{num}", "SyncLoop (PLEG): event for pod {id}: ContainerDied"),
     ("I", "leaderelection.go:{num}", "successfully acquired lease kube-system/{id}"),
     ("W", "container_manager.go:{num}", "CPU usage {float}% above threshold on node {host}"),
     ("I", "server.go:{num}", "Serving securely on {ip}:{port}"),
     ("E", "event.go:{num}", "Unable to write event: Post {url}: dial tcp {ip}:{port}: i/o timeout"),
-    ("I", "scheduler.go:{num}", "Successfully bound pod to node pod={id} node={host} evaluatedNodes={num} feasibleNodes={num}"),
+    (
+        "I",
+        "scheduler.go:{num}",
+        "Successfully bound pod to node pod={id} node={host} evaluatedNodes={num} feasibleNodes={num}",
+    ),
     ("I", "garbagecollector.go:{num}", "Deleting object {uuid} with propagation policy Background"),
 ]
 
 POSTGRES: list[pools.Event] = [
     ("LOG", "", "duration: {float} ms  statement: SELECT * FROM accounts WHERE id = {num}"),
     ("LOG", "", "checkpoint starting: time"),
-    ("LOG", "", "checkpoint complete: wrote {num} buffers ({float}%); {num} WAL file(s) added, {num} removed, {num} recycled; write={float} s"),
+    (
+        "LOG",
+        "",
+        "checkpoint complete: wrote {num} buffers ({float}%); {num} WAL file(s) added, {num} removed, {num} recycled; write={float} s",
+    ),
     ("LOG", "", "connection received: host={ip} port={port}"),
     ("LOG", "", "connection authorized: user={user} database=shop application_name=psql"),
-    ("LOG", "", "disconnection: session time: {float} user={user} database=shop host={ip} port={port}"),
+    (
+        "LOG",
+        "",
+        "disconnection: session time: {float} user={user} database=shop host={ip} port={port}",
+    ),
     ("ERROR", "", 'duplicate key value violates unique constraint "orders_pkey"'),
     ("ERROR", "", "canceling statement due to statement timeout"),
     ("FATAL", "", 'password authentication failed for user "{user}"'),
     ("WARNING", "", "there is no transaction in progress"),
-    ("LOG", "", "automatic vacuum of table \"shop.public.{id}\": index scans: {num}"),
+    ("LOG", "", 'automatic vacuum of table "shop.public.{id}": index scans: {num}'),
     ("LOG", "", "database system is ready to accept connections"),
 ]
 
@@ -51,7 +78,11 @@ REDIS: list[pools.Event] = [
     ("*", "C", "DB saved on disk"),
     ("*", "M", "Background saving terminated with success"),
     ("*", "M", "{num} changes in {num} seconds. Saving..."),
-    ("#", "M", "WARNING overcommit_memory is set to 0! Background save may fail under low memory condition."),
+    (
+        "#",
+        "M",
+        "WARNING overcommit_memory is set to 0! Background save may fail under low memory condition.",
+    ),
     ("*", "M", "Replica {ip}:{port} asks for synchronization"),
     ("*", "M", "Synchronization with replica {ip}:{port} succeeded"),
     ("#", "M", "Connection with replica {ip}:{port} lost."),
@@ -60,14 +91,38 @@ REDIS: list[pools.Event] = [
 ]
 
 NGINX_ERROR: list[pools.Event] = [
-    ("error", "", 'open() "{path}" failed (2: No such file or directory), client: {ip}, server: shop.example.com, request: "GET /{id}.png HTTP/1.1"'),
-    ("error", "", 'connect() failed (111: Connection refused) while connecting to upstream, client: {ip}, server: shop.example.com, request: "POST /api/v1/orders HTTP/1.1", upstream: "http://{ip}:8080/api/v1/orders"'),
-    ("warn", "", "an upstream response is buffered to a temporary file {path} while reading upstream, client: {ip}"),
-    ("error", "", 'upstream timed out (110: Connection timed out) while reading response header from upstream, client: {ip}, server: shop.example.com, request: "GET /api/v1/products/{num} HTTP/1.1"'),
+    (
+        "error",
+        "",
+        'open() "{path}" failed (2: No such file or directory), client: {ip}, server: shop.example.com, request: "GET /{id}.png HTTP/1.1"',
+    ),
+    (
+        "error",
+        "",
+        'connect() failed (111: Connection refused) while connecting to upstream, client: {ip}, server: shop.example.com, request: "POST /api/v1/orders HTTP/1.1", upstream: "http://{ip}:8080/api/v1/orders"',
+    ),
+    (
+        "warn",
+        "",
+        "an upstream response is buffered to a temporary file {path} while reading upstream, client: {ip}",
+    ),
+    (
+        "error",
+        "",
+        'upstream timed out (110: Connection timed out) while reading response header from upstream, client: {ip}, server: shop.example.com, request: "GET /api/v1/products/{num} HTTP/1.1"',
+    ),
     ("notice", "", "signal process started"),
-    ("crit", "", "SSL_do_handshake() failed (SSL: error:0A00006C:SSL routines::bad key share) while SSL handshaking, client: {ip}, server: {ip}:443"),
-    ("error", "", "limiting requests, excess: {float} by zone \"api\", client: {ip}, server: shop.example.com"),
-    ("warn", "", "conflicting server name \"{host}\" on 0.0.0.0:80, ignored"),
+    (
+        "crit",
+        "",
+        "SSL_do_handshake() failed (SSL: error:0A00006C:SSL routines::bad key share) while SSL handshaking, client: {ip}, server: {ip}:443",
+    ),
+    (
+        "error",
+        "",
+        'limiting requests, excess: {float} by zone "api", client: {ip}, server: shop.example.com',
+    ),
+    ("warn", "", 'conflicting server name "{host}" on 0.0.0.0:80, ignored'),
 ]
 
 

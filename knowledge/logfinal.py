@@ -43,20 +43,52 @@ def final_cluster_ids(
         key = family[line.drain_id]
         for index, token in enumerate(tokens):
             values.setdefault((key, len(tokens), index), set()).add(token)
+    routes = {
+        position: _route_keys(routes, max_word_values)
+        for position, routes in values.items()
+        if position[2]
+        and any(_METHOD.fullmatch(t) for t in values[(*position[:2], position[2] - 1)])
+    }
     ids: dict[tuple[int, tuple[str, ...]], int] = {}
     out = []
     for line, tokens in zip(mined, tokenised, strict=True):
         key = family[line.drain_id]
-        kept = tuple(
-            token
-            for index, token in enumerate(tokens)
-            if (
-                _WORD.fullmatch(token) and len(values[(key, len(tokens), index)]) <= max_word_values
-            )
-            or (index and _METHOD.fullmatch(tokens[index - 1]))  # a route, however many
-        )
-        out.append(ids.setdefault((key, kept), len(ids) + 1))
+        kept = []
+        for index, token in enumerate(tokens):
+            position = (key, len(tokens), index)
+            if index and _METHOD.fullmatch(tokens[index - 1]):  # a route names the event
+                kept.append(routes[position][token])
+            elif _WORD.fullmatch(token) and len(values[position]) <= max_word_values:
+                kept.append(token)
+        out.append(ids.setdefault((key, tuple(kept)), len(ids) + 1))
     return out
+
+
+def _route_keys(routes: set[str], max_values: int) -> dict[str, str]:
+    """Each request target with the segments that are parameters read as ``<*>``.
+
+    The rule of the words, applied to a route's segments: among routes that differ in one
+    segment only, a segment that took more than ``max_values`` distinct values is a value
+    (``/blog/<slug>``, ``/<file>.png``), however it is spelled; fewer are route names.
+    """
+    split = {route: route.split("/") for route in routes}
+    buckets: dict[tuple[int, int, tuple[str, ...]], set[str]] = {}
+    for route, segments in split.items():
+        for p in range(len(segments)):
+            rest = tuple(segments[:p] + segments[p + 1 :])
+            buckets.setdefault((len(segments), p, rest), set()).add(route)
+    generalised: dict[str, set[int]] = {}
+    for (_, p, _), members in buckets.items():
+        if len({split[route][p] for route in members}) > max_values:
+            for route in members:
+                generalised.setdefault(route, set()).add(p)
+    return {
+        route: "/".join(
+            PARAM if p in generalised.get(route, ()) else segment
+            for p, segment in enumerate(segments)
+        )
+        for route, segments in split.items()
+    }
 
 
 def families(clusters: Mapping[int, Any], drain_ids: set[int], max_values: int) -> dict[int, int]:

@@ -40,7 +40,7 @@ from knowledge.logheader import (
     ParsedLine,
     split_header,
 )
-from knowledge.logmask import PARAM, REQUEST_LINE, mask, shape
+from knowledge.logmask import PARAM, mask, shape
 
 __all__ = [
     "CACHE_SIZE",
@@ -318,8 +318,6 @@ class TemplateMiner:
             result = self._miner.add_log_message(masked)
             drain_id, template = result["cluster_id"], result["template_mined"]
         words = tuple(_WORDS.findall(masked)) if _LETTER_RUN.search(masked) else ()
-        if '"' in masked:  # an access log's route names the event, as a word does
-            words += tuple(REQUEST_LINE.findall(masked))
         key = (drain_id, words)
         cluster_id = self._refined.get(key)
         if cluster_id is None:

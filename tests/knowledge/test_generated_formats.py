@@ -119,6 +119,22 @@ def test_an_access_log_route_names_the_event_and_its_values_are_masked():
 MESSAGES = ["disk {} is full", "user {} logged in", "cache miss after {} ms", "job done"]
 
 
+def test_a_route_segment_with_many_values_is_a_parameter():
+    miner = TemplateMiner()
+    slugs = ["x7k2m9q4p1", "intro", "release", "8fj3k2l9zz", "pricing", "roadmap", "hiring"]
+    mined = [
+        miner.add_message(f'"GET /blog/{slug} HTTP/1.1" 200 "-" "curl/8.{n}.0"')
+        for n, slug in enumerate(slugs)
+    ]
+    mined += [
+        miner.add_message(f'"GET /{page} HTTP/1.1" 200 "-" "curl/8.1.0"')
+        for page in ("login", "cart")
+    ]
+    ids = miner.final_cluster_ids(mined)
+    assert len(set(ids[: len(slugs)])) == 1  # seven slugs: a value, letters or not
+    assert len(set(ids)) == 3  # two pages: names
+
+
 def test_a_column_of_dashes_is_a_field_that_may_hold_a_value():
     lines = [
         f"10.0.0.{i} - - [01/Mar/2024:08:00:0{i % 10} +0000] " + MESSAGES[i % 4].format(i)
