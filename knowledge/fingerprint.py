@@ -158,7 +158,11 @@ class Fingerprinter(ServiceHeaders, SharedStore):
         model = self._header_model(service, raw_lines)
         messages: list[str] = []
         masked_all: list[str] = []
-        if model is self._line_model.get(service):
+        if model.structured:  # JSON or logfmt records: the message is a field (logstruct)
+            for line in raw_lines:
+                messages.append(model.message_of(line))
+                masked_all.append(self._mask(messages[-1]))
+        elif model is self._line_model.get(service):
             message_start = model.message_start
             mask_message = self._mask
 
@@ -243,9 +247,7 @@ class Fingerprinter(ServiceHeaders, SharedStore):
 
     def split_header(self, raw_line: str, *, service: str = "") -> str:
         """The message part of ``raw_line``, with the header layout learned for ``service``."""
-        model = self._header_model(service, [raw_line])
-        start = model.message_start(raw_line)
-        return raw_line[start:].strip() if start else raw_line.strip()
+        return self._header_model(service, [raw_line]).message_of(raw_line)
 
     # -- cache -------------------------------------------------------------------------------
 

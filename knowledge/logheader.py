@@ -19,82 +19,38 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from knowledge import logstruct
 from knowledge.logheader_match import CompiledLayout
-from knowledge.logmask import MONTH, WEEKDAY
+from knowledge.logheader_rules import (
+    _ANCHOR,
+    _ANCHOR_V2,
+    _CLASS_PATTERNS,
+    _DASH,
+    _DIGIT_RE,
+    _FIELD_DELIMITERS,
+    _LEGACY_ANCHOR,
+    _LEGACY_TAILS,
+    _TAILS,
+    _TERM,
+    _TERM_V2,
+    _TERMINATOR,
+    _TOKEN,
+    _TOKEN_SCAN,
+    RULES_VERSION,
+    _classify,
+)
+
+
+def _OPENS(token: str) -> bool:  # noqa: N802  # reads as a predicate on tokens
+    """A token that opens a double-quoted string closed in a later token."""
+    return token[:1] == '"' and (len(token) == 1 or token[-1] != '"')
+
 
 LEARN_LINES = 200
 MAX_HEADER_COLUMNS = 12
 MAX_HEADER_GAP = 3
 COLUMN_RATE = 0.9
 TAIL_RATE = 0.3
-
-_LEVEL_WORDS = (
-    r"TRACE|DEBUG|INFO|INFORMATION|NOTICE|WARN|WARNING|ERROR|ERR|SEVERE|FATAL|CRIT|CRITICAL"
-    r"|ALERT|EMERG|EMERGENCY|FAILURE|FINE|FINER|FINEST|VERBOSE"
-)
-_LEVEL = r"(?i:" + _LEVEL_WORDS + r")"
-# A bracketed field, allowing one level of nested brackets: [QuorumPeer[myid=1]/0:0:2181].
-_BRACKET = r"\[(?:[^\[\]]|\[[^\[\]]*\])*\]"
-_QUOTED_KV = r'[\w.-]+="[^"]*"'
-_TOKEN = r"(?:" + _BRACKET + r"|" + _QUOTED_KV + r"|\S+)"
-_TS = (
-    r"(?:\d{1,4}[-/.]\d{1,2}(?:[-/.]\d{1,4})?(?:[-T_:.]\d{1,2}[:.]\d{2}(?:[:.]\d{2})?"
-    r"(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)?|\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?"
-    r"|" + MONTH + r"|" + WEEKDAY + r")"
-)
-_NUM = r"[-+]?\d+(?:\.\d+)?"
-# Token classes that mark a header column; everything else is "free" text.
-_CLASS_PATTERNS: list[tuple[str, str]] = [
-    ("level", r"(?:" + _LEVEL + r"|\[" + _LEVEL + r"\]|<" + _LEVEL + r">)[:,]?"),
-    ("time", _TS + r"[,;]?"),
-    ("num", _NUM + r"[,;]?"),
-    ("dash", r"-"),
-    ("bracket", _BRACKET),
-    ("kv", r'[\w.-]+=(?:"[^"]*"|\S*)'),
-]
-# Delimiters that may join header fields without spaces (``ts|component|pid|message``).
-_FIELD_DELIMITERS = ("|", "\t", ";")
-_DIGIT_RE = re.compile(r"\d")
-# A token that closes a header: ``prog[123]:``, ``Class:``, or a bare separator (``|``,
-# ``::``, ``-``, ``>``). A column holding one in (nearly) every line ends the header there,
-# whatever free columns (host, component) sit before it.
-_TERMINATOR = re.compile(r"[^\s:]*[^\s:/]:|[^\w\s\[\]()\"']{1,3}")
-_TERM = r"(?:[^\s:]*[^\s:/]:|[^\w\s\[\]()\"']{1,3})"
-_CLASS_RES = [(name, re.compile(pat)) for name, pat in _CLASS_PATTERNS]
-_ANCHOR = r"(?:" + r"|".join(pat for _, pat in _CLASS_PATTERNS) + r")"
-_TOKEN_SCAN = re.compile(r"\s*(" + _TOKEN + r")")
-_COMPONENT = r"[\w.$@#/\\()\[\]{}<>*=,+-]*[\w)\]}>]"
-_TAILS: dict[str, str] = {
-    "level": r"(?P<level>" + _LEVEL + r"|\[" + _LEVEL + r"\])[:,]?\s+",
-    "thread": r"(?P<thread>" + _BRACKET + r"(?:\s*" + _BRACKET + r")*)\s*",
-    "component": r"(?P<component>" + _COMPONENT + r"):(?:\s+|$)",
-    "dash": r"-\s+",
-    # A name of one to three tokens before a spaced dash: log4j/logback ``%t %c - %m`` with
-    # unbracketed thread names ("main", "Reference Handler"), Proxifier's "prog.exe *64 - ".
-    "program": r"(?P<program>[^\s:\[\]]+(?:\s[^\s:\[\]]+){0,2})\s-\s+",
-}
-
-# Layouts stored before ``RULES_VERSION`` 2 were fitted with two rules that served one Loghub
-# system each and changed no grouping when left out (leave-one-system-out, both label sets):
-# one-letter logcat levels (``D``; logcat's ``Tag:`` column closes the header anyway) and a
-# column-aligned component after the level (Windows CBS). Stored layouts are used as they
-# are (``knowledge.fingerprint_headers``), so old ones still compile as they did: a service's
-# split, and so its fingerprints, must not move under it.
-RULES_VERSION = 2
-_LEGACY_LEVEL = r"(?:" + _LEVEL + r"|\[" + _LEVEL + r"\]|<" + _LEVEL + r">|[VDIWEFA])[:,]?"
-_LEGACY_TAILS = {**_TAILS, "aligned": r"(?P<component>[\w.$-]+)\s{2,}"}
-_LEGACY_ANCHOR = _ANCHOR.replace(_CLASS_PATTERNS[0][1], _LEGACY_LEVEL, 1)
-
-
-# All classes in one alternation: ``fullmatch`` backtracks into the next alternative when one
-# cannot span the token, so the first class (in list order) that matches whole wins, as a
-# loop over ``_CLASS_RES`` would decide, in one call instead of up to five.
-_CLASS_ANY = re.compile("|".join(f"(?P<{name}>{pattern})" for name, pattern in _CLASS_PATTERNS))
-
-
-def _classify(token: str) -> str:
-    m = _CLASS_ANY.fullmatch(token)
-    return "free" if m is None else m.lastgroup  # type: ignore[return-value]
 
 
 @dataclass
@@ -117,6 +73,9 @@ class HeaderLayout:
     fields: int = 0
     #: The header rules it was fitted with (see ``RULES_VERSION``).
     version: int = RULES_VERSION
+    #: For structured lines (``logstruct``): ``json`` or ``logfmt``, and the message's key.
+    structure: str = ""
+    message_key: str = ""
 
 
 class HeaderModel:
@@ -143,18 +102,24 @@ class HeaderModel:
         self.layout = HeaderLayout()
         self._matcher: CompiledLayout | None = None
         self._frozen = False
+        #: True when lines are JSON or logfmt records (see ``message_of``); an attribute,
+        #: not a property, because the miner reads it for every line.
+        self.structured = False
 
     @classmethod
     def from_layout(cls, layout: HeaderLayout) -> HeaderModel:
         """A frozen model with a layout learned earlier (``ValueError`` if it is not one)."""
         known = {name for name, _ in _CLASS_PATTERNS} | {"free", "term"}
-        tails = _TAILS if layout.version >= RULES_VERSION else _LEGACY_TAILS
+        tails = _TAILS if layout.version >= 2 else _LEGACY_TAILS
         if not set(layout.columns) <= known or not set(layout.tails) <= set(tails):
+            raise ValueError(f"unknown header layout: {layout}")
+        if layout.structure not in ("", logstruct.JSON, logstruct.LOGFMT):
             raise ValueError(f"unknown header layout: {layout}")
         model = cls()
         model.layout = layout
-        model._matcher = cls._compile(layout)
+        model._matcher = None if layout.structure else cls._compile(layout)
         model._frozen = True
+        model.structured = bool(layout.structure)
         return model
 
     def fit(self, lines: Iterable[str]) -> HeaderModel:
@@ -191,9 +156,17 @@ class HeaderModel:
         self._sample_lines.append(line)
 
     def _refit(self) -> None:
+        structured = logstruct.detect(self._sample_lines, COLUMN_RATE)
+        if structured is not None:
+            self.layout = HeaderLayout(structure=structured[0], message_key=structured[1])
+            self.structured = True
+            self._matcher = None
+            return
+        self.structured = False
         n = len(self._sample)
         columns: list[str] = []
         last_anchor = -1
+        stop = MAX_HEADER_COLUMNS
         for col in range(MAX_HEADER_COLUMNS):
             classes = [row[col] for row in self._sample if len(row) > col]
             if len(classes) < COLUMN_RATE * n:
@@ -204,7 +177,11 @@ class HeaderModel:
                 for row in self._sample_tokens
                 if len(row) > col and '=" ' not in row[col] and "=" in row[col] and " " in row[col]
             )
-            if spaced >= TAIL_RATE * n:  # a quoted multi-word value (msg="..."): the message
+            # A quoted value that spans spaces (``msg="..."``, an access log's ``"GET / ..."``)
+            # is text: the message starts there.
+            quoted = sum(1 for row in self._sample_tokens if len(row) > col and _OPENS(row[col]))
+            if spaced >= TAIL_RATE * n or quoted >= TAIL_RATE * n:
+                stop = col
                 break
             if len(anchors) >= COLUMN_RATE * n:
                 if col - last_anchor - 1 > MAX_HEADER_GAP:
@@ -217,7 +194,7 @@ class HeaderModel:
                     break
             elif col - last_anchor > MAX_HEADER_GAP:
                 break
-        self._extend_to_terminator(columns, n)
+        self._extend_to_terminator(columns, n, stop)
         # A trailing ``-`` after free columns separates a variable-width name ("prog *64 -"):
         # leave it to the ``program`` tail, which allows one to three tokens before the dash.
         if columns and columns[-1] == "dash" and len(columns) > 1 and columns[-2] == "free":
@@ -254,12 +231,12 @@ class HeaderModel:
                 return HeaderLayout(delimiter=delimiter, fields=fields)
         return None
 
-    def _extend_to_terminator(self, columns: list[str], n: int) -> None:
+    def _extend_to_terminator(self, columns: list[str], n: int, stop: int) -> None:
         """Extend the header through the farthest column that holds a terminator (``prog:``,
         ``|``, ``::``) in nearly every line, reached through gaps of at most
         ``MAX_HEADER_GAP`` free columns (host names, components: syslog's ``host prog[1]:``)."""
         gap_start = len(columns)
-        for col in range(len(columns), MAX_HEADER_COLUMNS):
+        for col in range(len(columns), stop):
             tokens = [row[col] for row in self._sample_tokens if len(row) > col + 1]
             if len(tokens) < COLUMN_RATE * n:
                 return
@@ -280,7 +257,7 @@ class HeaderModel:
         if not rests:
             return []
         chosen: list[str] = []
-        order = ["thread", "component", "dash", "program"]
+        order = ["context", "thread", "component", "dash", "program"]
         if "level" not in columns:
             order.insert(0, "level")
         for name in order:
@@ -298,14 +275,17 @@ class HeaderModel:
         return chosen
 
     @staticmethod
-    def _fixed_pattern(columns: Sequence[str], anchor: str = _ANCHOR) -> str:
+    def _fixed_pattern(
+        columns: Sequence[str], anchor: str = _ANCHOR, term: str = _TERM, dash: str = _DASH
+    ) -> str:
         """One group per column, named by its class (``time``, ``time_2``, ``free_4``...)."""
         parts = [r"\s*"]
         used: set[str] = set()
+        tokens = {"free": _TOKEN, "term": term, "dash": dash}
         for i, kind in enumerate(columns, start=1):
             name = kind if kind not in used and kind != "free" else f"{kind}_{i}"
             used.add(kind)
-            token = _TOKEN if kind == "free" else _TERM if kind == "term" else anchor
+            token = tokens.get(kind, anchor)
             parts.append(f"(?P<{name}>{token})\\s+")
         return "".join(parts)
 
@@ -315,13 +295,20 @@ class HeaderModel:
             d = re.escape(layout.delimiter)
             return CompiledLayout(f"(?:[^{d}\\n]*{d}){{{layout.fields}}}\\s*")
         if layout.version >= RULES_VERSION:
-            anchor, known_tails = _ANCHOR, _TAILS
+            anchor, term, dash, known_tails = _ANCHOR, _TERM, _DASH, _TAILS
+        elif layout.version == 2:
+            anchor, term, dash, known_tails = _ANCHOR_V2, _TERM_V2, _ANCHOR_V2, _TAILS
         else:
-            anchor, known_tails = _LEGACY_ANCHOR, _LEGACY_TAILS
+            anchor, term, dash, known_tails = (
+                _LEGACY_ANCHOR,
+                _TERM_V2,
+                _LEGACY_ANCHOR,
+                _LEGACY_TAILS,
+            )
         tails = "".join(r"(?:" + known_tails[name] + r")?" for name in layout.tails)
-        tokens = {"free": _TOKEN, "term": _TERM}
+        tokens = {"free": _TOKEN, "term": term, "dash": dash}
         return CompiledLayout(
-            cls._fixed_pattern(layout.columns, anchor) + tails,
+            cls._fixed_pattern(layout.columns, anchor, term, dash) + tails,
             [f"(?:{tokens.get(kind, anchor)})\\s+" for kind in layout.columns],
             [known_tails[name] for name in layout.tails],
         )
@@ -330,6 +317,15 @@ class HeaderModel:
     def frozen(self) -> bool:
         """True once the layout is final (``fit`` called or ``learn_lines`` lines seen)."""
         return self._frozen
+
+    def message_of(self, line: str) -> str:
+        """The message of ``line``: its message field when structured, else what follows
+        the header (stripped)."""
+        layout = self.layout
+        if layout.structure:
+            return logstruct.message_of(line, layout.structure, layout.message_key)
+        start = self.message_start(line)
+        return line[start:].strip() if start else line.strip()
 
     def message_start(self, line: str) -> int:
         """Offset where the message starts in ``line`` (0 when the layout does not fit).
@@ -340,6 +336,12 @@ class HeaderModel:
         return 0 if self._matcher is None else self._matcher.message_start(line)
 
     def _apply(self, line: str) -> ParsedLine:
+        layout = self.layout
+        if layout.structure:
+            return ParsedLine(
+                logstruct.fields_of(line, layout.structure, layout.message_key),
+                logstruct.message_of(line, layout.structure, layout.message_key),
+            )
         if self._matcher is None:
             return ParsedLine({}, line.strip())
         m = self._matcher.match(line)

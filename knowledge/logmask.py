@@ -69,8 +69,24 @@ _MASKS: list[tuple[str | None, re.Pattern[str], str]] = [
     (None, re.compile(r"(?<![A-Za-z0-9<])[-+]?\d+(?:\.\d+)*(?![A-Za-z0-9>])"), "<NUM>"),
 ]
 _HAS_DIGIT = re.compile(r"\d")
+_METHODS = "GET|POST|PUT|DELETE|HEAD|PATCH|OPTIONS|CONNECT|TRACE"
+# A double-quoted text of several words is one value (an error text, a user agent, a name
+# given by a user: Go's %q, Python's repr, nginx's quoted fields); a quoted single word is
+# kept, since it is as often a constant keyword. An HTTP request line (``"GET /x HTTP/1.1"``,
+# RFC 9112's request-line as the Common Log Format quotes it) names the event: not masked.
+_QUOTED = re.compile(
+    r'(?<![\w"])"(?!(?:' + _METHODS + r") )"
+    r'(?:[^"\\\s]|\\.)*\s(?:[^"\\]|\\.)*"(?![\w"])'
+)
+#: An HTTP request line as access logs quote it (RFC 9112): group 1 is the request target.
+REQUEST_LINE = re.compile(r'"(?:' + _METHODS + r') (\S+) HTTP/\d(?:\.\d)?"')
+# A route segment of eight or more letters and digits mixed is an identifier (a slug, a
+# short id, a hash in base 36 or 62), whatever the order of its letters and digits.
+_SEGMENT_ID = re.compile(r"(?=[A-Za-z0-9]*\d)(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{8,}")
 # A run of identical masked tokens is one variable-length list (``blk_<*> blk_<*> ...``).
-_REPEATS = re.compile(r"(?<!\S)(\S*<[A-Z*]+>\S*)(?:\s+\1)+(?!\S)")
+# Quoted fields (``"<*>" "<*>"``: an access log's referer and user agent) are separate
+# fields, not items of one list.
+_REPEATS = re.compile(r"(?<!\S)(?!\")(\S*<[A-Z*]+>\S*)(?:\s+\1)+(?!\S)")
 
 
 _PLACEHOLDERS = [placeholder for _, _, placeholder in _MASKS]
@@ -106,6 +122,16 @@ def mask(message: str, typed: bool = True) -> str:
     masked token matches any other masked token. A run of identical masked tokens
     (``blk_<*> blk_<*> ...``) becomes one token: variable-length lists are one parameter.
     """
+    if '"' in message:
+        request = REQUEST_LINE.search(message)
+        if request is not None:  # the target is a route: mask its values, keep its names
+            start, end = request.span(1)
+            return (
+                mask(message[:start], typed)
+                + _mask_target(message[start:end], typed)
+                + mask(message[end:], typed)
+            )
+        message = _QUOTED.sub('"<STR>"' if typed else '"' + PARAM + '"', message)
     if _CANDIDATE.search(message) is None:
         return message
     repl: Any = _typed if typed else PARAM
@@ -121,6 +147,21 @@ def mask(message: str, typed: bool = True) -> str:
     if message.count(">") > 1 and _has_repeat(message):
         message = _REPEATS.sub(r"\1", message)
     return message
+
+
+def _mask_target(target: str, typed: bool) -> str:
+    """A request target with its values masked segment by segment (``/orders/<NUM>``,
+    ``/p?page=<*>``): the route names the event, as a word does in a message."""
+    path, question, query = target.partition("?")
+    segments = [
+        (PARAM if not typed else "<ID>") if _SEGMENT_ID.fullmatch(seg) else mask(seg, typed)
+        for seg in path.split("/")
+    ]
+    params = [
+        f"{key}={PARAM if not typed else '<*>'}" if sep else key
+        for key, sep, _ in (pair.partition("=") for pair in query.split("&"))
+    ]
+    return "/".join(segments) + question + ("&".join(params) if question else "")
 
 
 # Tokens recur across messages (hosts, ports, paths, names with digits) far more than whole

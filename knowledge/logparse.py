@@ -28,6 +28,7 @@ from drain3 import TemplateMiner as Drain3Miner
 from drain3.drain import Drain
 from drain3.template_miner_config import TemplateMinerConfig
 
+from knowledge.logfinal import final_cluster_ids
 from knowledge.logheader import (
     COLUMN_RATE,
     LEARN_LINES,
@@ -257,6 +258,10 @@ class TemplateMiner:
         if not model.frozen:
             parsed = model.split(line)
             return self.add_message(parsed.message, parsed.header)
+        if model.structured:  # the message is a field, not a suffix: no offset to cache
+            mined = self.add_message(model.message_of(line), None)
+            mined._raw, mined._model = line, model
+            return mined
         key = shape(line)
         hit = self._line_cache.get(key)
         if hit is not None:
@@ -339,32 +344,6 @@ class TemplateMiner:
     def final_cluster_ids(
         self, mined: Sequence[MinedLine], max_word_values: int = MAX_WORD_VALUES
     ) -> list[int]:
-        """Optional second pass: re-key lines mined earlier, with all of them in view.
-
-        Online, every distinct word splits a drain3 cluster. With all lines in view, a word
-        position of a drain3 cluster that took more than ``MAX_WORD_VALUES`` distinct values is a
-        parameter (``hive: SAM`` / ``SYSTEM`` / ``SOFTWARE``...), so it no longer splits. Only
-        the grouping changes; drain3's state is not touched.
-        """
-        positioned = [
-            tuple(
-                (index, token)
-                for index, token in enumerate(mask(line.message, typed=False).split())
-                if _WORD.fullmatch(token)
-            )
-            for line in mined
-        ]
-        values: dict[tuple[int, int], set[str]] = {}
-        for line, words in zip(mined, positioned, strict=True):
-            for index, word in words:
-                values.setdefault((line.drain_id, index), set()).add(word)
-        ids: dict[tuple[int, tuple[str, ...]], int] = {}
-        out = []
-        for line, words in zip(mined, positioned, strict=True):
-            kept = tuple(
-                word
-                for index, word in words
-                if len(values[(line.drain_id, index)]) <= max_word_values
-            )
-            out.append(ids.setdefault((line.drain_id, kept), len(ids) + 1))
-        return out
+        """Optional second pass over kept results (``knowledge.logfinal.final_cluster_ids``):
+        positions that took more than ``max_word_values`` distinct values are parameters."""
+        return final_cluster_ids(mined, self._miner.drain.id_to_cluster, max_word_values)

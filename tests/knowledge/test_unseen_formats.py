@@ -91,7 +91,8 @@ def test_each_event_is_one_group_under_an_unseen_header(layout: str):
         ("brackets", "queue depth is 42"),
         ("delimited", "queue depth is 42"),
         ("log4j-threads", "queue depth is 42"),
-        ("key=value", 'msg="queue depth is 42" pid=3'),
+        ("key=value", "queue depth is 42"),  # logfmt: the msg field (knowledge.logstruct)
+        ("json", "queue depth is 42"),
     ],
 )
 def test_the_header_is_learned_from_the_first_lines_and_set_aside(layout: str, expected: str):

@@ -1,0 +1,160 @@
+"""The template miner's optional second pass, with all lines in view (``knowledge.logparse``).
+
+Online, each line's cluster is final when it arrives. Once all lines are in, positions that
+took many distinct values are known to be parameters, which regroups lines: see
+``final_cluster_ids``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from knowledge.logmask import PARAM, mask
+
+#: Constant tokens two drain3 templates must share to join one family (see ``families``).
+MIN_FAMILY_CONSTANTS = 3
+_WORD = re.compile(r"[A-Za-z]+[.,:;]?")
+# ``-`` is the empty value of a field (the Common Log Format's, RFC 5424's NILVALUE): in a
+# template it stands where other lines of the event hold a value.
+_EMPTY = {"-": PARAM, '"-"': f'"{PARAM}"'}
+# The method that opens a quoted HTTP request line: the token after it is the route.
+_METHOD = re.compile(r'"(?:GET|POST|PUT|DELETE|HEAD|PATCH|OPTIONS|CONNECT|TRACE)')
+
+
+def final_cluster_ids(
+    mined: Sequence[Any], clusters: Mapping[int, Any], max_word_values: int
+) -> list[int]:
+    """Optional second pass: re-key lines mined earlier, with all of them in view.
+
+    Online, every distinct word splits a drain3 cluster, and drain3's prefix tree gives
+    each distinct leading word its own branch (``(alice) CMD ...``, ``user bob logged
+    in``). With all lines in view, a token position that took more than
+    ``max_word_values`` distinct values is a parameter: drain3 clusters whose templates
+    differ only there are one event (``families``), and within one a word at such a
+    position no longer splits it (``hive: SAM`` / ``SYSTEM`` / ``SOFTWARE``...). Only
+    the grouping changes; drain3's state is not touched.
+    """
+    family = families(clusters, {line.drain_id for line in mined}, max_word_values)
+    tokenised = [mask(line.message, typed=False).split() for line in mined]
+    values: dict[tuple[int, int, int], set[str]] = {}
+    for line, tokens in zip(mined, tokenised, strict=True):
+        key = family[line.drain_id]
+        for index, token in enumerate(tokens):
+            values.setdefault((key, len(tokens), index), set()).add(token)
+    routes = {
+        position: _route_keys(routes, max_word_values)
+        for position, routes in values.items()
+        if position[2]
+        and any(_METHOD.fullmatch(t) for t in values[(*position[:2], position[2] - 1)])
+    }
+    ids: dict[tuple[int, tuple[str, ...]], int] = {}
+    out = []
+    for line, tokens in zip(mined, tokenised, strict=True):
+        key = family[line.drain_id]
+        kept = []
+        for index, token in enumerate(tokens):
+            position = (key, len(tokens), index)
+            if index and _METHOD.fullmatch(tokens[index - 1]):  # a route names the event
+                kept.append(routes[position][token])
+            elif _WORD.fullmatch(token) and len(values[position]) <= max_word_values:
+                kept.append(token)
+        out.append(ids.setdefault((key, tuple(kept)), len(ids) + 1))
+    return out
+
+
+def _route_keys(routes: set[str], max_values: int) -> dict[str, str]:
+    """Each request target with the segments that are parameters read as ``<*>``.
+
+    The rule of the words, applied to a route's segments: among routes that differ in one
+    segment only, a segment that took more than ``max_values`` distinct values is a value
+    (``/blog/<slug>``, ``/<file>.png``), however it is spelled; fewer are route names.
+    """
+    split = {route: route.split("/") for route in routes}
+    buckets: dict[tuple[int, int, tuple[str, ...]], set[str]] = {}
+    for route, segments in split.items():
+        for p in range(len(segments)):
+            rest = tuple(segments[:p] + segments[p + 1 :])
+            buckets.setdefault((len(segments), p, rest), set()).add(route)
+    generalised: dict[str, set[int]] = {}
+    for (_, p, _), members in buckets.items():
+        if len({split[route][p] for route in members}) > max_values:
+            for route in members:
+                generalised.setdefault(route, set()).add(p)
+    return {
+        route: "/".join(
+            PARAM if p in generalised.get(route, ()) else segment
+            for p, segment in enumerate(segments)
+        )
+        for route, segments in split.items()
+    }
+
+
+def families(clusters: Mapping[int, Any], drain_ids: set[int], max_values: int) -> dict[int, int]:
+    """drain3 cluster -> family: clusters of one length whose templates differ at one
+    position only, where more than ``max_values`` distinct tokens occur, are one.
+
+    The templates must also share at least ``MIN_FAMILY_CONSTANTS`` constant tokens: in
+    short messages the one differing token is as often the event's name as a value
+    (``tickTime set to <*>`` and ``maxSessionTimeout set to <*>`` are two events in
+    Zookeeper's labels, ``halt (command <*>)`` and ``boot (command <*>)`` in HPC's), so
+    only a longer shared context says the position is a parameter (``user <*> logged
+    in from <*>``). Leaving the rule out changes no Loghub fold; 2 instead of 3 lowers
+    Zookeeper and Windows (leave-one-system-out, original labels).
+    """
+    parent = {d: d for d in drain_ids}
+
+    def find(d: int) -> int:
+        while parent[d] != d:
+            parent[d] = parent[parent[d]]
+            d = parent[d]
+        return d
+
+    templates = {
+        d: tuple(_EMPTY.get(token, token) for token in clusters[d].log_template_tokens)
+        for d in drain_ids
+        if d in clusters
+    }
+    same: dict[tuple[str, ...], int] = {}
+    for d, tokens in templates.items():  # equal once "-" reads as a value: one event
+        parent[d] = find(same.setdefault(tokens, d))
+    by_length: dict[int, list[int]] = {}
+    for d, tokens in templates.items():
+        by_length.setdefault(len(tokens), []).append(d)
+    for members in by_length.values():  # few clusters share a length: pairs stay cheap
+        for i, a in enumerate(members):
+            for b in members[i + 1 :]:
+                if _compatible(templates[a], templates[b]):
+                    parent[find(b)] = find(a)
+    buckets: dict[tuple[int, tuple[str, ...]], list[int]] = {}
+    for d, tokens in templates.items():
+        for p in range(len(tokens)):
+            buckets.setdefault((p, tokens[:p] + tokens[p + 1 :]), []).append(d)
+    for (p, rest), members in buckets.items():
+        varying = {templates[d][p] for d in members}
+        if len(varying) <= max_values:
+            continue
+        constants = sum(1 for token in rest if PARAM not in token)
+        if constants >= MIN_FAMILY_CONSTANTS:
+            root = find(members[0])
+            for d in members[1:]:
+                parent[find(d)] = root
+    return {d: find(d) for d in drain_ids}
+
+
+def _compatible(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """Two templates that agree wherever neither has ``<*>``, on at least one constant token.
+
+    drain3 fits a line into the first cluster similar enough, so lines of one event can stay
+    in a cluster whose template kept a value (``"-"``, ``curl/<*>``) where a sibling cluster
+    has ``<*>``: the more general template covers the other, and it is one event. Words still
+    split events in the second pass (``final_cluster_ids``).
+    """
+    shared = 0
+    for x, y in zip(a, b, strict=True):
+        if x == y:
+            shared += PARAM not in x
+        elif x != PARAM and y != PARAM:
+            return False
+    return shared >= 1
