@@ -156,14 +156,8 @@ class StreamConsumer:
             )
         )
         deliveries = []
-        from_entry = Delivery.from_entry
         for stream, messages in response or []:
-            name = stream.decode()
-            deliveries += [
-                from_entry(name, entry_id.decode(), fields)
-                for entry_id, fields in messages
-                if fields  # an entry trimmed away while pending comes back empty
-            ]
+            deliveries += Delivery.from_stream(stream.decode(), messages)
         return deliveries
 
     def _replay_own_pending(self) -> int:

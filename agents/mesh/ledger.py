@@ -102,7 +102,8 @@ class GroupLedger:
             answers = pipe.execute()
         done_ids: set[str] = set()
         for ids, flags in zip(by_key.values(), answers, strict=True):
-            done_ids.update(event_id for event_id, flag in zip(ids, flags, strict=True) if flag)
+            if any(flags):  # usually none: skip the walk
+                done_ids.update(event_id for event_id, flag in zip(ids, flags, strict=True) if flag)
         return _split(deliveries, done_ids)
 
     def complete(self, deliveries: list[Delivery]) -> None:
