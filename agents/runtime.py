@@ -195,6 +195,7 @@ class AgentRunner:
                     self.run_once()
                     outage_wait = 0.0
                 except Exception as exc:
+                    self._flush()  # do not sit on a handled batch while waiting below
                     if not (isinstance(exc, mesh.BackendUnavailable) or mesh.is_outage(exc)):
                         logger.exception("agent loop failed", extra={"agent": self.agent.name})
                         close_old_connections()
@@ -210,8 +211,20 @@ class AgentRunner:
                     outage_wait = min(OUTAGE_MAX_WAIT_SECONDS, max(0.1, outage_wait * 2))
                     self.stop_event.wait(outage_wait)
         finally:
+            self._flush()
             AGENT_UP.labels(self.agent.name).set(0)
             connection.close()
+
+    def _flush(self) -> None:
+        """Send the last handled batch's mark-done and acks now, not with the next read. With
+        Redis unreachable they stay queued for the next read; if the process ends first, the
+        entries stay pending and are redelivered (at least once), like after a crash."""
+        try:
+            self.consumer.flush()
+        except Exception as exc:
+            if not mesh.is_outage(exc):  # an outage is logged once by the loop
+                logger.warning("last batch left unacknowledged",
+                               extra={"agent": self.agent.name}, exc_info=True)  # fmt: skip
 
     def run_once(self, *, block_ms: int = 500) -> int:
         self._refresh_enabled()
@@ -219,6 +232,7 @@ class AgentRunner:
         if self._enabled:
             handled = self.consumer.poll(block_ms=block_ms)
         else:
+            self.consumer.flush()  # switched off: do not sit on a handled batch
             self.stop_event.wait(block_ms / 1000)
         self._maybe_beat()
         return handled

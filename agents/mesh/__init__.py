@@ -3,7 +3,9 @@
 One stream per event type (``events:<type>``); each agent reads through its own consumer
 group. Delivery is at-least-once and handling idempotent in effect:
 
-* an entry is acknowledged only after its handler returned (its effects are stored);
+* an entry is acknowledged only after its handler returned (its effects are stored); the
+  mark-done and XACK ride in front of the next read (or go out on ``flush()``/stop), so a
+  batch costs two round trips: read, then ask the done sets;
 * an event id already handled by a group is skipped (a per-group "done" set, bucketed by the
   hour the ULID was minted in, expiring after the retention window);
 * entries left pending by a dead consumer are reclaimed after ``MESH_CLAIM_IDLE_MS``;

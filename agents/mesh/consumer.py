@@ -112,40 +112,52 @@ class StreamConsumer:
 
     def run(self, should_stop: Callable[[], bool], *, block_ms: int = 1000) -> int:
         handled = 0
-        while not should_stop():
-            handled += self.poll(block_ms=block_ms)
+        try:
+            while not should_stop():
+                handled += self.poll(block_ms=block_ms)
+        finally:
+            self.flush()  # a clean stop leaves nothing pending
         return handled
 
     def poll(self, *, block_ms: int = 1000) -> int:
-        handled = self._replay_own_pending() if self._replaying else 0
+        """Handle what there is; the handled batch's mark-done and acks go out with the next
+        poll's read (or :meth:`flush`), so a caller that stops polling must call flush()."""
         if self._replaying:
-            return handled
+            self.flush()  # else replay would re-read the last batch, not yet acknowledged
+            handled = self._replay_own_pending()
+            if self._replaying:
+                return handled
+        else:
+            handled = 0
         now = time.monotonic()
         if self._reclaim_again or now - self._last_reclaim >= self.claim_idle_ms / 1000 / 2:
             self._last_reclaim = now
+            self.flush()  # a batch whose handler ran long is idle too: never reclaim it
             if self.adopt_dead_local_consumers():  # a sibling here died: replay its entries
                 return handled
             handled += self.reclaim()
-        handled += self._handle_entries(self._read_new(block_ms))
+        handled += self._handle_entries(self._read_new(block_ms), defer=True)
         return handled
 
+    def flush(self) -> None:
+        """Mark done and acknowledge the last handled batch now, not with the next read."""
+        self.ledger.flush()
+
     def _read_new(self, block_ms: int) -> list[Delivery]:
-        response = self.client.xreadgroup(
-            self.group,
-            self.consumer,
-            dict.fromkeys(self.streams, ">"),
-            count=self.batch_size,
-            block=block_ms or None,
+        # The last batch's mark-done and acks ride in front of this read: one round trip a
+        # batch fewer. Redis runs them in order, so they are done before the read can block.
+        response = self.ledger.after_deferred(
+            lambda client: client.xreadgroup(
+                self.group,
+                self.consumer,
+                dict.fromkeys(self.streams, ">"),
+                count=self.batch_size,
+                block=block_ms or None,
+            )
         )
         deliveries = []
-        from_entry = Delivery.from_entry
         for stream, messages in response or []:
-            name = stream.decode()
-            deliveries += [
-                from_entry(name, entry_id.decode(), fields)
-                for entry_id, fields in messages
-                if fields  # an entry trimmed away while pending comes back empty
-            ]
+            deliveries += Delivery.from_stream(stream.decode(), messages)
         return deliveries
 
     def _replay_own_pending(self) -> int:
@@ -203,11 +215,15 @@ class StreamConsumer:
 
     # Handling ----------------------------------------------------------------------------
 
-    def _handle_entries(self, deliveries: list[Delivery]) -> int:
+    def _handle_entries(self, deliveries: list[Delivery], *, defer: bool = False) -> int:
+        """Hand the fresh deliveries to the handler; with ``defer`` their mark-done and acks
+        wait for the next read (see :meth:`_read_new`), otherwise they go out at once."""
         if not deliveries:
             return 0
         fresh, duplicates = self.ledger.split_done(deliveries)
-        if duplicates:
+        if duplicates and defer:
+            self.ledger.defer([], duplicates)
+        elif duplicates:
             self.ledger.ack(duplicates)
         if not fresh:
             return 0
@@ -223,7 +239,10 @@ class StreamConsumer:
                 exc_info=True,
             )
             return self._handle_one_by_one(fresh)
-        self.ledger.complete(fresh)
+        if defer:
+            self.ledger.defer(fresh, [])
+        else:
+            self.ledger.complete(fresh)
         return len(fresh)
 
     def _handle_one_by_one(self, deliveries: list[Delivery]) -> int:

@@ -77,6 +77,29 @@ class Delivery:
         )  # fmt: skip
         return delivery
 
+    @classmethod
+    def from_stream(cls, stream: str, messages: list[tuple[bytes, dict]]) -> list[Delivery]:
+        """One stream's entries from a read, skipping those trimmed away while pending (they
+        come back empty). One call a batch and a tight loop: it runs for every event read."""
+        deliveries = []
+        new = object.__new__
+        for entry_id, fields in messages:
+            if not fields:
+                continue
+            event_id = fields.get(_ID_KEY)
+            if event_id is None:
+                deliveries.append(cls.from_entry(stream, entry_id.decode(), fields))
+                continue
+            delivery = new(cls)
+            attributes = delivery.__dict__  # as in from_entry: no frozen __setattr__ per field
+            attributes["stream"] = stream
+            attributes["entry_id"] = entry_id.decode()
+            attributes["event_id"] = event_id.decode()
+            attributes["raw"] = fields[_EVENT_KEY]
+            attributes["redelivered"] = False
+            deliveries.append(delivery)
+        return deliveries
+
 
 BatchHandler = Callable[[list[Delivery]], None]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 from django.db import connection, transaction
@@ -32,3 +34,10 @@ def record_effects(deliveries: list[Delivery]) -> None:
 
 def noop(deliveries: list[Delivery]) -> None:
     """For throughput measurements: the mesh's own cost, nothing else."""
+
+
+def stop_at_last(deliveries: list[Delivery]) -> None:
+    """Ask this consumer process to stop (SIGTERM, as a supervisor would) once the event
+    marked ``last`` is handled: it stops right after a batch, before its next read."""
+    if any(d.event.payload.get("last") for d in deliveries):
+        os.kill(os.getpid(), signal.SIGTERM)
