@@ -269,7 +269,7 @@ def test_trim_drops_entries_older_than_the_retention_window(clean_redis):
     assert len(remaining) < 201
 
 
-def _consumer_process(group: str, name: str) -> subprocess.Popen:
+def _consumer_process(group: str, name: str, handler: str = "record_effects") -> subprocess.Popen:
     env = process_env()
     return subprocess.Popen(
         [
@@ -281,7 +281,7 @@ def _consumer_process(group: str, name: str) -> subprocess.Popen:
             "--types",
             "custom.work",
             "--handler",
-            "tests.agents.mesh_handlers.record_effects",
+            f"tests.agents.mesh_handlers.{handler}",
             "--consumer",
             name,
             "--batch-size",
@@ -317,11 +317,9 @@ def test_sigkilled_consumer_loses_nothing_and_nothing_takes_effect_twice(clean_r
     total = 2000
     mesh.publish_many([work_event(i) for i in range(total)])
 
-    first = _consumer_process("effects", "first")
+    first = _consumer_process("effects", "first", handler="record_effects_then_die")
     try:
-        _wait_for(lambda: _count("SELECT count(*) FROM mesh_test_effects") >= 300, 60, first)
-        first.send_signal(signal.SIGKILL)
-        first.wait(10)
+        assert first.wait(60) == -signal.SIGKILL
     finally:
         if first.poll() is None:
             first.kill()
