@@ -20,13 +20,15 @@ from typing import Any, NamedTuple
 
 from drain3.drain import LogCluster, Node
 
+from knowledge.fingerprint_family import FamilyIndex
+from knowledge.logfinal import METHOD_TOKENS
 from knowledge.logparse import MAX_WORD_VALUES, PARAM, TemplateMiner
 
 logger = logging.getLogger("knowledge.fingerprint")
 
 FINGERPRINT_CHARS = 16
 MAX_ALIAS_HOPS = 32
-STATE_FORMAT = 1
+STATE_FORMAT = 2  # 2: families and routes (``FamilyIndex``); 1 reads as having none
 
 _WORD = re.compile(r"[A-Za-z]+[.,:;]?")
 
@@ -53,8 +55,13 @@ def template_fingerprint(template: str) -> str:
     return hashlib.sha1(template.encode(), usedforsecurity=False).hexdigest()[:FINGERPRINT_CHARS]
 
 
-def _key(cluster_id: int, words: Sequence[tuple[int, str]]) -> str:
-    return f"{cluster_id}|" + " ".join(f"{pos}:{word}" for pos, word in words)
+def _key(family: int, words: Sequence[tuple[int, str]]) -> str:
+    return f"{family}|" + " ".join(f"{pos}:{word}" for pos, word in words)
+
+
+def _pairs(key: str) -> list[tuple[int, str]]:
+    _, _, body = key.partition("|")
+    return [(int(p), w) for p, w in (item.split(":", 1) for item in body.split())]
 
 
 class SharedState:
@@ -65,8 +72,9 @@ class SharedState:
         self.drain = self.miner.drain3.drain
         self.version = 0
         self.keys: dict[str, str] = {}  # key -> fingerprint
-        self.cluster_keys: dict[int, list[str]] = {}  # drain cluster -> its keys
-        self.position_values: dict[str, list[str]] = {}  # "cluster:pos" -> words seen (capped)
+        self.cluster_keys: dict[int, list[str]] = {}  # family -> its keys
+        self.position_values: dict[str, list[str]] = {}  # "family:pos" -> words seen (capped)
+        self.families = FamilyIndex()
         self.templates: dict[str, str] = {}  # fingerprint -> current template
         self.by_template: dict[str, str] = {}  # template -> first fingerprint holding it
         self.aliases: dict[str, str] = {}  # merged fingerprint -> the one it merged into
@@ -93,13 +101,14 @@ class SharedState:
             "templates": self.templates,
             "by_template": self.by_template,
             "aliases": self.aliases,
+            "families": self.families.dump(),
         }
         return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 3)
 
     @classmethod
     def loads(cls, payload: bytes, version: int) -> SharedState:
         document = json.loads(zlib.decompress(payload))
-        if document.get("format") != STATE_FORMAT:
+        if document.get("format") not in (1, STATE_FORMAT):
             raise ValueError(f"unknown fingerprint state format {document.get('format')!r}")
         state = cls()
         state.version = version
@@ -126,6 +135,7 @@ class SharedState:
         state.templates = document["templates"]
         state.by_template = document["by_template"]
         state.aliases = document["aliases"]
+        state.families = FamilyIndex.load(document)
         return state
 
     def resolve(self, fingerprint: str) -> str:
@@ -144,33 +154,47 @@ class SharedState:
         cluster, change_type = self.drain.add_log_message(masked)
         changed = change_type != "none"
         cluster_id = cluster.cluster_id
+        index = self.families
+        refold = False
+        if changed:  # a new or generalised template: the second pass's families (forward-only)
+            index.forget_template(cluster_id)
+            length = len(cluster.log_template_tokens)
+            for merged in index.join(cluster_id, self.drain.id_to_cluster):
+                self._move_family(merged, index.family_of(merged), length, new_aliases)
+                refold = True
+        family = index.family_of(cluster_id)
+        template_tokens = self._template_tokens(family, cluster)
         tokens = masked.split()
-        template_tokens = list(cluster.log_template_tokens)
         if len(tokens) != len(template_tokens):  # drain3 splits on whitespace as we do
-            tokens = template_tokens
-        words = [(pos, tok) for pos, tok in enumerate(tokens) if _WORD.fullmatch(tok)]
+            tokens = list(template_tokens)
 
         # Track the values each word position took; past MAX_WORD_VALUES it is a parameter.
-        newly_params: list[int] = []
+        # A route names the event as a word does (``logfinal.route_keys``).
         kept: list[tuple[int, str]] = []
-        for pos, word in words:
-            slot = f"{cluster_id}:{pos}"
-            seen = self.position_values.setdefault(slot, [])
-            if word not in seen and len(seen) <= MAX_WORD_VALUES:
-                seen.append(word)
-                changed = True
-                if len(seen) > MAX_WORD_VALUES:
-                    newly_params.append(pos)
-            if len(seen) <= MAX_WORD_VALUES:
-                kept.append((pos, word))
-        key = _key(cluster_id, kept)
+        for pos, tok in enumerate(tokens):
+            if _WORD.fullmatch(tok):
+                seen = self.position_values.setdefault(f"{family}:{pos}", [])
+                if tok not in seen and len(seen) <= MAX_WORD_VALUES:
+                    seen.append(tok)
+                    changed = True
+                    refold = refold or len(seen) > MAX_WORD_VALUES
+                if len(seen) <= MAX_WORD_VALUES:
+                    kept.append((pos, tok))
+            elif pos and tokens[pos - 1] in METHOD_TOKENS:
+                route = index.route_key(f"{family}:{pos}", tok)
+                if route is None:
+                    route, moved = index.add_route(f"{family}:{pos}", tok)
+                    changed = True
+                    refold = refold or moved
+                kept.append((pos, route))
+        key = _key(family, kept)
         template = self.keyed_template(template_tokens, kept)
 
         own = self.keys.get(key)
         if own is None:
             own = self.by_template.get(template) or template_fingerprint(template)
             self.keys[key] = own
-            self.cluster_keys.setdefault(cluster_id, []).append(key)
+            self.cluster_keys.setdefault(family, []).append(key)
             self.by_template.setdefault(template, own)
             changed = True
         if self.templates.get(own) != template:
@@ -181,8 +205,8 @@ class SharedState:
                 self._alias(own, holder, new_aliases)
             self.templates[own] = template
             changed = True
-        if newly_params:
-            self._fold_keys(cluster_id, template_tokens, set(newly_params), new_aliases)
+        if refold:
+            self._refold(family, template_tokens, new_aliases)
         return (self.resolve(own), template, cluster_id, own), changed
 
     def peek(self, masked: str) -> tuple[str, str, int, str] | None:
@@ -190,33 +214,47 @@ class SharedState:
 
         Read-only: the same drain3 tree search ``add_log_message`` makes, then the key and
         template checks of ``mine``. Any step that would mutate the state (a new
-        cluster, a generalised template, a new word value, a new key) answers ``None`` and
-        the message is mined under the lock instead.
+        cluster, a generalised template, a new word value or route, a new key) answers
+        ``None`` and the message is mined under the lock instead.
         """
         drain = self.drain
         tokens = drain.get_content_as_tokens(masked)
         cluster = drain.tree_search(drain.root_node, tokens, drain.sim_th, False)
         if cluster is None:
             return None
-        template_tokens = list(cluster.log_template_tokens)
-        if drain.create_template(tokens, template_tokens) != template_tokens:
+        cluster_tokens = cluster.log_template_tokens
+        if tuple(drain.create_template(tokens, cluster_tokens)) != tuple(cluster_tokens):
             return None
+        family = self.families.family_of(cluster.cluster_id)
+        template_tokens = self._template_tokens(family, cluster)
+        values = self.position_values
         kept = []
         for pos, tok in enumerate(tokens):
             if _WORD.fullmatch(tok):
-                seen = self.position_values.get(f"{cluster.cluster_id}:{pos}")
+                seen = values.get(f"{family}:{pos}")
                 if seen is None or (tok not in seen and len(seen) <= MAX_WORD_VALUES):
                     return None
                 if len(seen) <= MAX_WORD_VALUES:
                     kept.append((pos, tok))
-        own = self.keys.get(_key(cluster.cluster_id, kept))
+            elif pos and tokens[pos - 1] in METHOD_TOKENS:
+                route = self.families.route_key(f"{family}:{pos}", tok)
+                if route is None:
+                    return None
+                kept.append((pos, route))
+        own = self.keys.get(_key(family, kept))
         template = self.keyed_template(template_tokens, kept)
         if own is None or self.templates.get(own) != template:
             return None
         return self.resolve(own), template, cluster.cluster_id, own
 
+    def _template_tokens(self, family: int, cluster: LogCluster) -> Sequence[str]:
+        """drain3's template, or its family's when the cluster has siblings."""
+        if family not in self.families.roots:
+            return cluster.log_template_tokens
+        return self.families.template_tokens(family, self.drain.id_to_cluster)
+
     @staticmethod
-    def keyed_template(template_tokens: list[str], kept: list[tuple[int, str]]) -> str:
+    def keyed_template(template_tokens: Sequence[str], kept: list[tuple[int, str]]) -> str:
         """drain3's template with the key's words put back where drain3 has ``<*>``."""
         tokens = list(template_tokens)
         for pos, word in kept:
@@ -224,27 +262,53 @@ class SharedState:
                 tokens[pos] = word
         return " ".join(tokens)
 
-    def _fold_keys(
-        self,
-        cluster_id: int,
-        template_tokens: list[str],
-        params: set[int],
-        new_aliases: dict[str, str],
+    def _move_family(
+        self, source: int, target: int, length: int, new_aliases: dict[str, str]
     ) -> None:
-        """Positions in ``params`` became parameters: alias each older key to its fold."""
-        for key in list(self.cluster_keys.get(cluster_id, [])):
-            _, _, body = key.partition("|")
-            pairs = [(int(p), w) for p, w in (item.split(":", 1) for item in body.split())]
-            if not any(pos in params for pos, _ in pairs):
+        """Family ``source`` joined the earlier ``target``: its word values, routes and keys
+        are ``target``'s (a key keeps its fingerprint; ``_refold`` merges keys that meet)."""
+        for pos in range(length):
+            words = self.position_values.pop(f"{source}:{pos}", None)
+            if words:
+                into = self.position_values.setdefault(f"{target}:{pos}", [])
+                for word in words:
+                    if word not in into and len(into) <= MAX_WORD_VALUES:
+                        into.append(word)
+        self.families.merge_routes(source, target, length)
+        into_keys = self.cluster_keys.setdefault(target, [])
+        for key in self.cluster_keys.pop(source, []):
+            moved = _key(target, _pairs(key))
+            fingerprint = self.keys.pop(key)
+            if moved not in self.keys:
+                self.keys[moved] = fingerprint
+                into_keys.append(moved)
+            else:  # the same event seen in both families: the earlier family's fingerprint
+                self._alias(fingerprint, self.keys[moved], new_aliases)
+
+    def _refold(
+        self, family: int, template_tokens: Sequence[str], new_aliases: dict[str, str]
+    ) -> None:
+        """Words that became parameters, routes that generalised or families that joined:
+        each older key of ``family`` is aliased to its key under today's values."""
+        for key in list(self.cluster_keys.get(family, [])):
+            pairs = _pairs(key)
+            kept = []
+            for pos, tok in pairs:
+                slot = f"{family}:{pos}"
+                if _WORD.fullmatch(tok):
+                    if len(self.position_values.get(slot, ())) <= MAX_WORD_VALUES:
+                        kept.append((pos, tok))
+                else:
+                    kept.append((pos, self.families.route_key(slot, tok) or tok))
+            if kept == pairs:
                 continue
-            kept = [(pos, word) for pos, word in pairs if pos not in params]
-            folded_key = _key(cluster_id, kept)
+            folded_key = _key(family, kept)
             template = self.keyed_template(template_tokens, kept)
             folded = self.keys.get(folded_key)
             if folded is None:
                 folded = self.by_template.get(template) or template_fingerprint(template)
                 self.keys[folded_key] = folded
-                self.cluster_keys[cluster_id].append(folded_key)
+                self.cluster_keys[family].append(folded_key)
                 self.by_template.setdefault(template, folded)
                 self.templates.setdefault(folded, template)
             self._alias(self.keys[key], folded, new_aliases)
