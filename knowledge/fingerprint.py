@@ -124,6 +124,7 @@ class Fingerprinter(ServiceHeaders, SharedStore):
         self._line_model: dict[str, HeaderModel] = {}
         self._lines: dict[str, ShapeCache[tuple[int, str]]] = {}
         self._prefetched_layouts: dict[str, bytes] = {}
+        self._fixed_here: set[str] = set()
         self._mutex = threading.RLock()
         self._k_state = f"{namespace}:state"
         self._k_version = f"{namespace}:version"
@@ -182,7 +183,10 @@ class Fingerprinter(ServiceHeaders, SharedStore):
                 message = line[start:].strip() if start else line.strip()
                 messages.append(message)
                 masked_all.append(self._mask(message))
-        return self._fingerprint_masked(messages, masked_all)
+        results = self._fingerprint_masked(messages, masked_all)
+        if model is not self._line_model.get(service) or service in self._fixed_here:
+            self._after_lines(service, raw_lines, results)  # the layout is still being learned
+        return results
 
     def fingerprint_messages(
         self, messages: Sequence[str], *, service: str = ""
