@@ -168,8 +168,9 @@ class SharedState:
         if len(tokens) != len(template_tokens):  # drain3 splits on whitespace as we do
             tokens = list(template_tokens)
 
-        # Track the values each word position took; past MAX_WORD_VALUES it is a parameter.
-        # A route names the event as a word does (``logfinal.route_keys``).
+        # Track the values each word position took (words, and the values beside them where
+        # the template varies, as ``logfinal`` counts them); past MAX_WORD_VALUES it is a
+        # parameter. A route names the event as a word does (``logfinal.route_keys``).
         kept: list[tuple[int, str]] = []
         for pos, tok in enumerate(tokens):
             if _WORD.fullmatch(tok):
@@ -187,6 +188,12 @@ class SharedState:
                     changed = True
                     refold = refold or moved
                 kept.append((pos, route))
+            elif template_tokens[pos] == PARAM:  # a value: it counts as one, as offline
+                seen = self.position_values.setdefault(f"{family}:{pos}", [])
+                if tok not in seen and len(seen) <= MAX_WORD_VALUES:
+                    seen.append(tok)
+                    changed = True
+                    refold = refold or len(seen) > MAX_WORD_VALUES
         key = _key(family, kept)
         template = self.keyed_template(template_tokens, kept)
 
@@ -241,6 +248,10 @@ class SharedState:
                 if route is None:
                     return None
                 kept.append((pos, route))
+            elif template_tokens[pos] == PARAM:
+                seen = values.get(f"{family}:{pos}")
+                if seen is None or (tok not in seen and len(seen) <= MAX_WORD_VALUES):
+                    return None
         own = self.keys.get(_key(family, kept))
         template = self.keyed_template(template_tokens, kept)
         if own is None or self.templates.get(own) != template:
