@@ -52,12 +52,14 @@ class FamilyIndex:
     def family_of(self, cluster_id: int) -> int:
         return self.family.get(cluster_id, cluster_id)
 
+    def members(self, family: int) -> list[int]:
+        return [family] + [c for c, f in self.family.items() if f == family]
+
     def template_tokens(self, family: int, clusters: Mapping[int, Any]) -> tuple[str, ...]:
         """The family's template: its clusters' templates, ``<*>`` wherever they differ."""
         tokens = self._tokens.get(family)
         if tokens is None:
-            members = [family] + [c for c, f in self.family.items() if f == family]
-            rows = [clusters[c].log_template_tokens for c in members if c in clusters]
+            rows = [clusters[c].log_template_tokens for c in self.members(family) if c in clusters]
             tokens = tuple(
                 column[0] if len(set(column)) == 1 else PARAM for column in zip(*rows, strict=True)
             )

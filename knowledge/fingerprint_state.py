@@ -151,7 +151,12 @@ class SharedState:
     ) -> tuple[tuple[str, str, int, str], bool]:
         """Apply one masked message; return (fingerprint, template, cluster, own) and whether
         the state changed (then it must be saved to Redis before the lock is released)."""
-        cluster, change_type = self.drain.add_log_message(masked)
+        drain = self.drain
+        matched = drain.tree_search(
+            drain.root_node, drain.get_content_as_tokens(masked), drain.sim_th, False
+        )
+        before = matched.log_template_tokens if matched is not None else ()
+        cluster, change_type = drain.add_log_message(masked)
         changed = change_type != "none"
         cluster_id = cluster.cluster_id
         index = self.families
@@ -159,11 +164,13 @@ class SharedState:
         if changed:  # a new or generalised template: the second pass's families (forward-only)
             index.forget_template(cluster_id)
             length = len(cluster.log_template_tokens)
-            for merged in index.join(cluster_id, self.drain.id_to_cluster):
+            for merged in index.join(cluster_id, drain.id_to_cluster):
                 self._move_family(merged, index.family_of(merged), length, new_aliases)
                 refold = True
         family = index.family_of(cluster_id)
         template_tokens = self._template_tokens(family, cluster)
+        if changed and self._count_constants(family, template_tokens, before):
+            refold = True
         tokens = masked.split()
         if len(tokens) != len(template_tokens):  # drain3 splits on whitespace as we do
             tokens = list(template_tokens)
@@ -205,16 +212,52 @@ class SharedState:
             self.by_template.setdefault(template, own)
             changed = True
         if self.templates.get(own) != template:
-            # First sight, or drain3 generalised the cluster: the fingerprint stays, but when
-            # the new template is one another fingerprint already holds, the two are merged.
-            holder = self.by_template.setdefault(template, own)
-            if holder != own and self.resolve(holder) != self.resolve(own):
-                self._alias(own, holder, new_aliases)
-            self.templates[own] = template
+            self._set_template(own, template, new_aliases)
             changed = True
         if refold:
             self._refold(family, template_tokens, new_aliases)
+        if change_type != "none" or refold:
+            # Every key of the family shows today's template now, under the lock, so a line
+            # of an older key is still answered by ``peek`` (no lock, no save) afterwards.
+            for other in self.cluster_keys.get(family, ()):
+                fingerprint = self.keys[other]
+                if fingerprint not in self.aliases:  # folded keys are history
+                    keyed = self.keyed_template(template_tokens, _pairs(other))
+                    if self.templates.get(fingerprint) != keyed:
+                        self._set_template(fingerprint, keyed, new_aliases)
         return (self.resolve(own), template, cluster_id, own), changed
+
+    def _count_constants(
+        self, family: int, template_tokens: Sequence[str], before: Sequence[str]
+    ) -> bool:
+        """Where the template now varies, the tokens that stood there (the cluster's template
+        before, its siblings' templates) were values too: count them, as ``logfinal`` counts
+        every line's token. True when a position took more than ``MAX_WORD_VALUES``."""
+        rows = [before] if before else []
+        if family in self.families.roots:
+            clusters = self.drain.id_to_cluster
+            rows += [clusters[c].log_template_tokens for c in self.families.members(family)]
+        over = False
+        for pos, token in enumerate(template_tokens):
+            if token != PARAM:
+                continue
+            for row in rows:
+                value = row[pos] if len(row) == len(template_tokens) else PARAM
+                if value == PARAM:
+                    continue
+                seen = self.position_values.setdefault(f"{family}:{pos}", [])
+                if value not in seen and len(seen) <= MAX_WORD_VALUES:
+                    seen.append(value)
+                    over = over or len(seen) > MAX_WORD_VALUES
+        return over
+
+    def _set_template(self, own: str, template: str, new_aliases: dict[str, str]) -> None:
+        """First sight, or drain3 generalised the cluster: the fingerprint stays, but when the
+        new template is one another fingerprint already holds, the two are merged."""
+        holder = self.by_template.setdefault(template, own)
+        if holder != own and self.resolve(holder) != self.resolve(own):
+            self._alias(own, holder, new_aliases)
+        self.templates[own] = template
 
     def peek(self, masked: str) -> tuple[str, str, int, str] | None:
         """What ``mine`` would return, when it would change nothing; else ``None``.
