@@ -41,6 +41,7 @@ class ServiceHeaders:
     _lines: dict[str, ShapeCache]
     _prefetched_layouts: dict[str, bytes]
     _fixed_here: set[str]  # services whose layout this worker stored: it merges provisionals
+    _mutex: Any
 
     def _header_model(self, service: str, lines: Sequence[str]) -> HeaderModel:
         """``service``'s header model, learned from its first lines as collected in Redis.
@@ -125,5 +126,6 @@ class ServiceHeaders:
                 if own != result.own
             }
             if merges:
-                self._record_aliases(merges)
+                with self._mutex:  # the state and caches are shared with other threads
+                    self._record_aliases(merges)
             self.redis.delete(key)

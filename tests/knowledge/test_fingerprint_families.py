@@ -98,6 +98,30 @@ def test_online_grouping_of_an_access_log_matches_the_offline_grouping(clean_red
     assert len(set(online)) == len(by_event)  # routes no longer share a group
 
 
+def test_a_new_worker_answers_families_and_routes_without_the_lock(
+    clean_redis: redis.Redis, monkeypatch
+):
+    lines = [raw for raw, *_ in generate("AccessLog", lines=1000, seed=3)]
+    first = Fingerprinter(clean_redis, namespace=NAMESPACE)
+    expected = [first.fingerprint_line(line, service="nginx") for line in lines]
+    calls: list[str] = []
+
+    class Counting:
+        def __getattr__(self, name: str):
+            calls.append(name)
+            if name == "lock":
+                raise AssertionError("a known line must not take the mining lock")
+            return getattr(clean_redis, name)
+
+    joining = Fingerprinter(clean_redis, namespace=NAMESPACE)
+    monkeypatch.setattr(joining, "redis", Counting())
+    joined = joining.fingerprint_lines(lines, service="nginx")
+    assert calls == ["pipeline"]  # state, version and the header layout together
+    assert [(r.fingerprint, r.own) for r in joined] == [
+        (first.resolve_alias(r.own), r.own) for r in expected
+    ]
+
+
 def test_lines_seen_while_the_header_was_learned_join_their_events(clean_redis: redis.Redis):
     rows = generate("PipeFields", lines=600, seed=7)
     worker = Fingerprinter(clean_redis, namespace=NAMESPACE)
