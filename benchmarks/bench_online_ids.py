@@ -9,8 +9,11 @@ cluster ids with the shared scorer, beside the offline figures of the same lines
 defaults, so both sides use the same constants).
 
 Two online columns: ``handed`` is the fingerprint each line got when it arrived (what an agent
-recorded then); ``merged`` is that fingerprint resolved through the aliases recorded by the end
-of the stream (what the Problems read after ``knowledge.services`` followed the merges).
+recorded then); ``merged`` is that fingerprint resolved through the aliases the Fingerprinter
+recorded by the end of the stream (``resolve_alias``). The knowledge graph follows an alias
+only when a later sighting carries the old fingerprint as its ``own``
+(``knowledge.services.sightings``), so Problems opened under a fingerprint that no later line
+gets (one folded or merged away) read as ``handed`` until something applies the aliases.
 """
 
 from __future__ import annotations
