@@ -29,6 +29,8 @@ import redis
 from django.conf import settings
 
 from benchmarks import logformats
+from benchmarks.logformat_holdout import HOLDOUT
+from benchmarks.logformats import FORMATS
 from knowledge.fingerprint import Fingerprinter
 from knowledge.loghub import find_systems, read_lines
 from knowledge.loghub_crossval import LABEL_SETS, load_scorer, mine_lines
@@ -124,10 +126,10 @@ def main() -> None:
             labelled = [n for n in names if (loghub_dir / folder / n).is_dir()]
             results = score_folder(client, scorer, loghub_dir, labelled, labels)
             print(format_report(f"Loghub systems, labels {labels}:", results))
-    with tempfile.TemporaryDirectory(prefix="online-formats-") as out:
-        names = logformats.write_corpus(Path(out), names=list(logformats.FORMATS))
-        results = score_folder(client, scorer, Path(out), names)
-        print(format_report("Generated formats:", results))
+    for title, formats in (("Generated formats:", FORMATS), ("Hold-out formats:", HOLDOUT)):
+        with tempfile.TemporaryDirectory(prefix="online-formats-") as out:
+            names = logformats.write_corpus(Path(out), names=list(formats))
+            print(format_report(title, score_folder(client, scorer, Path(out), names)))
 
 
 if __name__ == "__main__":
