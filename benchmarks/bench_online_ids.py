@@ -38,16 +38,21 @@ from knowledge.logparse import MAX_WORD_VALUES, SIM_TH
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DB = int(os.environ.get("BENCH_REDIS_DB", "14"))
+#: offline; raw lines through ``fingerprint_line`` (handed, merged); the message field alone
+#: through ``fingerprint_message``, as the agents call it (msg, msg+al: merged).
+SIDES = ("offline", "handed", "merged", "msg", "msg+al")
 
 
 def online_ids(
-    client: redis.Redis, namespace: str, lines: Sequence[str], service: str
+    client: redis.Redis, namespace: str, lines: Sequence[str], service: str, *, bare: bool = False
 ) -> tuple[list[str], list[str]]:
-    """Fingerprints per line as handed out one line at a time, and as resolved at the end."""
+    """Fingerprints per line as handed out one line at a time, and as resolved at the end;
+    ``bare``: the lines are messages without a header (``fingerprint_message``)."""
     for key in client.scan_iter(f"{namespace}:*"):
         client.delete(key)
     worker = Fingerprinter(client, namespace=namespace)
-    handed = [worker.fingerprint_line(line, service=service).fingerprint for line in lines]
+    one = worker.fingerprint_message if bare else worker.fingerprint_line
+    handed = [one(line, service=service).fingerprint for line in lines]
     aliases = worker.aliases()
 
     def resolve(fingerprint: str) -> str:
@@ -72,7 +77,7 @@ def _score(scorer, data_dir: Path, labels: str, name: str, ids: Sequence) -> dic
 def score_folder(
     client: redis.Redis, scorer, data_dir: Path, names: Sequence[str], labels: str = "original"
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """``{name: {"offline"|"handed"|"merged": metrics}}`` for ``names`` under ``data_dir``."""
+    """``{name: {side: metrics}}`` for ``names`` under ``data_dir``; see ``SIDES``."""
     folder = data_dir / LABEL_SETS["original"]
     results = {}
     for name in names:
@@ -83,11 +88,17 @@ def score_folder(
             side: _score(scorer, data_dir, labels, name, ids)
             for side, ids in (("offline", offline), ("handed", handed), ("merged", merged))
         }
+        # As the agents call it: the message field alone (labelled lines, in order).
+        _, groups, _, contents = scorer.load_truth(str(data_dir), labels, name)
+        ns = f"bench:online-msg:{name}"
+        by_message = online_ids(client, ns, contents, name, bare=True)
+        for side, ids in zip(SIDES[3:], by_message, strict=True):
+            results[name][side] = scorer.grouping_metrics(groups, ids)
     return results
 
 
 def format_report(title: str, results: dict[str, dict[str, dict[str, float]]]) -> str:
-    sides = ("offline", "handed", "merged")
+    sides = SIDES
     out = [title, f"  {'system':<14}" + "".join(f" {s + ' GA':>11} {'FGA':>6}" for s in sides)]
     for name, by_side in results.items():
         out.append(
@@ -119,7 +130,8 @@ def main() -> None:
         return
     scorer = load_scorer(scorer_path)
     print("offline = mined with all lines in view (shipped defaults); handed = the shared")
-    print("Fingerprinter's fingerprint per line, one line at a time; merged = after aliases")
+    print("Fingerprinter's fingerprint per raw line, one line at a time; merged = after its")
+    print("aliases; msg / msg+al = the same with the labelled message alone (as agents call it)")
     if loghub_dir.is_dir():
         names = [name for name, _ in find_systems(loghub_dir)]
         for labels, folder in LABEL_SETS.items():
