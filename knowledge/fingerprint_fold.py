@@ -118,8 +118,8 @@ class KeyFolding:
     def _refresh_templates(
         self, family: int, template_tokens: Sequence[str], new_aliases: dict[str, str]
     ) -> None:
-        # Every key of the family shows today's template now, under the lock, so a line
-        # of an older key is still answered by ``peek`` (no lock, no save) afterwards.
+        """Every key of the family shows today's template, set now under the lock, so a line
+        of an older key is still answered by ``peek`` (no lock, no save) afterwards."""
         for other in self.cluster_keys.get(family, ()):
             fingerprint = self.keys[other]
             if fingerprint not in self.aliases:  # folded keys are history
