@@ -23,6 +23,13 @@ masked template at the moment the kind was first seen. Four decisions make it st
    gets an alias ``old -> new`` in ``<ns>:aliases``. When a cluster's template becomes
    identical to a template another fingerprint already holds, the later one is aliased to the
    earlier one. ``resolve_alias`` follows the chain; results carry the resolved fingerprint.
+5. **The second pass, forward-only.** Offline, ``knowledge.logfinal`` regroups with all lines
+   in view: drain3 clusters that differ at one many-valued position are one family, a route
+   segment with many values is a parameter. Here the same rule functions run whenever the
+   shared tree changes, and their verdicts only join: a new cluster found to be a sibling
+   takes the first-seen family's keys, so a late sibling is answered with the family's
+   existing fingerprint; words and routes are counted per family; keys that meet are merged
+   by alias as in 4 (``knowledge.fingerprint_family``, ``knowledge.fingerprint_fold``).
 
 Fast path: a per-process LRU maps a masked message to its result, so a repeated error costs
 one regex pass and a dict lookup, no Redis. The cache is dropped when another worker changed
@@ -124,6 +131,7 @@ class Fingerprinter(ServiceHeaders, SharedStore):
         self._line_model: dict[str, HeaderModel] = {}
         self._lines: dict[str, ShapeCache[tuple[int, str]]] = {}
         self._prefetched_layouts: dict[str, bytes] = {}
+        self._fixed_here: set[str] = set()
         self._mutex = threading.RLock()
         self._k_state = f"{namespace}:state"
         self._k_version = f"{namespace}:version"
@@ -182,7 +190,10 @@ class Fingerprinter(ServiceHeaders, SharedStore):
                 message = line[start:].strip() if start else line.strip()
                 messages.append(message)
                 masked_all.append(self._mask(message))
-        return self._fingerprint_masked(messages, masked_all)
+        results = self._fingerprint_masked(messages, masked_all)
+        if model is not self._line_model.get(service) or service in self._fixed_here:
+            self._after_lines(service, raw_lines, results)  # the layout is still being learned
+        return results
 
     def fingerprint_messages(
         self, messages: Sequence[str], *, service: str = ""

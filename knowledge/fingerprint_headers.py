@@ -4,6 +4,13 @@ Each log source has its own header layout. The first ``LEARN_LINES`` lines of a 
 collected in Redis and every worker fits the same sample; the fitted layout is then stored
 once (``SET NX``) and reused as is, so all workers - and later runs - split that service's
 lines identically, which keeps fingerprints stable.
+
+Lines that arrive while the layout is still being learned are split by the best guess so far,
+which can cut a message wrongly (``at <*>`` for ``set alarm <*> at <*>``) and hand out a
+fingerprint no later line gets. Each such fingerprint is noted with one line that got it
+(``<ns>:provisional:<service>``); the worker that fixes the layout fingerprints those lines
+again with it and records ``provisional -> final`` merges, as any merge is recorded (aliases):
+the early sightings join their event's Problem instead of staying apart.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from knowledge.fingerprint_state import FingerprintResult
 from knowledge.logparse import LEARN_LINES, HeaderLayout, HeaderModel
 from knowledge.shapecache import ShapeCache
 
@@ -32,6 +40,8 @@ class ServiceHeaders:
     _line_model: dict[str, HeaderModel]
     _lines: dict[str, ShapeCache]
     _prefetched_layouts: dict[str, bytes]
+    _fixed_here: set[str]  # services whose layout this worker stored: it merges provisionals
+    _mutex: Any
 
     def _header_model(self, service: str, lines: Sequence[str]) -> HeaderModel:
         """``service``'s header model, learned from its first lines as collected in Redis.
@@ -73,7 +83,8 @@ class ServiceHeaders:
             model = HeaderModel(learn_lines=LEARN_LINES).fit(sample)
             if size >= LEARN_LINES:
                 layout = dataclasses.asdict(model.layout)
-                self.redis.set(layout_key, json.dumps(layout), nx=True)
+                if self.redis.set(layout_key, json.dumps(layout), nx=True):
+                    self._fixed_here.add(service)
                 return self._final_header_model(service, model)
             current = (model, False, size)
             self._headers[service] = current
@@ -88,3 +99,33 @@ class ServiceHeaders:
         self._line_model[service] = model
         self._lines[service] = ShapeCache(self.cache_size)
         return model
+
+    def _after_lines(
+        self, service: str, raw_lines: Sequence[str], results: Sequence[FingerprintResult]
+    ) -> None:
+        """Note provisional fingerprints while ``service`` is learning; merge them once its
+        layout is fixed here (see the module docstring)."""
+        current = self._headers.get(service)
+        key = f"{self.namespace}:provisional:{service or '-'}"
+        if current is not None and not current[1] and raw_lines:
+            with self.redis.pipeline(transaction=False) as pipe:
+                noted = {r.own: line for line, r in zip(raw_lines, results, strict=True)}
+                for own, raw in noted.items():
+                    pipe.hsetnx(key, own, raw)
+                pipe.expire(key, 86_400)  # a service that never reaches LEARN_LINES lines
+                pipe.execute()
+        if service in self._fixed_here:
+            self._fixed_here.discard(service)
+            model = self._headers[service][0]
+            noted = {own.decode(): raw.decode() for own, raw in self.redis.hgetall(key).items()}
+            messages = [model.message_of(raw) for raw in noted.values()]
+            final = self._fingerprint_masked(messages, [self._mask(m) for m in messages])
+            merges = {
+                own: result.fingerprint
+                for own, result in zip(noted, final, strict=True)
+                if own != result.own
+            }
+            if merges:
+                with self._mutex:  # the state and caches are shared with other threads
+                    self._record_aliases(merges)
+            self.redis.delete(key)

@@ -10,25 +10,38 @@ worker and every restart resolves a message to the same fingerprint.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import re
 import zlib
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from drain3.drain import LogCluster, Node
 
+from knowledge.fingerprint_family import FamilyIndex
+from knowledge.fingerprint_fold import (
+    _WORD,
+    FINGERPRINT_CHARS,
+    KeyFolding,
+    _key,
+    template_fingerprint,
+)
+from knowledge.logfinal import METHOD_TOKENS
 from knowledge.logparse import MAX_WORD_VALUES, PARAM, TemplateMiner
+
+__all__ = [
+    "FINGERPRINT_CHARS",
+    "MAX_ALIAS_HOPS",
+    "STATE_FORMAT",
+    "FingerprintResult",
+    "SharedState",
+    "template_fingerprint",
+]
 
 logger = logging.getLogger("knowledge.fingerprint")
 
-FINGERPRINT_CHARS = 16
 MAX_ALIAS_HOPS = 32
-STATE_FORMAT = 1
-
-_WORD = re.compile(r"[A-Za-z]+[.,:;]?")
+STATE_FORMAT = 2  # 2: families and routes (``FamilyIndex``); 1 reads as having none
 
 
 class FingerprintResult(NamedTuple):
@@ -48,16 +61,7 @@ class FingerprintResult(NamedTuple):
     message: str = ""
 
 
-def template_fingerprint(template: str) -> str:
-    """The fingerprint a template gets at first sight: sha1 of its text, 16 hex characters."""
-    return hashlib.sha1(template.encode(), usedforsecurity=False).hexdigest()[:FINGERPRINT_CHARS]
-
-
-def _key(cluster_id: int, words: Sequence[tuple[int, str]]) -> str:
-    return f"{cluster_id}|" + " ".join(f"{pos}:{word}" for pos, word in words)
-
-
-class SharedState:
+class SharedState(KeyFolding):
     """Everything workers must agree on, mirrored in memory and saved to Redis as one document."""
 
     def __init__(self) -> None:
@@ -65,8 +69,9 @@ class SharedState:
         self.drain = self.miner.drain3.drain
         self.version = 0
         self.keys: dict[str, str] = {}  # key -> fingerprint
-        self.cluster_keys: dict[int, list[str]] = {}  # drain cluster -> its keys
-        self.position_values: dict[str, list[str]] = {}  # "cluster:pos" -> words seen (capped)
+        self.cluster_keys: dict[int, list[str]] = {}  # family -> its keys
+        self.position_values: dict[str, list[str]] = {}  # "family:pos" -> words seen (capped)
+        self.families = FamilyIndex()
         self.templates: dict[str, str] = {}  # fingerprint -> current template
         self.by_template: dict[str, str] = {}  # template -> first fingerprint holding it
         self.aliases: dict[str, str] = {}  # merged fingerprint -> the one it merged into
@@ -93,13 +98,14 @@ class SharedState:
             "templates": self.templates,
             "by_template": self.by_template,
             "aliases": self.aliases,
+            "families": self.families.dump(),
         }
         return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 3)
 
     @classmethod
     def loads(cls, payload: bytes, version: int) -> SharedState:
         document = json.loads(zlib.decompress(payload))
-        if document.get("format") != STATE_FORMAT:
+        if document.get("format") not in (1, STATE_FORMAT):
             raise ValueError(f"unknown fingerprint state format {document.get('format')!r}")
         state = cls()
         state.version = version
@@ -126,6 +132,7 @@ class SharedState:
         state.templates = document["templates"]
         state.by_template = document["by_template"]
         state.aliases = document["aliases"]
+        state.families = FamilyIndex.load(document)
         return state
 
     def resolve(self, fingerprint: str) -> str:
@@ -141,48 +148,50 @@ class SharedState:
     ) -> tuple[tuple[str, str, int, str], bool]:
         """Apply one masked message; return (fingerprint, template, cluster, own) and whether
         the state changed (then it must be saved to Redis before the lock is released)."""
-        cluster, change_type = self.drain.add_log_message(masked)
+        drain = self.drain
+        matched = drain.tree_search(
+            drain.root_node, drain.get_content_as_tokens(masked), drain.sim_th, False
+        )
+        before = matched.log_template_tokens if matched is not None else ()
+        cluster, change_type = drain.add_log_message(masked)
         changed = change_type != "none"
         cluster_id = cluster.cluster_id
+        index = self.families
+        refold = False
+        if changed:  # a new or generalised template: the second pass's families (forward-only)
+            index.forget_template(cluster_id)
+            length = len(cluster.log_template_tokens)
+            for merged in index.join(cluster_id, drain.id_to_cluster):
+                self._move_family(merged, index.family_of(merged), length, new_aliases)
+                refold = True
+        family = index.family_of(cluster_id)
+        template_tokens = self._template_tokens(family, cluster)
+        if changed and self._count_constants(family, template_tokens, before):
+            refold = True
         tokens = masked.split()
-        template_tokens = list(cluster.log_template_tokens)
         if len(tokens) != len(template_tokens):  # drain3 splits on whitespace as we do
-            tokens = template_tokens
-        words = [(pos, tok) for pos, tok in enumerate(tokens) if _WORD.fullmatch(tok)]
+            tokens = list(template_tokens)
 
-        # Track the values each word position took; past MAX_WORD_VALUES it is a parameter.
-        newly_params: list[int] = []
-        kept: list[tuple[int, str]] = []
-        for pos, word in words:
-            slot = f"{cluster_id}:{pos}"
-            seen = self.position_values.setdefault(slot, [])
-            if word not in seen and len(seen) <= MAX_WORD_VALUES:
-                seen.append(word)
-                changed = True
-                if len(seen) > MAX_WORD_VALUES:
-                    newly_params.append(pos)
-            if len(seen) <= MAX_WORD_VALUES:
-                kept.append((pos, word))
-        key = _key(cluster_id, kept)
+        kept, tracked, over = self._track(family, tokens, template_tokens)
+        changed = changed or tracked
+        refold = refold or over
+        key = _key(family, kept)
         template = self.keyed_template(template_tokens, kept)
 
         own = self.keys.get(key)
         if own is None:
             own = self.by_template.get(template) or template_fingerprint(template)
             self.keys[key] = own
-            self.cluster_keys.setdefault(cluster_id, []).append(key)
+            self.cluster_keys.setdefault(family, []).append(key)
             self.by_template.setdefault(template, own)
             changed = True
         if self.templates.get(own) != template:
-            # First sight, or drain3 generalised the cluster: the fingerprint stays, but when
-            # the new template is one another fingerprint already holds, the two are merged.
-            holder = self.by_template.setdefault(template, own)
-            if holder != own and self.resolve(holder) != self.resolve(own):
-                self._alias(own, holder, new_aliases)
-            self.templates[own] = template
+            self._set_template(own, template, new_aliases)
             changed = True
-        if newly_params:
-            self._fold_keys(cluster_id, template_tokens, set(newly_params), new_aliases)
+        if refold:
+            self._refold(family, template_tokens, new_aliases)
+        if change_type != "none" or refold:
+            self._refresh_templates(family, template_tokens, new_aliases)
         return (self.resolve(own), template, cluster_id, own), changed
 
     def peek(self, masked: str) -> tuple[str, str, int, str] | None:
@@ -190,64 +199,57 @@ class SharedState:
 
         Read-only: the same drain3 tree search ``add_log_message`` makes, then the key and
         template checks of ``mine``. Any step that would mutate the state (a new
-        cluster, a generalised template, a new word value, a new key) answers ``None`` and
-        the message is mined under the lock instead.
+        cluster, a generalised template, a new word value or route, a new key) answers
+        ``None`` and the message is mined under the lock instead.
         """
         drain = self.drain
         tokens = drain.get_content_as_tokens(masked)
         cluster = drain.tree_search(drain.root_node, tokens, drain.sim_th, False)
         if cluster is None:
             return None
-        template_tokens = list(cluster.log_template_tokens)
-        if drain.create_template(tokens, template_tokens) != template_tokens:
+        cluster_tokens = cluster.log_template_tokens
+        if tuple(drain.create_template(tokens, cluster_tokens)) != tuple(cluster_tokens):
             return None
+        family = self.families.family_of(cluster.cluster_id)
+        template_tokens = self._template_tokens(family, cluster)
+        values = self.position_values
         kept = []
         for pos, tok in enumerate(tokens):
             if _WORD.fullmatch(tok):
-                seen = self.position_values.get(f"{cluster.cluster_id}:{pos}")
+                seen = values.get(f"{family}:{pos}")
                 if seen is None or (tok not in seen and len(seen) <= MAX_WORD_VALUES):
                     return None
                 if len(seen) <= MAX_WORD_VALUES:
                     kept.append((pos, tok))
-        own = self.keys.get(_key(cluster.cluster_id, kept))
+            elif pos and tokens[pos - 1] in METHOD_TOKENS:
+                route = self.families.route_key(f"{family}:{pos}", tok)
+                if route is None:
+                    return None
+                kept.append((pos, route))
+            elif template_tokens[pos] == PARAM:
+                seen = values.get(f"{family}:{pos}")
+                if seen is None or (tok not in seen and len(seen) <= MAX_WORD_VALUES):
+                    return None
+        own = self.keys.get(_key(family, kept))
         template = self.keyed_template(template_tokens, kept)
         if own is None or self.templates.get(own) != template:
             return None
         return self.resolve(own), template, cluster.cluster_id, own
 
+    def _template_tokens(self, family: int, cluster: LogCluster) -> Sequence[str]:
+        """drain3's template, or its family's when the cluster has siblings."""
+        if family not in self.families.roots:
+            return cluster.log_template_tokens
+        return self.families.template_tokens(family, self.drain.id_to_cluster)
+
     @staticmethod
-    def keyed_template(template_tokens: list[str], kept: list[tuple[int, str]]) -> str:
+    def keyed_template(template_tokens: Sequence[str], kept: list[tuple[int, str]]) -> str:
         """drain3's template with the key's words put back where drain3 has ``<*>``."""
         tokens = list(template_tokens)
         for pos, word in kept:
             if tokens[pos] == PARAM:
                 tokens[pos] = word
         return " ".join(tokens)
-
-    def _fold_keys(
-        self,
-        cluster_id: int,
-        template_tokens: list[str],
-        params: set[int],
-        new_aliases: dict[str, str],
-    ) -> None:
-        """Positions in ``params`` became parameters: alias each older key to its fold."""
-        for key in list(self.cluster_keys.get(cluster_id, [])):
-            _, _, body = key.partition("|")
-            pairs = [(int(p), w) for p, w in (item.split(":", 1) for item in body.split())]
-            if not any(pos in params for pos, _ in pairs):
-                continue
-            kept = [(pos, word) for pos, word in pairs if pos not in params]
-            folded_key = _key(cluster_id, kept)
-            template = self.keyed_template(template_tokens, kept)
-            folded = self.keys.get(folded_key)
-            if folded is None:
-                folded = self.by_template.get(template) or template_fingerprint(template)
-                self.keys[folded_key] = folded
-                self.cluster_keys[cluster_id].append(folded_key)
-                self.by_template.setdefault(template, folded)
-                self.templates.setdefault(folded, template)
-            self._alias(self.keys[key], folded, new_aliases)
 
     def _alias(self, old: str, new: str, new_aliases: dict[str, str]) -> None:
         if old == new or self.resolve(new) == old:  # never close a loop

@@ -102,6 +102,31 @@ class SharedStore:
             except redis.exceptions.LockError:
                 logger.warning("fingerprint lock %s expired while mining", self._k_lock)
 
+    def _record_aliases(self, merges: dict[str, str]) -> None:
+        """Record ``old -> new`` merges in the shared state, under the lock (as mining does)."""
+        lock = self.redis.lock(
+            self._k_lock, timeout=LOCK_TIMEOUT_SECONDS, blocking_timeout=LOCK_TIMEOUT_SECONDS
+        )
+        if not lock.acquire():
+            raise TimeoutError(f"could not take {self._k_lock} in {LOCK_TIMEOUT_SECONDS}s")
+        try:
+            for _attempt in range(3):
+                self._load_if_stale()
+                new_aliases: dict[str, str] = {}
+                for old, new in merges.items():
+                    if self._state.resolve(new) != self._state.resolve(old):
+                        self._state._alias(old, new, new_aliases)
+                if not new_aliases or self._save(self._state, new_aliases):
+                    break
+                self._state = SharedState()
+            self._cache.clear()
+            self._cache_version = self._state.version
+        finally:
+            try:
+                lock.release()
+            except redis.exceptions.LockError:
+                logger.warning("fingerprint lock %s expired while merging", self._k_lock)
+
     def _load_if_stale(self) -> None:
         if int(self.redis.get(self._k_version) or 0) != self._state.version:
             self._load_state()

@@ -8,7 +8,7 @@ took many distinct values are known to be parameters, which regroups lines: see
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from knowledge.logmask import PARAM, mask
@@ -19,8 +19,11 @@ _WORD = re.compile(r"[A-Za-z]+[.,:;]?")
 # ``-`` is the empty value of a field (the Common Log Format's, RFC 5424's NILVALUE): in a
 # template it stands where other lines of the event hold a value.
 _EMPTY = {"-": PARAM, '"-"': f'"{PARAM}"'}
-# The method that opens a quoted HTTP request line: the token after it is the route.
-_METHOD = re.compile(r'"(?:GET|POST|PUT|DELETE|HEAD|PATCH|OPTIONS|CONNECT|TRACE)')
+#: The method that opens a quoted HTTP request line, as a token: the token after it is the route.
+METHOD_TOKENS = frozenset(
+    f'"{method}'
+    for method in ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS", "CONNECT", "TRACE"]
+)
 
 
 def final_cluster_ids(
@@ -44,10 +47,9 @@ def final_cluster_ids(
         for index, token in enumerate(tokens):
             values.setdefault((key, len(tokens), index), set()).add(token)
     routes = {
-        position: _route_keys(routes, max_word_values)
+        position: route_keys(routes, max_word_values)
         for position, routes in values.items()
-        if position[2]
-        and any(_METHOD.fullmatch(t) for t in values[(*position[:2], position[2] - 1)])
+        if position[2] and not METHOD_TOKENS.isdisjoint(values[(*position[:2], position[2] - 1)])
     }
     ids: dict[tuple[int, tuple[str, ...]], int] = {}
     out = []
@@ -56,7 +58,7 @@ def final_cluster_ids(
         kept = []
         for index, token in enumerate(tokens):
             position = (key, len(tokens), index)
-            if index and _METHOD.fullmatch(tokens[index - 1]):  # a route names the event
+            if index and tokens[index - 1] in METHOD_TOKENS:  # a route names the event
                 kept.append(routes[position][token])
             elif _WORD.fullmatch(token) and len(values[position]) <= max_word_values:
                 kept.append(token)
@@ -64,7 +66,7 @@ def final_cluster_ids(
     return out
 
 
-def _route_keys(routes: set[str], max_values: int) -> dict[str, str]:
+def route_keys(routes: Collection[str], max_values: int) -> dict[str, str]:
     """Each request target with the segments that are parameters read as ``<*>``.
 
     The rule of the words, applied to a route's segments: among routes that differ in one

@@ -1,0 +1,159 @@
+"""The second pass's rules (``knowledge.logfinal``), applied forward-only in the shared state.
+
+Offline, once all lines are in, drain3 clusters that differ at one many-valued position (or
+whose templates one covers the other) are one *family*, and a route segment that took many
+values is a parameter. Online, lines arrive one at a time and a fingerprint, once handed out,
+must keep its meaning. So the same rule functions run whenever the shared drain3 tree changes
+(under the shared lock), and their verdicts only ever *join*:
+
+- **Families.** When a cluster is created or its template changes, ``logfinal.families`` is
+  asked about the clusters of that length. A cluster found in another's family joins the
+  family that was seen first (the lowest cluster id, as ids only grow), and every later line
+  of it is keyed by that family: a late sibling gets the family's existing fingerprint. Two
+  families that the rule now joins become one, the later into the earlier, and keys whose
+  fingerprints meet are merged by alias (``SharedState``), never re-pointed.
+- **Routes.** The token after a quoted HTTP method names the event, as a word does, with the
+  segments ``logfinal.route_keys`` finds many-valued read as ``<*>``. The routes seen at a
+  family's position are kept (bounded: a route an existing ``<*>`` pattern already covers is
+  not added), so every worker derives the same keys.
+
+The index is part of the state document; old documents (format 1) have none and read as
+"every cluster its own family, no routes yet".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from knowledge.logfinal import families, route_keys
+from knowledge.logmask import PARAM
+from knowledge.logparse import MAX_WORD_VALUES
+
+
+class FamilyIndex:
+    """drain3 cluster -> family, each family's template, and the routes seen per position."""
+
+    def __init__(
+        self,
+        family: dict[int, int] | None = None,
+        routes: dict[str, list[str]] | None = None,
+        max_values: int = MAX_WORD_VALUES,
+    ) -> None:
+        self.max_values = max_values
+        self.family: dict[int, int] = family or {}  # only clusters outside their own family
+        self.roots = set(self.family.values())  # families of more than one cluster
+        self.routes: dict[str, list[str]] = routes or {}  # "family:pos" -> routes seen
+        self._tokens: dict[int, tuple[str, ...]] = {}  # family -> merged template (derived)
+        self._route_maps: dict[str, tuple[dict[str, str], list[list[str]]]] = {}  # derived
+
+    # -- families ------------------------------------------------------------------------------
+
+    def family_of(self, cluster_id: int) -> int:
+        return self.family.get(cluster_id, cluster_id)
+
+    def members(self, family: int) -> list[int]:
+        return [family] + [c for c, f in self.family.items() if f == family]
+
+    def template_tokens(self, family: int, clusters: Mapping[int, Any]) -> tuple[str, ...]:
+        """The family's template: its clusters' templates, ``<*>`` wherever they differ."""
+        tokens = self._tokens.get(family)
+        if tokens is None:
+            rows = [clusters[c].log_template_tokens for c in self.members(family) if c in clusters]
+            tokens = tuple(
+                column[0] if len(set(column)) == 1 else PARAM for column in zip(*rows, strict=True)
+            )
+            self._tokens[family] = tokens
+        return tokens
+
+    def forget_template(self, cluster_id: int) -> None:
+        """A member's drain3 template changed: its family's template is derived again."""
+        self._tokens.pop(self.family_of(cluster_id), None)
+
+    def join(self, cluster_id: int, clusters: Mapping[int, Any]) -> list[int]:
+        """Apply ``logfinal.families`` to the clusters of ``cluster_id``'s length; the families
+        it now joins with ``cluster_id``'s, later ones first, become the earliest one. Returns
+        the families merged away (their keys must move; see ``SharedState``)."""
+        length = len(clusters[cluster_id].log_template_tokens)
+        same = {c: cl for c, cl in clusters.items() if len(cl.log_template_tokens) == length}
+        verdict = families(same, set(same), self.max_values)
+        root = verdict[cluster_id]
+        joined = {self.family_of(c) for c, r in verdict.items() if r == root}
+        if len(joined) < 2:
+            return []
+        first = min(joined)
+        merged = sorted(joined - {first})
+        for member, family in list(self.family.items()):
+            if family in joined:
+                self.family[member] = first
+        for family in merged:
+            self.family[family] = first
+            self._tokens.pop(family, None)
+            self.roots.discard(family)
+        self.roots.add(first)
+        self._tokens.pop(first, None)
+        return merged
+
+    # -- routes ---------------------------------------------------------------------------------
+
+    def route_key(self, slot: str, route: str) -> str | None:
+        """The key of ``route`` at ``slot`` (``family:pos``), or ``None`` if it is a new route.
+
+        Read-only: a route seen before maps as ``route_keys`` says; an unseen one that a
+        ``<*>`` pattern already covers takes that pattern (checked in the order they arose)."""
+        derived = self._route_maps.get(slot)
+        if derived is None:
+            seen = self.routes.get(slot)
+            if not seen:
+                return None
+            derived = self._derive(slot)
+        keys, patterns = derived
+        key = keys.get(route)
+        if key is not None or not patterns:
+            return key
+        segments = route.split("/")
+        for pattern in patterns:
+            if len(pattern) == len(segments) and all(
+                p in (s, PARAM) for p, s in zip(pattern, segments, strict=True)
+            ):
+                return "/".join(pattern)
+        return None
+
+    def add_route(self, slot: str, route: str) -> tuple[str, bool]:
+        """Record an unseen ``route``; its key, and whether an older route's key changed."""
+        before = dict(self._derive(slot)[0]) if slot in self.routes else {}
+        self.routes.setdefault(slot, []).append(route)
+        keys, _ = self._derive(slot)
+        moved = any(keys[r] != k for r, k in before.items())
+        return keys[route], moved
+
+    def _derive(self, slot: str) -> tuple[dict[str, str], list[list[str]]]:
+        seen = self.routes[slot]
+        keys = route_keys(seen, self.max_values)
+        patterns: list[list[str]] = []
+        for route in seen:  # first-seen order: every worker checks patterns alike
+            key = keys[route]
+            if PARAM in key and key.split("/") not in patterns:
+                patterns.append(key.split("/"))
+        self._route_maps[slot] = (keys, patterns)
+        return keys, patterns
+
+    def merge_routes(self, source: int, target: int, length: int) -> None:
+        """Family ``source`` joined ``target``: its routes are ``target``'s too."""
+        for pos in range(length):
+            seen = self.routes.pop(f"{source}:{pos}", None)
+            if seen:
+                into = self.routes.setdefault(f"{target}:{pos}", [])
+                into.extend(route for route in seen if route not in into)
+                self._route_maps.pop(f"{target}:{pos}", None)
+            self._route_maps.pop(f"{source}:{pos}", None)
+
+    # -- the state document -----------------------------------------------------------------------
+
+    def dump(self) -> dict[str, Any]:
+        return {"family": {str(c): f for c, f in self.family.items()}, "routes": self.routes}
+
+    @classmethod
+    def load(cls, document: Mapping[str, Any]) -> FamilyIndex:
+        raw = document.get("families") or {}
+        return cls({int(c): f for c, f in raw.get("family", {}).items()}, raw.get("routes", {}))
