@@ -28,25 +28,11 @@ from knowledge.models import (
     Severity,
     embedding_text,
 )
+from knowledge.services.aliases import follow_alias, sweep_after_commit
 from knowledge.services.announce import TITLE_LENGTH, announce_problem
 from knowledge.services.occurrences import upsert_occurrence
-from knowledge.services.problems import merge_problems
 
 # --- Sightings ----------------------------------------------------------------------------------
-
-_FIND_PROBLEMS = """
-SELECT fingerprint, id, merged_into_id FROM knowledge_problem WHERE fingerprint = ANY(%s)
-"""
-
-_INSERT_TOMBSTONE = """
-INSERT INTO knowledge_problem (
-    fingerprint, title, description, category, severity, signal, services, error_patterns,
-    log_template, embedding_provider, occurrence_count, first_seen, last_seen, status,
-    merged_into_id, created_at, updated_at
-) VALUES (%s, %s, '', 'other', 'error', '', '{}', '[]', '', '', 0, now(), now(), 'ignored',
-          %s, clock_timestamp(), clock_timestamp())
-ON CONFLICT (fingerprint) DO NOTHING
-"""
 
 _INSERT_PROBLEM = """
 INSERT INTO knowledge_problem (
@@ -80,34 +66,15 @@ def _vector_literal(vector: Sequence[float]) -> str:
     return "[" + ",".join(f"{x:.7g}" for x in vector) + "]"
 
 
-def _canonical_id(problem_id: int, merged_into_id: int | None) -> int:
-    # merge_problems flattens chains, so one hop reaches the problem that is kept.
-    return merged_into_id or problem_id
-
-
 def _find_problem(cursor: Any, result: FingerprintResult) -> int | None:
     """The canonical problem of a sighting, following merges and fingerprint aliases.
 
     When the fingerprinter generalised a template, the sighting's own (older) fingerprint may
-    have a problem while the resolved one has none: the resolved fingerprint is then stored
-    as a tombstone merged into that problem, so every later sighting lands there too. When
-    both have problems, the fingerprinter merged two kinds and the graph follows: the newer
-    problem is merged into the older one.
+    have a problem of its own: the graph follows the alias ``own -> fingerprint`` (see
+    ``knowledge.services.aliases.follow_alias``: merge or tombstone).
     """
-    fingerprints = [result.fingerprint]
-    if result.own and result.own != result.fingerprint:
-        fingerprints.append(result.own)
-    cursor.execute(_FIND_PROBLEMS, [fingerprints])
-    found = {fp: _canonical_id(pk, merged) for fp, pk, merged in cursor.fetchall()}
-    resolved, own = found.get(result.fingerprint), found.get(result.own)
-    if resolved is not None and own is not None and resolved != own:
-        keep, duplicate = sorted((resolved, own))
-        merge_problems(Problem.objects.get(pk=keep), [Problem.objects.get(pk=duplicate)])
-        return keep
-    if resolved is None and own is not None:
-        cursor.execute(_INSERT_TOMBSTONE, [result.fingerprint, result.template[:TITLE_LENGTH], own])
-        return own
-    return resolved
+    problem_id, _ = follow_alias(cursor, result.fingerprint, result.own, result.template)
+    return problem_id
 
 
 _COUNT_NEW_EVENTS = """
@@ -176,6 +143,7 @@ def record_sighting(
     """
     at = at or timezone.now()
     result, message = _grouping(message, exception, service)
+    sweep_after_commit()  # when fingerprinting just merged templates, follow them soon
     created = reopened = False
     with connection.cursor() as cursor:
         if count is None:
