@@ -44,13 +44,20 @@ _FIND_PROBLEMS = """
 SELECT fingerprint, id, merged_into_id FROM knowledge_problem WHERE fingerprint = ANY(%s)
 """
 
-# Canonical rows are locked in id order (as every merge locks them), then checked still
-# canonical: a merge committed since the lookup sends us round again.
+# Canonical rows are locked in id order (as every merge locks them) and only while still
+# canonical (the condition is re-checked after a wait): a merge committed since the lookup
+# sends us round again, with no lock kept from this attempt (a savepoint drops it).
 _LOCK_CANONICAL = """
 SELECT count(*) FROM (
-    SELECT merged_into_id FROM knowledge_problem WHERE id = ANY(%s) ORDER BY id FOR UPDATE
-) AS locked WHERE merged_into_id IS NULL
+    SELECT id FROM knowledge_problem WHERE id = ANY(%s) AND merged_into_id IS NULL
+    ORDER BY id FOR UPDATE
+) AS locked
 """
+
+
+class _Moved(Exception):
+    """A row stopped being canonical while we waited for it."""
+
 
 # Without the new fingerprint's template (a process that never mined it) the tombstone takes
 # the title of the problem it points to; nobody sees it, but it must say what it stands for.
@@ -75,8 +82,14 @@ def _canonical_id(problem_id: int, merged_into_id: int | None) -> int:
 
 def _locked_canonical(cursor: Any, ids: Iterable[int]) -> bool:
     wanted = sorted(set(ids))
-    cursor.execute(_LOCK_CANONICAL, [wanted])
-    return cursor.fetchone()[0] == len(wanted)
+    try:
+        with transaction.atomic():
+            cursor.execute(_LOCK_CANONICAL, [wanted])
+            if cursor.fetchone()[0] != len(wanted):
+                raise _Moved
+    except _Moved:
+        return False
+    return True
 
 
 def follow_alias(

@@ -56,10 +56,22 @@ UPDATE knowledge_problem AS p SET
                     ELSE array_append(p.services, %(service)s::varchar) END,
     status = CASE WHEN p.status = 'resolved' THEN 'open' ELSE p.status END,
     updated_at = now()
-FROM (SELECT id, status FROM knowledge_problem WHERE id = %(id)s FOR UPDATE) AS before
+FROM (SELECT id, status FROM knowledge_problem
+      WHERE id = %(id)s AND merged_into_id IS NULL FOR UPDATE) AS before
 WHERE p.id = before.id
 RETURNING before.status
 """
+# No row: the problem was merged away while we waited for its lock (by an alias sweep or
+# another sighting); the condition is re-checked on the row as it is after the wait.
+_ATTEMPTS = 5
+
+
+class _MergedAway(Exception):
+    """The sighting's problem was merged away while it waited for the row: start over.
+
+    Postgres keeps the row lock even when the re-check fails, and merges lock the kept problem
+    before the duplicate, so looking the problem up again in the same transaction (holding
+    the tombstone, waiting for the kept one) could deadlock with a concurrent merge."""
 
 
 def _vector_literal(vector: Sequence[float]) -> str:
@@ -75,6 +87,15 @@ def _find_problem(cursor: Any, result: FingerprintResult) -> int | None:
     """
     problem_id, _ = follow_alias(cursor, result.fingerprint, result.own, result.template)
     return problem_id
+
+
+def _count_into(cursor: Any, problem_id: int, **update: Any) -> bool:
+    """Count the sighting into its problem; returns whether that reopened it."""
+    cursor.execute(_UPDATE_PROBLEM, {**update, "id": problem_id})
+    before = cursor.fetchone()
+    if before is None:
+        raise _MergedAway(problem_id)
+    return before[0] == ProblemStatus.RESOLVED
 
 
 _COUNT_NEW_EVENTS = """
@@ -112,7 +133,6 @@ def _grouping(
     return fingerprint_message(strip_data(message), service=service), message
 
 
-@transaction.atomic
 def record_sighting(
     message: str,
     *,
@@ -140,10 +160,44 @@ def record_sighting(
     for the problem it was merged into. ``problem.created`` is published for a new problem;
     ``problem.updated`` when a sighting opens a new minute bucket or reopens a resolved
     problem, which bounds events to one per problem, service instance and minute.
+    A problem merged away while the sighting waited for its row starts the sighting over in
+    a fresh transaction, which then counts into the problem that was kept.
     """
     at = at or timezone.now()
-    result, message = _grouping(message, exception, service)
-    sweep_after_commit()  # when fingerprinting just merged templates, follow them soon
+    result, example = _grouping(message, exception, service)
+    for _attempt in range(_ATTEMPTS):
+        try:
+            problem = _record(
+                result,
+                example,
+                service=service,
+                instance=instance,
+                event_ids=event_ids,
+                at=at,
+                category=category,
+                severity=severity,
+                count=count,
+            )
+        except _MergedAway:
+            continue
+        sweep_after_commit()  # when fingerprinting just merged templates, follow them soon
+        return problem
+    raise RuntimeError(f"the problem of {result.fingerprint} kept being merged away")
+
+
+@transaction.atomic
+def _record(
+    result: FingerprintResult,
+    message: str,
+    *,
+    service: str,
+    instance: str,
+    event_ids: Sequence[str],
+    at: datetime,
+    category: str | None,
+    severity: str | None,
+    count: int | None,
+) -> Problem:
     created = reopened = False
     with connection.cursor() as cursor:
         if count is None:
@@ -182,10 +236,7 @@ def record_sighting(
             else:  # another worker inserted it first; READ COMMITTED sees it now
                 problem_id = _find_problem(cursor, result)
         if not created:
-            cursor.execute(
-                _UPDATE_PROBLEM, {"count": count, "at": at, "service": service, "id": problem_id}
-            )
-            reopened = cursor.fetchone()[0] == ProblemStatus.RESOLVED
+            reopened = _count_into(cursor, problem_id, count=count, at=at, service=service)
     new_bucket = upsert_occurrence(
         problem_id, at=at, service=service, instance=instance, count=count, event_ids=event_ids
     )
