@@ -14,9 +14,12 @@ from datetime import timedelta
 
 import pytest
 import redis
+from django.conf import settings
 from django.db import connections
 from prometheus_client import REGISTRY
 
+from agents.tasks import sweep_fingerprint_aliases
+from aiops_site.celery import app
 from knowledge import fingerprint, services
 from knowledge.fingerprint import Fingerprinter
 from knowledge.models import Occurrence, Problem, ProblemStatus
@@ -195,3 +198,12 @@ def test_concurrent_sweeps_and_sightings_leave_one_problem(shared: Fingerprinter
     assert sum(Occurrence.objects.filter(problem=kept).values_list("count", flat=True)) == 8
     assert not Occurrence.objects.exclude(problem=kept).exists()
     assert sum(s.read for s in sweeps) >= 4
+
+
+def test_beat_runs_the_sweep_as_a_registered_task(shared: Fingerprinter):
+    entry = settings.CELERY_BEAT_SCHEDULE["sweep-fingerprint-aliases"]
+    assert entry["task"] == sweep_fingerprint_aliases.name
+    assert entry["task"] in app.tasks
+    _two_problems_then_a_family(shared)
+    assert sweep_fingerprint_aliases.apply().get() == 2  # one merge, one tombstone
+    assert Problem.objects.filter(merged_into=None).count() == 1
