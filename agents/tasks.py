@@ -43,6 +43,14 @@ def prune_counted_events() -> int:
     return services.prune_counted_events(timezone.now() - kept_for)
 
 
+@shared_task(name="agents.tasks.sweep_fingerprint_aliases", ignore_result=True)
+def sweep_fingerprint_aliases() -> int:
+    """Follow fingerprint merges into the graph (one problem per kind); returns how many
+    changed it. Idempotent: a merge already followed changes nothing."""
+    done = services.sweep_aliases()
+    return done.merged + done.tombstoned
+
+
 @shared_task(name="agents.tasks.tick_agent", ignore_result=True)
 def tick_agent(name: str) -> None:
     """An agent's periodic work; a tick missed while workers were down simply expires."""

@@ -179,6 +179,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 3600.0,
         "options": {"expires": 1800},
     },
+    # Fingerprint merges not yet followed by a sighting (one problem per kind of error).
+    "sweep-fingerprint-aliases": {
+        "task": "agents.tasks.sweep_fingerprint_aliases",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
 }
 
 # Agents: which modules register them, whether workers run them, when they count as down.

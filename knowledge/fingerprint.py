@@ -137,6 +137,7 @@ class Fingerprinter(ServiceHeaders, SharedStore):
         self._k_version = f"{namespace}:version"
         self._k_lock = f"{namespace}:lock"
         self._k_aliases = f"{namespace}:aliases"
+        self._k_alias_log = f"{namespace}:alias_log"
 
     # -- public API --------------------------------------------------------------------------
 

@@ -21,6 +21,15 @@ from knowledge.fingerprint_state import FingerprintResult, SharedState
 logger = logging.getLogger("knowledge.fingerprint")
 
 LOCK_TIMEOUT_SECONDS = 30.0
+# Merges are rare (a few per new kind of message), so this many entries reach back weeks; a
+# reader that fell further behind notices the gap and rereads the whole alias hash.
+ALIAS_LOG_MAX = 100_000
+
+
+def _stream_id(raw: bytes | str) -> tuple[int, int]:
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
 
 
 class SharedStore:
@@ -33,6 +42,7 @@ class SharedStore:
     _k_state: str
     _k_lock: str
     _k_aliases: str
+    _k_alias_log: str
     _state: SharedState
     _cache: OrderedDict[str, FingerprintResult]
     _cache_version: int
@@ -146,8 +156,66 @@ class SharedStore:
                 pipe.incr(self._k_version)
                 if new_aliases:
                     pipe.hset(self._k_aliases, mapping=new_aliases)
+                    # The same merges, in order, for readers that follow them (the graph's
+                    # alias sweep); written in the same MULTI, so the log never misses one.
+                    for old, new in new_aliases.items():
+                        pipe.xadd(
+                            self._k_alias_log,
+                            {"old": old, "new": new},
+                            maxlen=ALIAS_LOG_MAX,
+                            approximate=True,
+                        )
                 pipe.execute()
             except redis.exceptions.WatchError:
                 return False
         state.version += 1
+        if new_aliases:
+            self.aliases_made += len(new_aliases)
         return True
+
+    # -- following merges --------------------------------------------------------------------
+
+    aliases_made = 0  # merges this process recorded (a hint to sweep soon, see alias_sweep)
+
+    def alias_log_since(
+        self, after: str | None, *, count: int = 500
+    ) -> tuple[list[tuple[str, str, str]], bool]:
+        """Merges recorded after log entry ``after``, oldest first, as ``(entry, old, new)``;
+        and whether they are complete. Not complete when ``after`` is ``None`` (a reader that
+        never read, or a state from before the log existed) or the log was trimmed past it:
+        the reader must then go through ``aliases()`` once."""
+        if after is None:
+            return [], False
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xrange(self._k_alias_log, count=1)
+            pipe.xread({self._k_alias_log: after}, count=count)
+            first, read = pipe.execute()
+        # The entry last read is gone: trimmed, and maybe unread ones after it with it.
+        if first and after != "0-0" and _stream_id(first[0][0]) > _stream_id(after):
+            return [], False
+        entries = read[0][1] if read else []
+        out = []
+        for entry_id, fields in entries:
+            entry = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+            out.append((entry, fields[b"old"].decode(), fields[b"new"].decode()))
+        return out, True
+
+    def alias_log_end(self) -> str:
+        """The id of the newest log entry (``0-0`` when empty): where a full reread starts."""
+        last = self.redis.xrevrange(self._k_alias_log, count=1)
+        if not last:
+            return "0-0"
+        raw = last[0][0]
+        return raw.decode() if isinstance(raw, bytes) else raw
+
+    def alias_cursor(self) -> str | None:
+        """The last alias log entry the graph followed (``None`` before its first sweep)."""
+        raw = self.redis.get(f"{self._k_alias_log}:followed")
+        return raw.decode() if isinstance(raw, bytes) else raw
+
+    def set_alias_cursor(self, entry: str) -> None:
+        self.redis.set(f"{self._k_alias_log}:followed", entry)
+
+    def template_of(self, fingerprint: str) -> str:
+        """The current template of ``fingerprint`` in this process's copy of the state."""
+        return self._state.templates.get(fingerprint, "")

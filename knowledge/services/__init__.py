@@ -6,11 +6,13 @@ commit*). One module per kind of node, re-exported here so callers say
 ``services.record_sighting(...)``:
 
 * ``sightings`` -- the hot path counting every error into its problem;
+* ``aliases`` -- following the fingerprinter's merges (one problem per kind of error);
 * ``problems`` -- curated edits, embeddings, status, merges;
 * ``solutions``, ``edges``, ``patterns`` -- the rest of the graph;
 * ``incidents`` -- opening incidents and moving them through their state machine.
 """
 
+from knowledge.services.aliases import AliasSweep, follow_alias, sweep_aliases
 from knowledge.services.edges import as_node, ensure_edge, link
 from knowledge.services.incidents import (
     acknowledge,
@@ -42,6 +44,9 @@ from knowledge.services.sightings import prune_counted_events, record_sighting
 from knowledge.services.solutions import add_solution, record_solution_outcome
 
 __all__ = [
+    "AliasSweep",
+    "follow_alias",
+    "sweep_aliases",
     "acknowledge",
     "add_evidence",
     "add_note",

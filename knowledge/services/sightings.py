@@ -28,25 +28,11 @@ from knowledge.models import (
     Severity,
     embedding_text,
 )
+from knowledge.services.aliases import follow_alias, sweep_after_commit
 from knowledge.services.announce import TITLE_LENGTH, announce_problem
 from knowledge.services.occurrences import upsert_occurrence
-from knowledge.services.problems import merge_problems
 
 # --- Sightings ----------------------------------------------------------------------------------
-
-_FIND_PROBLEMS = """
-SELECT fingerprint, id, merged_into_id FROM knowledge_problem WHERE fingerprint = ANY(%s)
-"""
-
-_INSERT_TOMBSTONE = """
-INSERT INTO knowledge_problem (
-    fingerprint, title, description, category, severity, signal, services, error_patterns,
-    log_template, embedding_provider, occurrence_count, first_seen, last_seen, status,
-    merged_into_id, created_at, updated_at
-) VALUES (%s, %s, '', 'other', 'error', '', '{}', '[]', '', '', 0, now(), now(), 'ignored',
-          %s, clock_timestamp(), clock_timestamp())
-ON CONFLICT (fingerprint) DO NOTHING
-"""
 
 _INSERT_PROBLEM = """
 INSERT INTO knowledge_problem (
@@ -70,44 +56,46 @@ UPDATE knowledge_problem AS p SET
                     ELSE array_append(p.services, %(service)s::varchar) END,
     status = CASE WHEN p.status = 'resolved' THEN 'open' ELSE p.status END,
     updated_at = now()
-FROM (SELECT id, status FROM knowledge_problem WHERE id = %(id)s FOR UPDATE) AS before
+FROM (SELECT id, status FROM knowledge_problem
+      WHERE id = %(id)s AND merged_into_id IS NULL FOR UPDATE) AS before
 WHERE p.id = before.id
 RETURNING before.status
 """
+# No row: the problem was merged away while we waited for its lock (by an alias sweep or
+# another sighting); the condition is re-checked on the row as it is after the wait.
+_ATTEMPTS = 5
+
+
+class _MergedAway(Exception):
+    """The sighting's problem was merged away while it waited for the row: start over.
+
+    Postgres keeps the row lock even when the re-check fails, and merges lock the kept problem
+    before the duplicate, so looking the problem up again in the same transaction (holding
+    the tombstone, waiting for the kept one) could deadlock with a concurrent merge."""
 
 
 def _vector_literal(vector: Sequence[float]) -> str:
     return "[" + ",".join(f"{x:.7g}" for x in vector) + "]"
 
 
-def _canonical_id(problem_id: int, merged_into_id: int | None) -> int:
-    # merge_problems flattens chains, so one hop reaches the problem that is kept.
-    return merged_into_id or problem_id
-
-
 def _find_problem(cursor: Any, result: FingerprintResult) -> int | None:
     """The canonical problem of a sighting, following merges and fingerprint aliases.
 
     When the fingerprinter generalised a template, the sighting's own (older) fingerprint may
-    have a problem while the resolved one has none: the resolved fingerprint is then stored
-    as a tombstone merged into that problem, so every later sighting lands there too. When
-    both have problems, the fingerprinter merged two kinds and the graph follows: the newer
-    problem is merged into the older one.
+    have a problem of its own: the graph follows the alias ``own -> fingerprint`` (see
+    ``knowledge.services.aliases.follow_alias``: merge or tombstone).
     """
-    fingerprints = [result.fingerprint]
-    if result.own and result.own != result.fingerprint:
-        fingerprints.append(result.own)
-    cursor.execute(_FIND_PROBLEMS, [fingerprints])
-    found = {fp: _canonical_id(pk, merged) for fp, pk, merged in cursor.fetchall()}
-    resolved, own = found.get(result.fingerprint), found.get(result.own)
-    if resolved is not None and own is not None and resolved != own:
-        keep, duplicate = sorted((resolved, own))
-        merge_problems(Problem.objects.get(pk=keep), [Problem.objects.get(pk=duplicate)])
-        return keep
-    if resolved is None and own is not None:
-        cursor.execute(_INSERT_TOMBSTONE, [result.fingerprint, result.template[:TITLE_LENGTH], own])
-        return own
-    return resolved
+    problem_id, _ = follow_alias(cursor, result.fingerprint, result.own, result.template)
+    return problem_id
+
+
+def _count_into(cursor: Any, problem_id: int, **update: Any) -> bool:
+    """Count the sighting into its problem; returns whether that reopened it."""
+    cursor.execute(_UPDATE_PROBLEM, {**update, "id": problem_id})
+    before = cursor.fetchone()
+    if before is None:
+        raise _MergedAway(problem_id)
+    return before[0] == ProblemStatus.RESOLVED
 
 
 _COUNT_NEW_EVENTS = """
@@ -145,7 +133,6 @@ def _grouping(
     return fingerprint_message(strip_data(message), service=service), message
 
 
-@transaction.atomic
 def record_sighting(
     message: str,
     *,
@@ -173,9 +160,44 @@ def record_sighting(
     for the problem it was merged into. ``problem.created`` is published for a new problem;
     ``problem.updated`` when a sighting opens a new minute bucket or reopens a resolved
     problem, which bounds events to one per problem, service instance and minute.
+    A problem merged away while the sighting waited for its row starts the sighting over in
+    a fresh transaction, which then counts into the problem that was kept.
     """
     at = at or timezone.now()
-    result, message = _grouping(message, exception, service)
+    result, example = _grouping(message, exception, service)
+    for _attempt in range(_ATTEMPTS):
+        try:
+            problem = _record(
+                result,
+                example,
+                service=service,
+                instance=instance,
+                event_ids=event_ids,
+                at=at,
+                category=category,
+                severity=severity,
+                count=count,
+            )
+        except _MergedAway:
+            continue
+        sweep_after_commit()  # when fingerprinting just merged templates, follow them soon
+        return problem
+    raise RuntimeError(f"the problem of {result.fingerprint} kept being merged away")
+
+
+@transaction.atomic
+def _record(
+    result: FingerprintResult,
+    message: str,
+    *,
+    service: str,
+    instance: str,
+    event_ids: Sequence[str],
+    at: datetime,
+    category: str | None,
+    severity: str | None,
+    count: int | None,
+) -> Problem:
     created = reopened = False
     with connection.cursor() as cursor:
         if count is None:
@@ -214,10 +236,7 @@ def record_sighting(
             else:  # another worker inserted it first; READ COMMITTED sees it now
                 problem_id = _find_problem(cursor, result)
         if not created:
-            cursor.execute(
-                _UPDATE_PROBLEM, {"count": count, "at": at, "service": service, "id": problem_id}
-            )
-            reopened = cursor.fetchone()[0] == ProblemStatus.RESOLVED
+            reopened = _count_into(cursor, problem_id, count=count, at=at, service=service)
     new_bucket = upsert_occurrence(
         problem_id, at=at, service=service, instance=instance, count=count, event_ids=event_ids
     )
