@@ -55,6 +55,8 @@ SUBSAMPLE = 5
 #: Base surprise of a value outside the historical range, and decades per IQR of excess.
 SPATIAL_BASE = 2.0
 SPATIAL_SLOPE = 4.0
+#: Tail quantile whose distance to the historical extreme measures how heavy that tail is.
+TAIL_QUANTILE = 0.99
 #: Short window (rows) of averaged prediction errors, as in HTM's anomaly likelihood.
 SHORT_WINDOW = 10
 #: Effective length (rows) of the exponentially weighted long-run error distribution.
@@ -199,6 +201,8 @@ class StreamingDetector:
         self.hist_min = math.inf  # min / max / IQR over the closed blocks (cached)
         self.hist_max = -math.inf
         self.hist_iqr = 0.0
+        self.hist_tail_hi = 0.0  # historical max minus the upper tail quantile (and low side)
+        self.hist_tail_lo = 0.0
         self.naive = _ErrorLikelihood(self.short_window, self.long_window)
         self.seasonal = _ErrorLikelihood(self.short_window, self.long_window)
         # slot -> [day number of the last entry, entries averaged that day, recent day values]
@@ -228,6 +232,9 @@ class StreamingDetector:
         sample = sorted(v for b in self.blocks for v in b[2])
         n = len(sample)
         self.hist_iqr = sample[(3 * n) // 4] - sample[n // 4]
+        k = int((1.0 - TAIL_QUANTILE) * n)
+        self.hist_tail_hi = self.hist_max - sample[n - 1 - k]
+        self.hist_tail_lo = sample[k] - self.hist_min
 
     def _range_and_scale(self) -> tuple[float, float, float]:
         """Historical min, max and a robust, never-zero scale."""
@@ -288,10 +295,12 @@ class StreamingDetector:
         if self.n > MIN_HISTORY and self.prev is not None:
             lo, hi, scale = self._range_and_scale()
             spatial = 0.0
+            # Excess in units of the larger of the IQR and that tail's own spread: a series
+            # whose noise is heavy-tailed sets new records by wide margins routinely.
             if x > hi:
-                spatial = SPATIAL_BASE + SPATIAL_SLOPE * (x - hi) / scale
+                spatial = SPATIAL_BASE + SPATIAL_SLOPE * (x - hi) / max(scale, self.hist_tail_hi)
             elif x < lo:
-                spatial = SPATIAL_BASE + SPATIAL_SLOPE * (lo - x) / scale
+                spatial = SPATIAL_BASE + SPATIAL_SLOPE * (lo - x) / max(scale, self.hist_tail_lo)
             raw = spatial + self.naive.update(abs(x - self.prev) / scale)
             if ref is not None:
                 raw += self.seasonal.update(abs(x - ref) / scale)
