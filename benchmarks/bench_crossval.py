@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from agents import nab_crossval, nab_transfer
+from agents import nab_crossval, nab_diagnosis, nab_transfer
 from knowledge import loghub_crossval
 from simulator import nab_corpus
 
@@ -68,8 +68,10 @@ def bench_nab_transfer(nab_dir: Path, scorer: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         nab_corpus.generate(Path(tmp))
         rows = nab_transfer.transfer(nab_dir, Path(tmp), scorer)
-    label = f"the generated server-metric corpus (seed {nab_corpus.DEFAULT_SEED})"
-    print(nab_transfer.format_transfer(rows, label))
+        label = f"the generated server-metric corpus (seed {nab_corpus.DEFAULT_SEED})"
+        print(nab_transfer.format_transfer(rows, label))
+        print(nab_diagnosis.format_diagnosis(nab_diagnosis.diagnose(Path(tmp)), "the corpus"))
+    print(nab_diagnosis.format_diagnosis(nab_diagnosis.diagnose(nab_dir), "the public folders"))
     print(f"({time.perf_counter() - started:.1f}s)")
 
 
