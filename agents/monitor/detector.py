@@ -13,7 +13,11 @@ Why this design (scored on the Numenta Anomaly Benchmark, NAB v1.1):
 
   1. **Spatial novelty** - the value leaves the range of everything seen in the recent
      history (as Numenta's HTM detector does with its "spatial anomaly" rule).  The excess is
-     measured in robust scale units (inter-quartile range) so the rule is scale free.
+     measured in robust scale units so the rule is scale free: the inter-quartile range, or
+     that tail's own spread (the historical extreme minus its 1 % quantile) when larger, so
+     a series whose benign spikes routinely set new records by wide margins is not paged
+     for the next one (measured: leave-one-folder-out 73.8 -> 74.3, threshold-only 69.1 ->
+     74.1, and chosen constants stable across folds; held on a generated server corpus).
   2. **Prediction-error likelihood** (HTM's "anomaly likelihood") on the one-step naive
      forecast: the mean error over the last few points is compared with the long-run
      distribution of that mean, and the Gaussian tail probability is the surprise.  This
@@ -40,6 +44,8 @@ from collections import deque
 from datetime import datetime
 from typing import Any
 
+from .likelihood import ErrorLikelihood
+
 STATE_VERSION = 1
 
 #: Rows learned before any score is reported (NAB itself ignores the first 15 % of a file).
@@ -55,12 +61,12 @@ SUBSAMPLE = 5
 #: Base surprise of a value outside the historical range, and decades per IQR of excess.
 SPATIAL_BASE = 2.0
 SPATIAL_SLOPE = 4.0
+#: Tail quantile whose distance to the historical extreme measures how heavy that tail is.
+TAIL_QUANTILE = 0.99
 #: Short window (rows) of averaged prediction errors, as in HTM's anomaly likelihood.
 SHORT_WINDOW = 10
 #: Effective length (rows) of the exponentially weighted long-run error distribution.
 LONG_WINDOW = 5000
-#: Minimum number of short-window means before a likelihood is trusted.
-MIN_LIKELIHOOD = 50
 #: Time-of-day slots per day for the seasonal forecast, and days kept per slot (median).
 DAY_SLOTS = 288
 SEASON_DAYS = 3
@@ -72,23 +78,9 @@ SCORE_HALF = 5.0
 #: Refractory period (rows) after an alert, and the damping applied to scores inside it.
 REFRACTORY = 100
 REFRACTORY_DAMPING = 0.3
-#: Surprise cap: -log10 of the smallest representable tail probability we bother with.
-MAX_DECADES = 300.0
+
 
 ALERT_SCORE = ALERT_SURPRISE / (ALERT_SURPRISE + SCORE_HALF)
-
-_SQRT2 = math.sqrt(2.0)
-
-
-def _gaussian_surprise(z: float) -> float:
-    """``-log10`` of the upper Gaussian tail probability of ``z`` (0 for z <= 0)."""
-    if z <= 0.0:
-        return 0.0
-    p = 0.5 * math.erfc(z / _SQRT2)
-    if p <= 0.0:
-        # erfc underflows beyond z ~ 38; use the asymptotic log tail instead.
-        return min(MAX_DECADES, (z * z / 2.0 + math.log(z * math.sqrt(2.0 * math.pi))) / 2.302585)
-    return min(MAX_DECADES, -math.log10(p))
 
 
 def _day_and_slot(timestamp: datetime | float | None) -> tuple[int, int] | None:
@@ -108,62 +100,6 @@ def _day_and_slot(timestamp: datetime | float | None) -> tuple[int, int] | None:
         day = int(t // SECONDS_PER_DAY)
         seconds = t - day * SECONDS_PER_DAY
     return day, min(DAY_SLOTS - 1, int(seconds / SECONDS_PER_DAY * DAY_SLOTS))
-
-
-class _ErrorLikelihood:
-    """HTM-style anomaly likelihood of a stream of non-negative prediction errors.
-
-    The mean error over the last ``short`` points is compared with an exponentially weighted
-    estimate of the mean and variance of that same short-window mean.  Exponential weighting
-    (instead of HTM's sliding window) keeps the state O(1) while following slow drift.
-    """
-
-    __slots__ = ("short", "alpha", "errors", "total", "count", "mean", "var")
-
-    def __init__(self, short: int, long: int) -> None:
-        self.short = short
-        self.alpha = 1.0 / long
-        self.errors: deque[float] = deque()
-        self.total = 0.0
-        self.count = 0
-        self.mean = 0.0
-        self.var = 0.0
-
-    def update(self, error: float) -> float:
-        """Add one error; return the surprise of the current short-window mean."""
-        self.errors.append(error)
-        self.total += error
-        if len(self.errors) > self.short:
-            self.total -= self.errors.popleft()
-        m = max(self.total / len(self.errors), 0.0)
-        surprise = 0.0
-        if self.count >= MIN_LIKELIHOOD:
-            sd = math.sqrt(self.var)
-            floor = 1e-3 * abs(self.mean) + 1e-12
-            surprise = _gaussian_surprise((m - self.mean) / max(sd, floor))
-        # Running mean/variance: exact averages while young, exponential forgetting after.
-        self.count += 1
-        a = max(self.alpha, 1.0 / self.count)
-        d = m - self.mean
-        self.mean += a * d
-        self.var = (1.0 - a) * (self.var + a * d * d)
-        return surprise
-
-    def to_state(self) -> dict[str, Any]:
-        return {
-            "errors": list(self.errors),
-            "total": self.total,
-            "count": self.count,
-            "mean": self.mean,
-            "var": self.var,
-        }
-
-    def load(self, state: dict[str, Any]) -> None:
-        self.errors = deque(float(e) for e in state["errors"])
-        self.total = float(state["total"])
-        self.count = int(state["count"])
-        self.mean = float(state["mean"])
-        self.var = float(state["var"])
 
 
 class StreamingDetector:
@@ -199,8 +135,10 @@ class StreamingDetector:
         self.hist_min = math.inf  # min / max / IQR over the closed blocks (cached)
         self.hist_max = -math.inf
         self.hist_iqr = 0.0
-        self.naive = _ErrorLikelihood(self.short_window, self.long_window)
-        self.seasonal = _ErrorLikelihood(self.short_window, self.long_window)
+        self.hist_tail_hi = 0.0  # historical max minus the upper tail quantile (and low side)
+        self.hist_tail_lo = 0.0
+        self.naive = ErrorLikelihood(self.short_window, self.long_window)
+        self.seasonal = ErrorLikelihood(self.short_window, self.long_window)
         # slot -> [day number of the last entry, entries averaged that day, recent day values]
         self.slots: dict[int, list[Any]] = {}
         self.since_alert = 1 << 30
@@ -228,6 +166,9 @@ class StreamingDetector:
         sample = sorted(v for b in self.blocks for v in b[2])
         n = len(sample)
         self.hist_iqr = sample[(3 * n) // 4] - sample[n // 4]
+        k = int((1.0 - TAIL_QUANTILE) * n)
+        self.hist_tail_hi = self.hist_max - sample[n - 1 - k]
+        self.hist_tail_lo = sample[k] - self.hist_min
 
     def _range_and_scale(self) -> tuple[float, float, float]:
         """Historical min, max and a robust, never-zero scale."""
@@ -286,18 +227,24 @@ class StreamingDetector:
         raw = 0.0
         ref = self._seasonal_reference(x, _day_and_slot(timestamp))
         if self.n > MIN_HISTORY and self.prev is not None:
-            lo, hi, scale = self._range_and_scale()
-            spatial = 0.0
-            if x > hi:
-                spatial = SPATIAL_BASE + SPATIAL_SLOPE * (x - hi) / scale
-            elif x < lo:
-                spatial = SPATIAL_BASE + SPATIAL_SLOPE * (lo - x) / scale
-            raw = spatial + self.naive.update(abs(x - self.prev) / scale)
-            if ref is not None:
-                raw += self.seasonal.update(abs(x - ref) / scale)
+            raw = sum(self._views(x, ref))
         self._push_history(x)
         self.prev = x
         return raw
+
+    def _views(self, x: float, ref: float | None) -> tuple[float, float, float]:
+        """Surprise (decades) of the spatial, naive and seasonal views; updates the latter two."""
+        lo, hi, scale = self._range_and_scale()
+        spatial = 0.0
+        # Excess in units of the larger of the IQR and that tail's own spread: a series
+        # whose noise is heavy-tailed sets new records by wide margins routinely.
+        if x > hi:
+            spatial = SPATIAL_BASE + SPATIAL_SLOPE * (x - hi) / max(scale, self.hist_tail_hi)
+        elif x < lo:
+            spatial = SPATIAL_BASE + SPATIAL_SLOPE * (lo - x) / max(scale, self.hist_tail_lo)
+        naive = self.naive.update(abs(x - self.prev) / scale)  # type: ignore[operator]
+        seasonal = 0.0 if ref is None else self.seasonal.update(abs(x - ref) / scale)
+        return spatial, naive, seasonal
 
     def update(self, value: float, timestamp: datetime | float | None = None) -> float:
         """Feed one point and return its anomaly score in [0, 1] (online, O(1)).

@@ -7,6 +7,7 @@ online property (a score never depends on later rows).
 
 from __future__ import annotations
 
+import json
 import math
 import random
 
@@ -74,3 +75,33 @@ def test_scores_are_online_and_start_after_probation(noise: list[float]):
     full = _scores(noise)
     assert _scores(noise[:1000]) == full[:1000]  # later rows change no earlier score
     assert all(score == 0.0 for score in full[: PROBATION - 1])
+
+
+def _record_after(spiky: bool) -> list[int]:
+    """Alarms when a value beats the series' record by 3 (about 2 IQR) at row 2550."""
+    r = random.Random(4)
+    values = [10 + r.gauss(0, 1) for _ in range(2600)]
+    if spiky:  # routine benign spikes of 8 to 30 standard deviations
+        for i in range(30, 2500, 97):
+            values[i] += 8 + 22 * ((i * 7919) % 97) / 96
+    values[2550] = max(values[:2550]) + 3.0
+    return _alerts(values)
+
+
+def test_a_new_record_is_news_on_a_quiet_series_but_not_among_routine_spikes():
+    assert _record_after(spiky=False) == [2550]
+    assert _record_after(spiky=True) == []
+
+
+def test_a_detector_restored_from_its_state_continues_bit_for_bit():
+    r = random.Random(11)
+    series = [10 + 5 * math.sin(2 * math.pi * i / DAY) + r.gauss(0, 1) for i in range(1500)]
+    series[1300] += 15
+    whole, first = StreamingDetector(), StreamingDetector()
+    expected = [whole.update(v, START + i * FIVE_MINUTES) for i, v in enumerate(series)]
+    for i, v in enumerate(series[:700]):
+        first.update(v, START + i * FIVE_MINUTES)
+    restored = StreamingDetector.from_state(json.loads(json.dumps(first.to_state())))
+    rest = [restored.update(v, START + i * FIVE_MINUTES) for i, v in enumerate(series) if i >= 700]
+    assert rest == expected[700:]
+    assert max(rest) >= ALERT_SCORE  # the spike still alarms after the restore
