@@ -86,6 +86,36 @@ class SolutionInline(admin.TabularInline):
         return obj.success_label if obj.pk else "—"
 
 
+def merge_messages(selected: list[Problem], merge: services.MergeResult) -> list[str]:
+    """Plain sentences for what a merge followed instead of doing as asked: a problem that
+    had been merged away before stands for the problem it went into."""
+    names = {p.pk: str(p) for p in selected}
+    names.update(
+        Problem.objects.filter(pk__in=merge.redirected.values()).values_list("pk", "title")
+    )
+    keep, texts = merge.keep, []
+    for problem in selected:
+        into = merge.redirected.get(problem.pk)
+        if into is None:
+            continue
+        if problem is selected[0]:
+            texts.append(
+                f"Problem “{names[problem.pk]}” was already merged into “{keep}”; "
+                f"merged into “{keep}” instead."
+            )
+        elif into == keep.pk:
+            texts.append(
+                f"Problem “{names[problem.pk]}” was already merged into “{keep}”; "
+                "nothing to do for it."
+            )
+        else:
+            texts.append(
+                f"Problem “{names[problem.pk]}” was already merged into “{names[into]}”; "
+                f"merged “{names[into]}” into “{keep}” instead."
+            )
+    return texts
+
+
 @admin.register(Problem)
 class ProblemAdmin(admin.ModelAdmin):
     list_display = (
@@ -155,10 +185,31 @@ class ProblemAdmin(admin.ModelAdmin):
         if len(problems) < 2:
             self.message_user(request, "Select at least two problems to merge.", messages.WARNING)
             return
-        keep = services.merge_problems(problems[0], problems[1:])
-        self.message_user(
-            request, f"Merged {len(problems) - 1} problem(s) into “{keep}”.", messages.SUCCESS
-        )
+        try:
+            merge = services.merge_problems(problems[0], problems[1:])
+        except services.MergeConflict:
+            self.message_user(
+                request,
+                "These problems were being merged by something else at the same time; "
+                "nothing was changed. Reload the list and try again.",
+                messages.ERROR,
+            )
+            return
+        for text in merge_messages(problems, merge):
+            self.message_user(request, text, messages.WARNING)
+        if merge.merged:
+            self.message_user(
+                request,
+                f"Merged {len(merge.merged)} problem(s) into “{merge.keep}”.",
+                messages.SUCCESS,
+            )
+        else:
+            self.message_user(
+                request,
+                f"Nothing was merged: the selected problems are already one problem, "
+                f"“{merge.keep}”.",
+                messages.INFO,
+            )
 
     @admin.action(description="Export selected problems to JSON")
     def export_json(self, request: HttpRequest, queryset: QuerySet[Problem]) -> HttpResponse:

@@ -7,7 +7,8 @@ commit*). One module per kind of node, re-exported here so callers say
 
 * ``sightings`` -- the hot path counting every error into its problem;
 * ``aliases`` -- following the fingerprinter's merges (one problem per kind of error);
-* ``problems`` -- curated edits, embeddings, status, merges;
+* ``problems`` -- curated edits, embeddings, status;
+* ``merges`` -- folding problems together (every caller: admin, sweep, sightings);
 * ``solutions``, ``edges``, ``patterns`` -- the rest of the graph;
 * ``incidents`` -- opening incidents and moving them through their state machine.
 """
@@ -26,6 +27,7 @@ from knowledge.services.incidents import (
     resolve_diagnosis,
     start_remediation,
 )
+from knowledge.services.merges import MergeConflict, MergeResult, merge_problems
 from knowledge.services.patterns import (
     record_pattern_match,
     rollback_pattern,
@@ -36,7 +38,6 @@ from knowledge.services.patterns import (
 from knowledge.services.problems import (
     embed_problems,
     ensure_problem,
-    merge_problems,
     problem_edited,
     set_problem_status,
 )
@@ -63,6 +64,8 @@ __all__ = [
     "ensure_edge",
     "ensure_problem",
     "link",
+    "MergeConflict",
+    "MergeResult",
     "merge_problems",
     "problem_edited",
     "prune_counted_events",

@@ -16,7 +16,6 @@ whose fingerprinting recorded a merge, right after that sighting commits.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from django.db import connection, transaction
@@ -24,9 +23,8 @@ from prometheus_client import Counter
 
 from knowledge.fingerprint import Fingerprinter, get_fingerprinter
 from knowledge.fingerprint_state import MAX_ALIAS_HOPS
-from knowledge.models import Problem
 from knowledge.services.announce import TITLE_LENGTH
-from knowledge.services.problems import merge_problems
+from knowledge.services.merges import MergeConflict, lock_canonical, merge_problems
 
 logger = logging.getLogger(__name__)
 
@@ -43,21 +41,6 @@ ALIASES_APPLIED = Counter(
 _FIND_PROBLEMS = """
 SELECT fingerprint, id, merged_into_id FROM knowledge_problem WHERE fingerprint = ANY(%s)
 """
-
-# Canonical rows are locked in id order (as every merge locks them) and only while still
-# canonical (the condition is re-checked after a wait): a merge committed since the lookup
-# sends us round again, with no lock kept from this attempt (a savepoint drops it).
-_LOCK_CANONICAL = """
-SELECT count(*) FROM (
-    SELECT id FROM knowledge_problem WHERE id = ANY(%s) AND merged_into_id IS NULL
-    ORDER BY id FOR UPDATE
-) AS locked
-"""
-
-
-class _Moved(Exception):
-    """A row stopped being canonical while we waited for it."""
-
 
 # Without the new fingerprint's template (a process that never mined it) the tombstone takes
 # the title of the problem it points to; nobody sees it, but it must say what it stands for.
@@ -80,18 +63,6 @@ def _canonical_id(problem_id: int, merged_into_id: int | None) -> int:
     return merged_into_id or problem_id
 
 
-def _locked_canonical(cursor: Any, ids: Iterable[int]) -> bool:
-    wanted = sorted(set(ids))
-    try:
-        with transaction.atomic():
-            cursor.execute(_LOCK_CANONICAL, [wanted])
-            if cursor.fetchone()[0] != len(wanted):
-                raise _Moved
-    except _Moved:
-        return False
-    return True
-
-
 def follow_alias(
     cursor: Any, fingerprint: str, old: str = "", template: str = ""
 ) -> tuple[int | None, str]:
@@ -99,8 +70,10 @@ def follow_alias(
     and what that took (``MERGED``, ``TOMBSTONED`` or ``""``). Runs in the caller's
     transaction.
 
-    Both have problems: the newer (higher id) is merged into the older. Only ``old`` has:
-    ``fingerprint`` becomes a tombstone merged into it. Otherwise nothing is written, so an
+    Both have problems: the newer (higher id) is merged into the older (by
+    ``merge_problems``, which locks and re-checks the rows itself). Only ``old`` has:
+    ``fingerprint`` becomes a tombstone merged into it, once ``old``'s problem is locked and
+    still canonical. Otherwise nothing is written, so an
     alias whose old fingerprint never had a problem leaves no trace. Idempotent, and safe
     beside concurrent sightings, merges and sweeps: rows are locked in id order and checked
     still canonical before a merge or a tombstone, and a tombstone insert that loses to a new
@@ -114,12 +87,13 @@ def follow_alias(
         resolved, own = found.get(fingerprint), found.get(old)
         if resolved is not None and own is not None and resolved != own:
             keep, duplicate = sorted((resolved, own))
-            if not _locked_canonical(cursor, (keep, duplicate)):
-                continue
-            merge_problems(Problem.objects.get(pk=keep), [Problem.objects.get(pk=duplicate)])
-            return keep, MERGED
+            try:  # locks, re-checks and follows concurrent merges itself
+                merge = merge_problems(keep, [duplicate])
+            except MergeConflict:
+                break
+            return merge.keep.pk, MERGED if merge.merged else ""
         if resolved is None and own is not None:
-            if not _locked_canonical(cursor, (own,)):
+            if lock_canonical((own,)) is None:
                 continue
             cursor.execute(
                 _INSERT_TOMBSTONE,

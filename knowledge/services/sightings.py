@@ -69,9 +69,10 @@ _ATTEMPTS = 5
 class _MergedAway(Exception):
     """The sighting's problem was merged away while it waited for the row: start over.
 
-    Postgres keeps the row lock even when the re-check fails, and merges lock the kept problem
-    before the duplicate, so looking the problem up again in the same transaction (holding
-    the tombstone, waiting for the kept one) could deadlock with a concurrent merge."""
+    Postgres keeps the row lock even when the re-check fails, and merges lock their problems
+    in id order (``knowledge.services.merges``), so looking the problem up again in the same
+    transaction (holding the tombstone, waiting for a kept problem with a lower id) could
+    deadlock with a concurrent merge."""
 
 
 def _vector_literal(vector: Sequence[float]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.urls import reverse
 
@@ -216,3 +217,61 @@ def test_edge_pages(curator):
     response = curator.get(changelist("edge"))
     assert response.status_code == 200 and "causes" in response.content.decode()
     assert curator.get(change("edge", edge.pk)).status_code == 200
+
+
+@pytest.fixture
+def problem_curator(client, django_user_model):
+    """A staff member with just the problem permissions, as a curator would have."""
+    call_command("seed_knowledge", "--no-progress")
+    services.record_sighting(IMPORT_TIMEOUT, service="import-worker", instance="w1", at=T0)
+    user = django_user_model.objects.create_user("cora", password="pw-cora-123", is_staff=True)
+    user.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_problem", "change_problem"])
+    )
+    client.force_login(user)
+    return client
+
+
+def test_merge_action_into_a_merged_problem_follows_it_and_says_so(problem_curator):
+    chrome = Problem.objects.get(signal="import_timeout")
+    redis = Problem.objects.get(title="Redis out of memory")
+    sighted = Problem.objects.get(fingerprint__regex=r"^[0-9a-f]{16}$")
+    services.merge_problems(redis, [chrome])  # chrome, the oldest selected, is a tombstone now
+    count = Problem.objects.get(pk=redis.pk).occurrence_count
+
+    response = problem_curator.post(
+        changelist("problem"),
+        {"action": "merge_into_oldest", "_selected_action": [chrome.pk, sighted.pk]},
+        follow=True,
+    )
+
+    page = response.content.decode()
+    assert (
+        "Problem “Chrome import fails with large bookmarks file” was already merged into "
+        "“Redis out of memory”; merged into “Redis out of memory” instead." in page
+    )
+    assert "Merged 1 problem(s) into “Redis out of memory”." in page
+    chrome.refresh_from_db()
+    sighted.refresh_from_db()
+    assert chrome.merged_into == redis  # the tombstone was not revived
+    assert sighted.merged_into == redis
+    assert Problem.objects.get(pk=redis.pk).occurrence_count == count + 1
+    assert Occurrence.objects.get().problem == redis
+
+
+def test_merge_action_with_nothing_left_to_merge_says_so(problem_curator):
+    chrome = Problem.objects.get(signal="import_timeout")
+    sighted = Problem.objects.get(fingerprint__regex=r"^[0-9a-f]{16}$")
+    services.merge_problems(chrome, [sighted])
+
+    response = problem_curator.post(
+        changelist("problem"),
+        {"action": "merge_into_oldest", "_selected_action": [chrome.pk, sighted.pk]},
+        follow=True,
+    )
+
+    page = response.content.decode()
+    assert "was already merged into “Chrome import fails with large bookmarks file”" in page
+    assert "nothing to do for it" in page and "problem(s) into" not in page
+    assert "Nothing was merged: the selected problems are already one problem" in page
+    assert Problem.objects.get(pk=chrome.pk).merged_into is None
