@@ -12,7 +12,7 @@ import pytest
 from django.contrib import admin
 from django.utils import timezone
 
-from agents.models import Agent, AgentStatus, MetricSeries, Service, ServiceInstance
+from agents.models import Agent, AgentStatus, Anomaly, MetricSeries, Service, ServiceInstance
 from agents.runtime import sync_agent_rows
 from knowledge.models import Diagnosis, Problem, Severity
 from knowledge.seed import seed_knowledge
@@ -83,6 +83,39 @@ def _realistic_rows() -> None:
         current_activity="handling 1,234 events from bookmarks-import-worker-eu-west-1",
     )  # fmt: skip
     MetricSeries.objects.get_or_create(name="bookmarks.import.remote_feed.latency_ms.p99")
+    _remediation_rows(service.name, Diagnosis.objects.filter(problem__title=LONG_TITLE).first())
+
+
+def _remediation_rows(service: str, diagnosis: Diagnosis) -> None:
+    """A rule, a run waiting for approval, its audit entry, an incident, an anomaly and an
+    injected fault, all with the long names production gives them."""
+    from knowledge.services import open_incident
+    from remediation.audit import record
+    from remediation.models import RemediationRun, Rule
+    from simulator.models import FaultInjection
+
+    now = timezone.now()
+    rule = Rule.objects.create(
+        name="restart-import-worker-when-remote-feed-times-out", service=service,
+        signal=diagnosis.signal, action="restart_service", exception_type="httpx.ReadTimeout",
+    )  # fmt: skip
+    run = RemediationRun.objects.create(
+        rule=rule, diagnosis=diagnosis, service=service, instance="web-1",
+        signal=diagnosis.signal, action="restart_service", risk="high", confidence=0.87,
+        threshold=0.8, status="awaiting_approval", preview=f"would restart {service}/web-1",
+        blast_radius={"instances": 1}, evidence={"root_cause": LONG_TITLE},
+    )  # fmt: skip
+    record("run.created", run=run, rule=rule, actor="diagnostic-agent", reason=LONG_TITLE)
+    open_incident(diagnosis)
+    Anomaly.objects.create(
+        series="bookmarks.import.remote_feed.latency_ms.p99{endpoint=/api/import/netscape}",
+        detector="burst", category="latency", severity="critical", score=12.5, value=30125.0,
+        window_start=now - timedelta(minutes=1), window_end=now, problem=diagnosis.problem,
+    )  # fmt: skip
+    FaultInjection.objects.create(
+        scenario="import-remote-feed-timeout", title=LONG_TITLE, root_cause="upstream_timeout",
+        service=service, correct_remediation="restart_service",
+    )  # fmt: skip
 
 
 def _admin_pages() -> list[tuple[str, str]]:
