@@ -30,22 +30,26 @@ LONG_TITLE = (
 # Cells (and tables) wider than their box by more than a pixel of rounding.
 OVERFLOWS = """() => {
   const out = [];
-  const table = document.querySelector("#result_list");
-  if (table) {
+  for (const table of document.querySelectorAll("#result_list, main table, #content table")) {
     const box = table.closest(".results") || table.parentElement;
+    const name = table.id || table.closest("[id]")?.id || "table";
     if (table.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
-      out.push("table wider than the window: " + Math.round(table.getBoundingClientRect().width));
+      out.push(name + " wider than the window: " + Math.round(table.getBoundingClientRect().width));
     if (box.scrollWidth > box.clientWidth + 1)
-      out.push("table wider than its box: " + box.scrollWidth + " > " + box.clientWidth);
+      out.push(name + " wider than its box: " + box.scrollWidth + " > " + box.clientWidth);
     for (const cell of table.querySelectorAll("th, td")) {
       if (cell.scrollWidth > cell.clientWidth + 1) {
-        const i = cell.cellIndex;
-        const head = table.querySelectorAll("thead th")[i];
-        out.push((head ? head.innerText.trim() : i) + ": " + cell.innerText.trim().slice(0, 60)
+        const head = table.querySelectorAll("thead th")[cell.cellIndex];
+        out.push(name + " " + (head ? head.innerText.trim() : cell.cellIndex) + ": "
+                 + cell.innerText.trim().slice(0, 60)
                  + " (" + cell.scrollWidth + " > " + cell.clientWidth + ")");
       }
     }
   }
+  // The dashboard's panels: nothing (an Approve button, a long id) may stick out of one.
+  for (const panel of document.querySelectorAll(".panel"))
+    if (panel.scrollWidth > panel.clientWidth + 1)
+      out.push((panel.id || "panel") + " overflows: " + panel.scrollWidth + " > " + panel.clientWidth);
   if (document.documentElement.scrollWidth > document.documentElement.clientWidth + 1)
     out.push("page scrolls sideways: " + document.documentElement.scrollWidth);
   return out;
@@ -131,7 +135,24 @@ def _admin_pages() -> list[tuple[str, str]]:
         if first is not None:
             name = f"{meta.app_label}-{meta.model_name}-change"
             pages.append((name, f"{base}{first.pk}/change/"))
-    return pages
+    return pages + _dashboard_pages()
+
+
+def _dashboard_pages() -> list[tuple[str, str]]:
+    """The operator's own pages, on the same long rows."""
+    from knowledge.models import Incident
+    from remediation.models import RemediationRun
+
+    problem = Problem.objects.get(fingerprint__startswith="layout:long-0:")
+    return [
+        ("dashboard-overview", "/"),
+        ("dashboard-problem", f"/problems/{problem.pk}/"),
+        ("dashboard-incident", f"/incidents/{Incident.objects.latest('pk').pk}/"),
+        ("dashboard-run", f"/runs/{RemediationRun.objects.latest('pk').pk}/"),
+        ("dashboard-agent", "/agents/bookmark-monitor/"),
+        ("dashboard-events", "/events/"),
+        ("dashboard-services", "/services/"),
+    ]
 
 
 def test_no_admin_column_overflows_at_1280_px(browser_page, django_user_model):
