@@ -49,7 +49,8 @@ OVERFLOWS = """() => {
   // The dashboard's panels: nothing (an Approve button, a long id) may stick out of one.
   for (const panel of document.querySelectorAll(".panel"))
     if (panel.scrollWidth > panel.clientWidth + 1)
-      out.push((panel.id || "panel") + " overflows: " + panel.scrollWidth + " > " + panel.clientWidth);
+      out.push((panel.id || "panel") + " overflows: " + panel.scrollWidth + " > "
+               + panel.clientWidth);
   if (document.documentElement.scrollWidth > document.documentElement.clientWidth + 1)
     out.push("page scrolls sideways: " + document.documentElement.scrollWidth);
   return out;
