@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from agents import service_registry
 from agents.ingest import tokens
 from agents.models import Agent, Anomaly, ApiToken, MetricSeries, Service, ServiceInstance
+from core.humane import ago_column
 
 # Registered URLs come from services on an internal network, usually plain http; say so
 # rather than rely on Django's changing default scheme.
@@ -21,7 +22,14 @@ URL_FIELDS = {models.URLField: {"assume_scheme": "http"}}
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ("name", "service", "prefix", "created_at", "last_used_at", "state")
+    list_display = (
+        "name",
+        "service",
+        "prefix",
+        ago_column("created_at"),
+        ago_column("last_used_at"),
+        "state",
+    )
     list_filter = ("service", ("revoked_at", admin.EmptyFieldListFilter))
     search_fields = ("name", "service", "prefix")
     readonly_fields = ("prefix", "created_at", "last_used_at", "revoked_at")
@@ -78,7 +86,7 @@ class ServiceInstanceInline(admin.TabularInline):
 @admin.register(Service)
 class ServiceAdmin(admin.ModelAdmin):
     formfield_overrides = URL_FIELDS
-    list_display = ("name", "version", "instance_count", "updated_at")
+    list_display = ("name", "version", "instance_count", ago_column("updated_at"))
     search_fields = ("name",)
     inlines = (ServiceInstanceInline,)
 
@@ -98,10 +106,10 @@ class ServiceInstanceAdmin(admin.ModelAdmin):
         "service",
         "status",
         "version",
-        "last_heartbeat_at",
+        ago_column("last_heartbeat_at"),
         "last_check_result",
         "last_check_latency_ms",
-        "last_checked_at",
+        ago_column("last_checked_at"),
     )
     list_filter = ("service", "last_check_result")
     list_select_related = ("service",)
@@ -136,7 +144,7 @@ class AgentAdmin(admin.ModelAdmin):
     """Operators switch agents on and off here; the rest is reported by the workers."""
 
     list_display = (
-        "name", "kind", "version", "enabled", "status", "last_heartbeat",
+        "name", "kind", "version", "enabled", "status", ago_column("last_heartbeat"),
         "events_processed", "errors", "current_activity",
     )  # fmt: skip
     list_filter = ("enabled", "status", "kind")
@@ -160,7 +168,7 @@ class MetricSeriesAdmin(admin.ModelAdmin):
 
 @admin.register(Anomaly)
 class AnomalyAdmin(admin.ModelAdmin):
-    list_display = ("detected_at", "series", "detector", "score", "value", "problem")
+    list_display = (ago_column("detected_at"), "series", "detector", "score", "value", "problem")
     list_filter = ("detector",)
     search_fields = ("series",)
     date_hierarchy = "detected_at"

@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
+from core.humane import ago_column
 from remediation import engine, safety
 from remediation.actions import registered_actions
 from remediation.audit import canonical_json
@@ -27,7 +28,7 @@ from remediation.models import (
 
 @admin.register(RemediationSettings)
 class RemediationSettingsAdmin(admin.ModelAdmin):
-    list_display = ["autonomy_mode", "kill_switch", "dry_run", "updated_at"]
+    list_display = ["autonomy_mode", "kill_switch", "dry_run", ago_column("updated_at")]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return not RemediationSettings.objects.exists()
@@ -179,7 +180,7 @@ class AttemptInline(TransitionInline):
 @admin.register(RemediationRun)
 class RemediationRunAdmin(admin.ModelAdmin):
     list_display = ["pk", "action", "service", "signal", "risk", "confidence", "status",
-                    "created_at"]  # fmt: skip
+                    ago_column("created_at")]  # fmt: skip
     list_filter = ["status", "risk", "action"]
     search_fields = ["service", "signal", "action"]
     inlines = [TransitionInline, ApprovalInline, AttemptInline]
@@ -216,7 +217,7 @@ class RemediationRunAdmin(admin.ModelAdmin):
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(admin.ModelAdmin):
-    list_display = ["pk", "at", "kind", "run_id", "rule_id", "actor"]
+    list_display = ["pk", ago_column("at"), "kind", "run_id", "rule_id", "actor"]
     list_filter = ["kind"]
     search_fields = ["kind", "actor", "run_id"]
     actions = ["export_jsonl"]

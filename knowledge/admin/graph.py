@@ -7,6 +7,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from core.humane import ago_column
 from knowledge.admin.panels import node_link
 from knowledge.models import (
     Diagnosis,
@@ -37,7 +38,8 @@ class DiagnosisAdmin(admin.ModelAdmin):
     """What the diagnostic agent concluded, with its evidence; curators may dismiss one."""
 
     list_display = (
-        "created_at", "problem", "service", "signal", "confidence", "event_count", "status",
+        ago_column("created_at"), "problem", "service", "signal", "confidence", "event_count",
+        "status",
     )  # fmt: skip
     list_filter = ("status", "signal", "service")
     search_fields = ("root_cause", "signal", "problem__title", "problem__fingerprint")
@@ -57,6 +59,6 @@ class DiagnosisAdmin(admin.ModelAdmin):
 class RecommendationAdmin(admin.ModelAdmin):
     """Values learned from traffic (e.g. the import batch size RetryWithSmallerBatch uses)."""
 
-    list_display = ("key", "value", "confidence", "updated_at")
+    list_display = ("key", "value", "confidence", ago_column("updated_at"))
     search_fields = ("key",)
     readonly_fields = ("evidence", "updated_at")

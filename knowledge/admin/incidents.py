@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
+from core.humane import ago_column
 from knowledge.models import Incident, IncidentEvent
 
 
@@ -22,7 +23,14 @@ class TimelineInline(admin.TabularInline):
 
 @admin.register(Incident)
 class IncidentAdmin(admin.ModelAdmin):
-    list_display = ("title", "service", "severity", "state", "opened_at", "resolved_at")
+    list_display = (
+        "title",
+        "service",
+        "severity",
+        "state",
+        ago_column("opened_at"),
+        ago_column("resolved_at"),
+    )
     list_filter = ("state", "severity", "service")
     search_fields = ("title", "service")
     readonly_fields = (

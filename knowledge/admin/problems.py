@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from core.humane import ago_column
 from knowledge import backup, services
 from knowledge.admin.panels import (
     OCCURRENCES_SHOWN,
@@ -125,7 +126,7 @@ class ProblemAdmin(admin.ModelAdmin):
         "status",
         "signal",
         "occurrence_count",
-        "last_seen",
+        ago_column("last_seen"),
         "merged_into",
     )
     list_filter = ("category", "severity", "status", ServiceFilter)

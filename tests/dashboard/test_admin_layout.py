@@ -1,0 +1,185 @@
+"""Every admin changelist, and a change form of each model with a row, rendered in headless
+Chromium with long, realistic rows: no cell overflows its column and no table is wider than
+its container at 1280 px (an operator at 3 a.m. must not scroll sideways to find "Last seen").
+Screenshots at 1280 and 1440 px go to var/screenshots/admin/ for a human to look at."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.contrib import admin
+from django.utils import timezone
+
+from agents.models import Agent, AgentStatus, Anomaly, MetricSeries, Service, ServiceInstance
+from agents.runtime import sync_agent_rows
+from knowledge.models import Diagnosis, Problem, Severity
+from knowledge.seed import seed_knowledge
+from tests.dashboard.conftest import SCREENSHOTS
+from tests.dashboard.test_browser import _free_port, _start_server, _stop
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "pw-admin-layout-1"
+LONG_TITLE = (
+    "Bookmark import worker timed out after 300s while fetching the remote feed "
+    "https://feeds.example.com/users/alice-long-name/bookmarks/export?format=netscape&page=17"
+)
+
+# Cells (and tables) wider than their box by more than a pixel of rounding.
+OVERFLOWS = """() => {
+  const out = [];
+  for (const table of document.querySelectorAll("#result_list, main table, #content table")) {
+    const box = table.closest(".results") || table.parentElement;
+    const name = table.id || table.closest("[id]")?.id || "table";
+    if (table.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+      out.push(name + " wider than the window: " + Math.round(table.getBoundingClientRect().width));
+    if (box.scrollWidth > box.clientWidth + 1)
+      out.push(name + " wider than its box: " + box.scrollWidth + " > " + box.clientWidth);
+    for (const cell of table.querySelectorAll("th, td")) {
+      if (cell.scrollWidth > cell.clientWidth + 1) {
+        const head = table.querySelectorAll("thead th")[cell.cellIndex];
+        out.push(name + " " + (head ? head.innerText.trim() : cell.cellIndex) + ": "
+                 + cell.innerText.trim().slice(0, 60)
+                 + " (" + cell.scrollWidth + " > " + cell.clientWidth + ")");
+      }
+    }
+  }
+  // The dashboard's panels: nothing (an Approve button, a long id) may stick out of one.
+  for (const panel of document.querySelectorAll(".panel"))
+    if (panel.scrollWidth > panel.clientWidth + 1)
+      out.push((panel.id || "panel") + " overflows: " + panel.scrollWidth + " > "
+               + panel.clientWidth);
+  if (document.documentElement.scrollWidth > document.documentElement.clientWidth + 1)
+    out.push("page scrolls sideways: " + document.documentElement.scrollWidth);
+  return out;
+}"""
+
+
+def _realistic_rows() -> None:
+    """Long titles, long services and signals, many columns filled: the rows that clip."""
+    seed_knowledge()
+    sync_agent_rows()
+    now = timezone.now()
+    service = Service.objects.create(name="bookmarks-import-worker-eu-west-1", version="2.14.3")
+    ServiceInstance.objects.create(
+        service=service, instance_id="bookmarks-import-worker-eu-west-1-7f9c6d5b8-x2k4q",
+        last_heartbeat_at=now,
+    )  # fmt: skip
+    for n in range(3):
+        problem = Problem.objects.create(
+            fingerprint=f"layout:long-{n}:" + "f" * 40,
+            title=LONG_TITLE,
+            severity=Severity.CRITICAL,
+            signal="bookmark_import_remote_feed_timeout",
+            occurrence_count=123456,
+            services=[service.name],
+        )
+        Problem.objects.filter(pk=problem.pk).update(last_seen=now - timedelta(minutes=3 + n))
+        Diagnosis.objects.create(
+            problem=problem, service=service.name, instance="web-1",
+            trigger_event_id=f"evt-{n}-" + "0123456789abcdef" * 2,
+            trigger_type="bookmark.import.failed", root_cause=LONG_TITLE,
+            signal="bookmark_import_remote_feed_timeout", confidence=0.87,
+        )  # fmt: skip
+    Agent.objects.filter(name="bookmark-monitor").update(
+        status=AgentStatus.RUNNING, last_heartbeat=now,
+        current_activity="handling 1,234 events from bookmarks-import-worker-eu-west-1",
+    )  # fmt: skip
+    MetricSeries.objects.get_or_create(name="bookmarks.import.remote_feed.latency_ms.p99")
+    _remediation_rows(service.name, Diagnosis.objects.filter(problem__title=LONG_TITLE).first())
+
+
+def _remediation_rows(service: str, diagnosis: Diagnosis) -> None:
+    """A rule, a run waiting for approval, its audit entry, an incident, an anomaly and an
+    injected fault, all with the long names production gives them."""
+    from knowledge.services import open_incident
+    from remediation.audit import record
+    from remediation.models import RemediationRun, Rule
+    from simulator.models import FaultInjection
+
+    now = timezone.now()
+    rule = Rule.objects.create(
+        name="restart-import-worker-when-remote-feed-times-out", service=service,
+        signal=diagnosis.signal, action="restart_service", exception_type="httpx.ReadTimeout",
+    )  # fmt: skip
+    run = RemediationRun.objects.create(
+        rule=rule, diagnosis=diagnosis, service=service, instance="web-1",
+        signal=diagnosis.signal, action="restart_service", risk="high", confidence=0.87,
+        threshold=0.8, status="awaiting_approval", preview=f"would restart {service}/web-1",
+        blast_radius={"instances": 1}, evidence={"root_cause": LONG_TITLE},
+    )  # fmt: skip
+    record("run.created", run=run, rule=rule, actor="diagnostic-agent", reason=LONG_TITLE)
+    open_incident(diagnosis)
+    Anomaly.objects.create(
+        series="bookmarks.import.remote_feed.latency_ms.p99{endpoint=/api/import/netscape}",
+        detector="burst", category="latency", severity="critical", score=12.5, value=30125.0,
+        window_start=now - timedelta(minutes=1), window_end=now, problem=diagnosis.problem,
+    )  # fmt: skip
+    FaultInjection.objects.create(
+        scenario="import-remote-feed-timeout", title=LONG_TITLE, root_cause="upstream_timeout",
+        service=service, correct_remediation="restart_service",
+    )  # fmt: skip
+
+
+def _admin_pages() -> list[tuple[str, str]]:
+    """(name, url) of every registered changelist and of the change form of its first row."""
+    pages = []
+    for model in admin.site._registry:
+        meta = model._meta
+        if meta.app_label in {"auth"}:
+            continue
+        base = f"/admin/{meta.app_label}/{meta.model_name}/"
+        pages.append((f"{meta.app_label}-{meta.model_name}-list", base))
+        first = model.objects.order_by("-pk").first()
+        if first is not None:
+            name = f"{meta.app_label}-{meta.model_name}-change"
+            pages.append((name, f"{base}{first.pk}/change/"))
+    return pages + _dashboard_pages()
+
+
+def _dashboard_pages() -> list[tuple[str, str]]:
+    """The operator's own pages, on the same long rows."""
+    from knowledge.models import Incident
+    from remediation.models import RemediationRun
+
+    problem = Problem.objects.get(fingerprint__startswith="layout:long-0:")
+    return [
+        ("dashboard-overview", "/"),
+        ("dashboard-problem", f"/problems/{problem.pk}/"),
+        ("dashboard-incident", f"/incidents/{Incident.objects.latest('pk').pk}/"),
+        ("dashboard-run", f"/runs/{RemediationRun.objects.latest('pk').pk}/"),
+        ("dashboard-agent", "/agents/bookmark-monitor/"),
+        ("dashboard-events", "/events/"),
+        ("dashboard-services", "/services/"),
+    ]
+
+
+def test_no_admin_column_overflows_at_1280_px(browser_page, django_user_model):
+    django_user_model.objects.create_superuser("ada", "ada@example.com", PASSWORD)
+    _realistic_rows()
+    page = browser_page
+    shots = SCREENSHOTS / "admin"
+    shots.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = _start_server(port)
+    try:
+        page.goto(base + "/admin/login/")
+        page.fill("#id_username", "ada")
+        page.fill("#id_password", PASSWORD)
+        page.click("input[type=submit]")
+        problems: dict[str, list[str]] = {}
+        for name, url in _admin_pages():
+            for width in (1440, 1280):
+                page.set_viewport_size({"width": width, "height": 900})
+                response = page.goto(base + url)
+                assert response is not None and response.status == 200, url
+                page.screenshot(path=str(shots / f"{name}-{width}.png"), full_page=True)
+            found = page.evaluate(OVERFLOWS)
+            if found:
+                problems[url] = found
+        assert problems == {}, json.dumps(problems, indent=1)
+    finally:
+        _stop(server)
