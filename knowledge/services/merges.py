@@ -69,23 +69,22 @@ def lock_canonical(ids: Iterable[int]) -> dict[int, Problem] | None:
     """Lock the problems in id order, provided each is still canonical; ``None`` (holding no
     lock) when one was merged away meanwhile. Must run inside a transaction.
 
-    Postgres re-checks ``merged_into IS NULL`` on the row as it is after waiting for its lock,
-    but keeps a lock taken on a row that then fails the check: the savepoint drops it, so a
-    caller that goes round again holds nothing a concurrent merge waits for.
+    One row at a time, checked as soon as it is locked: a row that a merge turned into a
+    tombstone while we waited for it stays locked by us until the savepoint is rolled back,
+    and waiting for the next row while holding it deadlocks against the merge that now
+    re-points that tombstone. So we only ever wait while holding rows known canonical.
     """
-    wanted = sorted(set(ids))
+    locked: dict[int, Problem] = {}
     try:
         with transaction.atomic():
-            locked = list(
-                Problem.objects.select_for_update()
-                .filter(pk__in=wanted, merged_into__isnull=True)
-                .order_by("pk")
-            )
-            if len(locked) != len(wanted):
-                raise _Moved
+            for pk in sorted(set(ids)):
+                problem = Problem.objects.select_for_update().filter(pk=pk).first()
+                if problem is None or problem.merged_into_id is not None:
+                    raise _Moved
+                locked[pk] = problem
     except _Moved:
         return None
-    return {p.pk: p for p in locked}
+    return locked
 
 
 class _Moved(Exception):
