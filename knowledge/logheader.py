@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 
 from knowledge import logstruct
 from knowledge.logheader_match import CompiledLayout
@@ -30,6 +31,7 @@ from knowledge.logheader_rules import (
     _FIELD_DELIMITERS,
     _LEGACY_ANCHOR,
     _LEGACY_TAILS,
+    _TAIL_RES,
     _TAILS,
     _TERM,
     _TERM_V2,
@@ -143,14 +145,9 @@ class HeaderModel:
         return self._apply(line)
 
     def _observe(self, line: str) -> None:
-        tokens: list[str] = []
-        pos = 0
-        while len(tokens) < MAX_HEADER_COLUMNS:
-            m = _TOKEN_SCAN.match(line, pos)
-            if m is None:
-                break
-            tokens.append(m.group(1))
-            pos = m.end()
+        # ``\s*(token)`` matches wherever a non-space character remains, so scanning finds
+        # the same chain of tokens as matching at each previous end, in one C loop.
+        tokens = [m.group(1) for m in islice(_TOKEN_SCAN.finditer(line), MAX_HEADER_COLUMNS)]
         self._sample.append([_classify(t) for t in tokens])
         self._sample_tokens.append(tokens)
         self._sample_lines.append(line)
@@ -248,12 +245,14 @@ class HeaderModel:
                 return
 
     def _fit_tails(self, columns: list[str]) -> list[str]:
-        fixed = re.compile(self._fixed_pattern(columns))
+        # Matched part by part (``logheader_match``): compiling the whole fixed pattern, the
+        # anchor alternation once per column, cost a third of mining a 2,000-line source.
+        fixed = self._compile(HeaderLayout(columns)).match_end
         rests = []
         for line in self._sample_lines:
-            m = fixed.match(line)
-            if m is not None:
-                rests.append(line[m.end() :])
+            end = fixed(line)
+            if end is not None:
+                rests.append(line[end:])
         if not rests:
             return []
         chosen: list[str] = []
@@ -263,7 +262,7 @@ class HeaderModel:
         for name in order:
             if name == "program" and "dash" in chosen:
                 continue
-            pattern = re.compile(_TAILS[name])
+            pattern = _TAIL_RES[name]
             hits = 0
             for i, rest in enumerate(rests):
                 m = pattern.match(rest)

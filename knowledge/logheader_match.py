@@ -48,15 +48,21 @@ class CompiledLayout:
 
     def message_start(self, line: str) -> int:
         """Offset where the message starts (0 when the layout does not fit ``line``)."""
+        end = self.match_end(line)
+        return 0 if end is None else end
+
+    def match_end(self, line: str) -> int | None:
+        """Where the whole layout's match at the start of ``line`` ends (``None``: no match),
+        found part by part as ``message_start`` is."""
         if self._full is not None and not self._columns and not self._tails:
             m = self._full.match(line)
-            return 0 if m is None else m.end()
+            return None if m is None else m.end()
         pos = self._lead.match(line).end()  # type: ignore[union-attr]  # \s* always matches
         for column in self._columns:
             m = column.match(line, pos)
             if m is None:  # another split may fit: ask the whole pattern
                 whole = self.match(line)
-                return 0 if whole is None else whole.end()
+                return None if whole is None else whole.end()
             pos = m.end()
         for tail in self._tails:
             m = tail.match(line, pos)

@@ -80,6 +80,8 @@ _TAILS: dict[str, str] = {
     # unbracketed thread names ("main", "Reference Handler"), Proxifier's "prog.exe *64 - ".
     "program": r"(?P<program>[^\s:\[\]]+(?:\s[^\s:\[\]]+){0,2})\s-\s+",
 }
+# Compiled once at import: fitting tries every tail on every sample line of every source.
+_TAIL_RES = {name: re.compile(pattern) for name, pattern in _TAILS.items()}
 
 # Layouts stored before ``RULES_VERSION`` 2 were fitted with two rules that served one Loghub
 # system each and changed no grouping when left out (leave-one-system-out, both label sets):

@@ -255,7 +255,7 @@ class TemplateMiner:
         them). ``Fingerprinter`` does not use this cache: it keys on the masked message.
         """
         model = self.header_model
-        if not model.frozen:
+        if not model._frozen:  # the attribute, not the property: this runs for every line
             parsed = model.split(line)
             return self.add_message(parsed.message, parsed.header)
         if model.structured:  # the message is a field, not a suffix: no offset to cache
@@ -267,16 +267,11 @@ class TemplateMiner:
         if hit is not None:
             start, cluster_id, drain_id, words = hit
             message = line[start:].strip() if start else line.strip()
-            return MinedLine(
-                cluster_id,
-                self._templates[cluster_id],
-                None,
-                message,
-                drain_id,
-                words,
-                raw=line,
-                model=model,
+            mined = MinedLine(
+                cluster_id, self._templates[cluster_id], None, message, drain_id, words
             )
+            mined._raw, mined._model = line, model  # keywords cost more than two stores
+            return mined
         start = model.message_start(line)
         message = line[start:].strip() if start else line.strip()
         # Lines of a new shape often carry a message of a known shape (the header varies).
