@@ -16,6 +16,7 @@ keep their whole text as the message.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
@@ -183,9 +184,10 @@ class HeaderModel:
             if len(anchors) >= COLUMN_RATE * n:
                 if col - last_anchor - 1 > MAX_HEADER_GAP:
                     break
-                kinds = {c: anchors.count(c) for c in set(anchors)}
                 columns.extend(["free"] * (col - len(columns)))
-                columns.append(max(kinds, key=kinds.__getitem__))
+                # Ties go to the kind seen first: a set's order would vary with the hash seed,
+                # and two workers must read the same layout from the same lines.
+                columns.append(Counter(anchors).most_common(1)[0][0])
                 last_anchor = col
                 if columns[-1] == "level":
                     break
