@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import redis
@@ -73,14 +74,26 @@ class SharedStore:
 
     # -- shared mining -----------------------------------------------------------------------
 
-    def _mine_shared(self, masked_messages: list[str]) -> dict[str, tuple[str, str, int, str]]:
-        """Mine under the Redis lock against the latest shared state; save if it changed."""
+    @contextmanager
+    def _mining_lock(self, doing: str) -> Iterator[None]:
+        """Hold the state's Redis lock; a lock that expired meanwhile is logged, not raised
+        (``_save`` refuses a stale write anyway)."""
         lock = self.redis.lock(
             self._k_lock, timeout=LOCK_TIMEOUT_SECONDS, blocking_timeout=LOCK_TIMEOUT_SECONDS
         )
         if not lock.acquire():
             raise TimeoutError(f"could not take {self._k_lock} in {LOCK_TIMEOUT_SECONDS}s")
         try:
+            yield
+        finally:
+            try:
+                lock.release()
+            except redis.exceptions.LockError:
+                logger.warning("fingerprint lock %s expired while %s", self._k_lock, doing)
+
+    def _mine_shared(self, masked_messages: list[str]) -> dict[str, tuple[str, str, int, str]]:
+        """Mine under the Redis lock against the latest shared state; save if it changed."""
+        with self._mining_lock("mining"):
             for _attempt in range(3):
                 self._load_if_stale()
                 state = self._state
@@ -106,20 +119,10 @@ class SharedStore:
                 masked: (state.resolve(own), template, cluster_id, own)
                 for masked, (_, template, cluster_id, own) in out.items()
             }
-        finally:
-            try:
-                lock.release()
-            except redis.exceptions.LockError:
-                logger.warning("fingerprint lock %s expired while mining", self._k_lock)
 
     def _record_aliases(self, merges: dict[str, str]) -> None:
         """Record ``old -> new`` merges in the shared state, under the lock (as mining does)."""
-        lock = self.redis.lock(
-            self._k_lock, timeout=LOCK_TIMEOUT_SECONDS, blocking_timeout=LOCK_TIMEOUT_SECONDS
-        )
-        if not lock.acquire():
-            raise TimeoutError(f"could not take {self._k_lock} in {LOCK_TIMEOUT_SECONDS}s")
-        try:
+        with self._mining_lock("merging"):
             for _attempt in range(3):
                 self._load_if_stale()
                 new_aliases: dict[str, str] = {}
@@ -131,11 +134,6 @@ class SharedStore:
                 self._state = SharedState()
             self._cache.clear()
             self._cache_version = self._state.version
-        finally:
-            try:
-                lock.release()
-            except redis.exceptions.LockError:
-                logger.warning("fingerprint lock %s expired while merging", self._k_lock)
 
     def _load_if_stale(self) -> None:
         if int(self.redis.get(self._k_version) or 0) != self._state.version:
