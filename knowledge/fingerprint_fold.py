@@ -48,6 +48,18 @@ class KeyFolding:
     families: FamilyIndex
     drain: Any
 
+    def _key_fingerprint(self, family: int, key: str, template: str) -> tuple[str, bool]:
+        """The fingerprint a cluster key answers with, and whether it was made just now (a
+        new key takes its template's existing fingerprint, else the template's hash)."""
+        fingerprint = self.keys.get(key)
+        if fingerprint is not None:
+            return fingerprint, False
+        fingerprint = self.by_template.get(template) or template_fingerprint(template)
+        self.keys[key] = fingerprint
+        self.cluster_keys.setdefault(family, []).append(key)
+        self.by_template.setdefault(template, fingerprint)
+        return fingerprint, True
+
     def _track(
         self, family: int, tokens: Sequence[str], template_tokens: Sequence[str]
     ) -> tuple[list[tuple[int, str]], bool, bool]:
@@ -169,11 +181,7 @@ class KeyFolding:
                 continue
             folded_key = _key(family, kept)
             template = self.keyed_template(template_tokens, kept)
-            folded = self.keys.get(folded_key)
-            if folded is None:
-                folded = self.by_template.get(template) or template_fingerprint(template)
-                self.keys[folded_key] = folded
-                self.cluster_keys[family].append(folded_key)
-                self.by_template.setdefault(template, folded)
+            folded, created = self._key_fingerprint(family, folded_key, template)
+            if created:
                 self.templates.setdefault(folded, template)
             self._alias(self.keys[key], folded, new_aliases)

@@ -178,13 +178,8 @@ class SharedState(KeyFolding):
         key = _key(family, kept)
         template = self.keyed_template(template_tokens, kept)
 
-        own = self.keys.get(key)
-        if own is None:
-            own = self.by_template.get(template) or template_fingerprint(template)
-            self.keys[key] = own
-            self.cluster_keys.setdefault(family, []).append(key)
-            self.by_template.setdefault(template, own)
-            changed = True
+        own, created = self._key_fingerprint(family, key, template)
+        changed = changed or created
         if self.templates.get(own) != template:
             self._set_template(own, template, new_aliases)
             changed = True

@@ -19,6 +19,7 @@ from knowledge.fingerprint import Fingerprinter
 from knowledge.fingerprint_state import SharedState
 from knowledge.loghub_crossval import mine_lines
 from knowledge.logparse import MAX_WORD_VALUES, SIM_TH, TemplateMiner
+from tests.knowledge.lockless import CountingRedis
 
 NAMESPACE = "test:fp:families"
 USERS = ["alice", "bob", "carol", "dave", "erin", "frank"]
@@ -106,15 +107,8 @@ def test_a_new_worker_answers_families_and_routes_without_the_lock(
     expected = [first.fingerprint_line(line, service="nginx") for line in lines]
     calls: list[str] = []
 
-    class Counting:
-        def __getattr__(self, name: str):
-            calls.append(name)
-            if name == "lock":
-                raise AssertionError("a known line must not take the mining lock")
-            return getattr(clean_redis, name)
-
     joining = Fingerprinter(clean_redis, namespace=NAMESPACE)
-    monkeypatch.setattr(joining, "redis", Counting())
+    monkeypatch.setattr(joining, "redis", CountingRedis(clean_redis, calls))
     joined = joining.fingerprint_lines(lines, service="nginx")
     assert calls == ["pipeline"]  # state, version and the header layout together
     assert [(r.fingerprint, r.own) for r in joined] == [

@@ -15,6 +15,7 @@ import redis
 
 from knowledge.fingerprint import Fingerprinter
 from knowledge.logheader import HeaderLayout, HeaderModel
+from tests.knowledge.lockless import CountingRedis
 
 NAMESPACE = "test:fp:workers"
 THREADS = ["main", "Reference Handler", "pool-2-thread-1", "Signal Dispatcher"]
@@ -85,15 +86,8 @@ def test_a_new_worker_reads_the_learned_state_in_one_round_trip_and_takes_no_loc
     )
     calls: list[str] = []
 
-    class Counting:
-        def __getattr__(self, name: str):
-            calls.append(name)
-            if name == "lock":
-                raise AssertionError("a known line must not take the mining lock")
-            return getattr(client, name)
-
     joining = Fingerprinter(client, namespace=NAMESPACE)
-    monkeypatch.setattr(joining, "redis", Counting())
+    monkeypatch.setattr(joining, "redis", CountingRedis(client, calls))
     assert joining.fingerprint_lines(lines, service="billing") == expected
     assert calls == ["pipeline"]  # state, version and the header layout together
 
