@@ -105,3 +105,23 @@ def test_the_live_fingerprint_of_a_unit_message_ignores_the_unit(clean_redis: re
     assert len(prints) == 1
     other = worker.fingerprint_message("nginx.service: Failed.", service="host").fingerprint
     assert other not in prints
+
+
+def test_a_bracketed_leading_word_does_not_split_an_event():
+    # CRON's ``(%s) CMD (%s)``: the user leads, in parentheses; drain3's prefix tree would
+    # give each user its own branch, where the rest of the message would agree.
+    users = ["alice", "bob", "root", "deploy", "www-data", "svc_backup", "mia"]
+    r = random.Random(3)
+    cron = [
+        f"({r.choice(users)}) CMD (/opt/jobs/{r.randint(1, 999)}.sh --quiet)" for _ in range(50)
+    ]
+    assert _groups(cron) == 1
+
+
+def test_a_bracketed_leading_word_still_needs_the_rest_to_agree():
+    texts = ["link is up on port", "link is down on port"]
+    miner = TemplateMiner()
+    mined = [miner.add_message(f"[{tag}] {text}") for tag in ("hsm", "radio") for text in texts]
+    ids = miner.final_cluster_ids(mined)
+    assert ids[0] == ids[2] and ids[1] == ids[3]  # the tag alone does not split
+    assert ids[0] != ids[1]  # a differing word still does
