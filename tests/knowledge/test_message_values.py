@@ -125,3 +125,14 @@ def test_a_bracketed_leading_word_still_needs_the_rest_to_agree():
     ids = miner.final_cluster_ids(mined)
     assert ids[0] == ids[2] and ids[1] == ids[3]  # the tag alone does not split
     assert ids[0] != ids[1]  # a differing word still does
+
+
+def test_a_word_enclosed_by_constant_words_is_a_slot():
+    names = ["nginx", "postgresql", "redis-server", "chronyd", "docker", "ssh"]
+    assert _groups([f"Proxy {name} started." for name in names]) == 1
+
+
+def test_a_leading_word_of_a_short_message_stays_the_events_name():
+    # HPC's ``halt (command <*>)`` / ``boot (command <*>)`` are separate events in its labels.
+    commands = ["halt", "boot", "wait", "risBoot", "clusterAddMember", "bootGenvmunix"]
+    assert _groups([f"{command} (command {n})" for n, command in enumerate(commands)]) == 6
