@@ -125,13 +125,15 @@ _UNIT_TYPES = r"(?:service|socket|timer|mount|automount|swap|target|slice|scope|
 _UNIT_HINT = re.compile(r"\." + _UNIT_TYPES + r"\b")
 _UNIT = re.compile(r"(?<![\w.@\\-])[\w.@\\-]*[\w\\](?=\." + _UNIT_TYPES + r"(?![\w-]|\.\w))")
 # The value of a ``key=value`` pair (logfmt, postfix, systemd's ``status=``, the kernel's)
-# that still holds a digit once the masks ran (``mc=e08x``, ``ver=go1.21``) is a value as a
-# whole: digits glued to letters are kept elsewhere as part of a name, but after ``=`` the
-# token is a value by its grammar. Bracketed values keep their brackets (``from=<...>``).
+# that holds a digit is a value as a whole (``mc=e08x``, ``ver=go1.21``,
+# ``client=db-16.internal``, ``status=1/FAILURE``): digits glued to letters are kept elsewhere
+# as part of a name, and the masks leave words around the digits they take, but after ``=``
+# the token is a value by its grammar. Brackets stay (``from=<...>``, ``client=<*>[<*>]``);
+# a value of letters only (``level=info``) is left to the second pass's many-values rule.
+_PLACEHOLDER = re.compile(r"<[A-Z*]+>")
 _KEY_VALUE = re.compile(
     r"(?:(?<=[\w.-]=)|(?<=[\w.-]=[<(\[\"']))(?:<[A-Z*]+>|[^\s,;=<>()\[\]{}\"'])+"
 )
-_PLACEHOLDER = re.compile(r"<[A-Z*]+>")
 
 
 def _typed(match: re.Match[str]) -> str:
@@ -207,11 +209,14 @@ def _mask_typed_token(token: str) -> str:
 
 
 def _mask_values(token: str, placeholder: str) -> str:
-    """``token`` with each ``key=value`` value that still holds a digit as ``placeholder``."""
+    """``token`` (masked) with each ``key=value`` value that held a digit as ``placeholder``:
+    the masks took its digits into placeholders, or left them glued to letters."""
 
     def value(match: re.Match[str]) -> str:
         text = match.group()
-        return placeholder if _HAS_DIGIT.search(_PLACEHOLDER.sub("", text)) else text
+        if _PLACEHOLDER.fullmatch(text):  # one masked value already: keep its type
+            return text
+        return placeholder if "<" in text or _HAS_DIGIT.search(text) else text
 
     return _KEY_VALUE.sub(value, token)
 

@@ -50,8 +50,9 @@ def test_a_key_value_holding_a_digit_is_a_value_as_a_whole():
     assert mask("built ver=go1.21.3") == "built ver=<ID>"
 
 
-def test_a_key_value_keeps_its_words_and_brackets():
-    assert mask("status=203/FAILURE", typed=False) == "status=<*>/FAILURE"
+def test_a_key_value_keeps_its_brackets_and_its_values_of_letters_only():
+    assert mask("status=203/EXEC", typed=False) == mask("status=1/FAILURE", typed=False)
+    assert mask("client=db-16.internal[10.0.0.7]", typed=False) == "client=<*>[<*>]"
     assert mask("level=info code=exited", typed=False) == "level=info code=exited"
     assert mask("from=<ab1@mx-2>, size=10", typed=False) == "from=<<*>>, size=<*>"
 
