@@ -137,3 +137,30 @@ def test_a_leading_word_of_a_short_message_stays_the_events_name():
     # HPC's ``halt (command <*>)`` / ``boot (command <*>)`` are separate events in its labels.
     commands = ["halt", "boot", "wait", "risBoot", "clusterAddMember", "bootGenvmunix"]
     assert _groups([f"{command} (command {n})" for n, command in enumerate(commands)]) == 6
+
+
+def _resolved(worker: Fingerprinter, fingerprints: list[str]) -> set[str]:
+    aliases = worker.aliases()
+    out = set()
+    for fingerprint in fingerprints:
+        for _ in range(16):
+            target = aliases.get(fingerprint)
+            if target is None or target == fingerprint:
+                break
+            fingerprint = target
+        out.add(fingerprint)
+    return out
+
+
+def test_the_live_path_joins_cron_users_and_enclosed_slots(clean_redis: redis.Redis):
+    worker = Fingerprinter(clean_redis, namespace="test:fp:slots")
+    users = ["alice", "bob", "root", "deploy", "mia", "svc_backup"]
+    cron = [f"({user}) CMD (/opt/jobs/run.sh --quiet)" for user in users]
+    proxies = [f"Proxy {name} started." for name in ["nginx", "db", "cache", "api", "web", "mq"]]
+    prints = {
+        name: [worker.fingerprint_message(m, service="host").fingerprint for m in messages]
+        for name, messages in (("cron", cron), ("proxy", proxies))
+    }
+    assert len(_resolved(worker, prints["cron"])) == 1
+    assert len(_resolved(worker, prints["proxy"])) == 1
+    assert _resolved(worker, prints["cron"]) != _resolved(worker, prints["proxy"])
