@@ -1,7 +1,9 @@
 """Typed masking of log messages and the digit-blind line shape used as a cache key.
 
 ``mask`` replaces variable tokens (URLs, e-mails, UUIDs, IPs, timestamps, paths, hex,
-sizes/durations, numbers) so template mining compares messages by their constant words.
+sizes/durations, numbers) so template mining compares messages by their constant words; a
+grammar's values count too where they carry no digit to spot them by (``<id@host>``, a
+systemd unit name) or carry digits glued to letters (the value of ``key=value``).
 ``shape`` maps every digit to ``1``: lines of one shape mask alike and split at the same
 offset, which is what the result caches (``knowledge.shapecache``) key on.
 """
@@ -24,7 +26,16 @@ WEEKDAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
 # in the message (None: always), which keeps masking cheap on the common short messages.
 _MASKS: list[tuple[str | None, re.Pattern[str], str]] = [
     ("://", re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s,;\"'<>()\[\]{}]+"), "<URL>"),
-    ("@", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b"), "<EMAIL>"),
+    # ``local@domain``: RFC 5322's addr-spec and msg-id (``<id@host>``), OpenSSH's user@host,
+    # Java's ``Class@hash``; a one-label domain (``web-34``, RFC 5322 allows it) must start
+    # with a letter, so ``00000001@2016/9/27`` stays a number and a date.
+    (
+        "@",
+        re.compile(
+            r"\b[\w.+-]+@(?:[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}|[A-Za-z][\w-]*)\b(?![.@-]?\w)"
+        ),
+        "<EMAIL>",
+    ),
     (
         "-",
         re.compile(
@@ -106,6 +117,23 @@ _SPANNING = re.compile(
     f"(?=[\\d<>])(?:(?P<m4>{_MASKS[4][1].pattern})|(?P<m13>{_MASKS[13][1].pattern}))"
 )
 _CANDIDATE = re.compile(r"[\d@/\\]")
+# A systemd unit name (systemd.unit(5): a name, a dot and the unit type) is a value where
+# systemd's messages print one (``nginx.service: Succeeded.``, ``Starting x.service...``);
+# the type stays, it says what kind of unit. ``.path`` is left out: ``os.path``,
+# ``request.path`` are constant names far more often than path units.
+_UNIT_TYPES = r"(?:service|socket|timer|mount|automount|swap|target|slice|scope|device)"
+_UNIT_HINT = re.compile(r"\." + _UNIT_TYPES + r"\b")
+_UNIT = re.compile(r"(?<![\w.@\\-])[\w.@\\-]*[\w\\](?=\." + _UNIT_TYPES + r"(?![\w-]|\.\w))")
+# The value of a ``key=value`` pair (logfmt, postfix, systemd's ``status=``, the kernel's)
+# that holds a digit is a value as a whole (``mc=e08x``, ``ver=go1.21``,
+# ``client=db-16.internal``, ``status=1/FAILURE``): digits glued to letters are kept elsewhere
+# as part of a name, and the masks leave words around the digits they take, but after ``=``
+# the token is a value by its grammar. Brackets stay (``from=<...>``, ``client=<*>[<*>]``);
+# a value of letters only (``level=info``) is left to the second pass's many-values rule.
+_PLACEHOLDER = re.compile(r"<[A-Z*]+>")
+_KEY_VALUE = re.compile(
+    r"(?:(?<=[\w.-]=)|(?<=[\w.-]=[<(\[\"']))(?:<[A-Z*]+>|[^\s,;=<>()\[\]{}\"'])+"
+)
 
 
 def _typed(match: re.Match[str]) -> str:
@@ -132,6 +160,8 @@ def mask(message: str, typed: bool = True) -> str:
                 + mask(message[end:], typed)
             )
         message = _QUOTED.sub('"<STR>"' if typed else '"' + PARAM + '"', message)
+    if _UNIT_HINT.search(message) is not None:
+        message = _UNIT.sub("<UNIT>" if typed else PARAM, message)
     if _CANDIDATE.search(message) is None:
         return message
     repl: Any = _typed if typed else PARAM
@@ -168,12 +198,27 @@ def _mask_target(target: str, typed: bool) -> str:
 # messages do: remembering the last few thousand spares most of the alternation's work.
 @functools.lru_cache(maxsize=TOKEN_CACHE_SIZE)
 def _mask_token(token: str) -> str:
-    return _MASK_ALL.sub(PARAM, token)
+    token = _MASK_ALL.sub(PARAM, token)
+    return _mask_values(token, PARAM) if "=" in token else token
 
 
 @functools.lru_cache(maxsize=TOKEN_CACHE_SIZE)
 def _mask_typed_token(token: str) -> str:
-    return _MASK_ALL.sub(_typed, token)
+    token = _MASK_ALL.sub(_typed, token)
+    return _mask_values(token, "<ID>") if "=" in token else token
+
+
+def _mask_values(token: str, placeholder: str) -> str:
+    """``token`` (masked) with each ``key=value`` value that held a digit as ``placeholder``:
+    the masks took its digits into placeholders, or left them glued to letters."""
+
+    def value(match: re.Match[str]) -> str:
+        text = match.group()
+        if _PLACEHOLDER.fullmatch(text):  # one masked value already: keep its type
+            return text
+        return placeholder if "<" in text or _HAS_DIGIT.search(text) else text
+
+    return _KEY_VALUE.sub(value, token)
 
 
 def clear_caches() -> None:

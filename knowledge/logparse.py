@@ -73,6 +73,8 @@ CACHE_SIZE = 100_000  # distinct line shapes remembered per miner
 _WORD = re.compile(r"[A-Za-z]+[.,:;]?")
 _WORDS = re.compile(r"(?<!\S)[A-Za-z]+[.,:;]?(?!\S)")
 _LETTER_RUN = re.compile(r"[A-Za-z]")
+# A bracketed word as a whole token (see ``_MaskAwareDrain.has_numbers``).
+_DELIMITED = re.compile(r"\([\w.-]+\):?|\[[\w.-]+\]:?")
 
 
 class _MaskAwareDrain(Drain):
@@ -88,8 +90,16 @@ class _MaskAwareDrain(Drain):
     def has_numbers(s: str) -> bool:
         """Route a token holding a masked value (``alpha-<*>``, ``key=<*>``) through the
         prefix tree's wildcard branch, as drain3 does for tokens with digits: a leading
-        token that carries a value must not split one event into one branch per value."""
-        return PARAM in s or any(char.isdigit() for char in s)
+        token that carries a value must not split one event into one branch per value.
+
+        A word that is a whole bracketed field (``(alice)``, ``[worker]``: printf's ``(%s)``,
+        ``[%s]``, as CRON, named and the kernel print a user, a host, a command) goes the
+        same way. The word refinement and the second pass already ignore such a token
+        (it is not a bare word); only the tree split on it, and only in leading positions.
+        """
+        return (
+            PARAM in s or any(char.isdigit() for char in s) or _DELIMITED.fullmatch(s) is not None
+        )
 
     def get_seq_distance(
         self, seq1: Sequence[str], seq2: Sequence[str], include_params: bool

@@ -29,7 +29,7 @@ from knowledge.logparse import LEARN_LINES, MAX_WORD_VALUES, SIM_TH, TemplateMin
 # Windows text's source and event id, which stay at the head of the message (grouping is
 # unaffected: GA 1.0).
 SPLIT = [name for name in FORMATS if name not in ("AccessLog", "WinEventText")]
-GROUPED = [name for name in FORMATS if name not in ("AccessLog", "Syslog5424", "Syslog3164")]
+GROUPED = [name for name in FORMATS if name != "AccessLog"]
 
 
 @pytest.mark.parametrize("name", SPLIT)
