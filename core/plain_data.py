@@ -36,6 +36,12 @@ MAX_DEPTH = 6
 EMPTY = "none"
 
 _ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+# A metric series with labels, ``latency_ms{endpoint=/api}``: said as the pages say it
+# (``knowledge.incident_text.readable``), "latency_ms (endpoint=/api)", not as a dict.
+_SERIES = re.compile(r"^([\w.:-]+)\{([^{}]*)\}$")
+# A key that is a name in code (snake_case, camelCase) is said in words; any other key is
+# data itself (an instance "web-2", a header "X-Request-Id", a tag) and is shown as written.
+_IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)*$")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 # Words a key spells in lower case that a person writes otherwise.
 _WORDS = {"id": "ID", "ids": "IDs", "url": "URL", "ms": "(ms)", "http": "HTTP", "api": "API"}
@@ -45,11 +51,13 @@ Links = Mapping[str, str]
 
 
 def label(key: object) -> str:
-    """A stored key as a heading: ``affected_users`` -> "Affected users"."""
-    text = _CAMEL.sub(" ", str(key)).replace("_", " ").replace("-", " ").replace(".", " ")
-    words = [_WORDS.get(word.lower(), word.lower()) for word in text.split()]
-    if not words:
+    """A stored key as a heading: ``affected_users`` -> "Affected users"; ``web-2`` stays."""
+    text = str(key)
+    if not text.strip():
         return "(no name)"
+    if not _IDENTIFIER.match(text):
+        return text
+    words = [_WORDS.get(w.lower(), w.lower()) for w in _CAMEL.sub("_", text).split("_")]
     first = words[0]
     return " ".join([first[:1].upper() + first[1:], *words[1:]])
 
@@ -78,9 +86,11 @@ def _render(value: Any, key: str, links: Links, depth: int) -> SafeString:
     if depth >= MAX_DEPTH:
         return format_html("{}", _one_line(value))
     if isinstance(value, Mapping):
+        # By label: PostgreSQL's jsonb keeps keys shortest first, which reads as no order.
+        items = sorted(((label(k), str(k), v) for k, v in value.items()), key=lambda i: i[0])
         rows = format_html_join(
-            "", "<div><dt>{}</dt><dd>{}</dd></div>",
-            ((label(k), _render(v, str(k), links, depth + 1)) for k, v in value.items()),
+            "", "<dt>{}</dt><dd>{}</dd>",
+            ((name, _render(v, k, links, depth + 1)) for name, k, v in items),
         )  # fmt: skip
         return format_html('<dl class="data">{}</dl>', rows)
     if isinstance(value, list | tuple):
@@ -114,6 +124,9 @@ def _scalar(value: Any, key: str, links: Links) -> SafeString:
         moment = parse_datetime(text)
         if moment is not None and moment.tzinfo is not None:
             return ago(moment)
+    series = _SERIES.match(text)
+    if series:
+        text = f"{series[1]} ({series[2]})"
     return format_html('<span class="data-text">{}</span>', text)
 
 

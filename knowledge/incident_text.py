@@ -122,16 +122,19 @@ SAID_KEYS = frozenset({
 })  # fmt: skip
 
 
-def evidence_sentences(evidence: Mapping[str, Any] | None) -> tuple[list[str], dict[str, Any]]:
+def evidence_sentences(
+    evidence: Mapping[str, Any] | None, *, brief: bool = False
+) -> tuple[list[str], dict[str, Any]]:
     """A diagnosis' evidence (or a run's, which copies it) as sentences, and what is left.
 
     The left-over part (the trigger's payload, keys written by newer agents) has no fixed
-    shape and goes to the generic renderer, ``core.plain_data.render``.
+    shape and goes to the generic renderer, ``core.plain_data.render``. ``brief`` leaves out
+    the cause and the error's words, for a place whose title already says them.
     """
     evidence = evidence or {}
     said = [
-        _root_cause(evidence.get("root_cause")),
-        _message(evidence.get("message")),
+        "" if brief else _root_cause(evidence.get("root_cause")),
+        "" if brief else _message(evidence.get("message")),
         _instances(evidence.get("instances")),
         _users(evidence.get("affected_users")),
         _events(evidence.get("event_ids")),

@@ -42,8 +42,9 @@ def hypothesis(value: Any) -> str:
 
 
 @register.inclusion_tag("dashboard/evidence.html")
-def evidence(value: Any, details: str = "Technical details") -> dict[str, Any]:
+def evidence(value: Any, details: str = "Technical details", brief: bool = False) -> dict:
     """Sentences for what the diagnosis' evidence is known to say; the rest (the trigger's
-    payload, unknown keys) behind a disclosure, rendered readably too."""
-    sentences, rest = evidence_sentences(value if isinstance(value, dict) else {})
-    return {"sentences": sentences, "rest": rest, "details": details}
+    payload, unknown keys) behind a disclosure, rendered readably too. ``brief``: the
+    sentences a narrow panel has room for, under a title that names the error already."""
+    sentences, rest = evidence_sentences(value if isinstance(value, dict) else {}, brief=brief)
+    return {"sentences": sentences, "rest": {} if brief else rest, "details": details}

@@ -15,6 +15,8 @@ def test_keys_read_as_labels():
     assert label("event_ids") == "Event IDs"
     assert label("bookmarkCount") == "Bookmark count"
     assert label("") == "(no name)"
+    # Keys that are data, not names in code, are shown as written.
+    assert [label("web-2"), label("X-Request-Id"), label("a.b")] == ["web-2", "X-Request-Id", "a.b"]
 
 
 def test_numbers_lose_float_noise():
@@ -96,3 +98,10 @@ def test_deep_nesting_is_said_in_one_line():
     html = render(deep)
 
     assert "Level 1: Level 0: Leaf: end" in html and "{" not in html
+
+
+def test_a_metric_series_reads_as_the_pages_say_it():
+    html = render({"series": "api.latency_ms{endpoint=/import}", "note": "a {b} c"})
+
+    assert "api.latency_ms (endpoint=/import)" in html
+    assert "a {b} c" in html  # only a series' labels are said so; other text as written

@@ -119,3 +119,11 @@ def test_cause_class_evidence_reads_as_phrases():
     assert evidence_phrase({"kind": "odd_thing", "rate_ms": 1.5, "ok": True}) == (
         "Odd thing: rate (ms) 1.5, ok yes"
     )
+
+
+def test_brief_evidence_leaves_out_what_the_title_already_says():
+    from knowledge.incident_text import evidence_sentences
+
+    evidence = {"root_cause": "Import timeout", "message": "ReadTimeout", "affected_users": 2}
+
+    assert evidence_sentences(evidence, brief=True) == (["2 users affected."], {})
