@@ -141,7 +141,7 @@ class ServiceInstanceAdmin(admin.ModelAdmin):
 
 
 @admin.register(Agent)
-class AgentAdmin(admin.ModelAdmin):
+class AgentAdmin(ReadableJSONAdmin):
     """Operators switch agents on and off here; the rest is reported by the workers."""
 
     list_display = (

@@ -68,6 +68,7 @@ STORED_DATA = {
         ".field-parameters, .field-blast_radius, .field-evidence, .field-result",
     "remediation-auditentry-change": ".field-data",
     "agents-anomaly-change": ".field-evidence",
+    "agents-agent-change": ".field-subscribes, .field-workers",
     "dashboard-overview": "main",
     "dashboard-problem": "main",
     "dashboard-incident": "main",
@@ -117,6 +118,10 @@ def _realistic_rows() -> None:
             suggestions=[{"solution": 1, "action": "restart_service", "title": LONG_TITLE,
                           "parameters": {"rolling": True, "only_unhealthy": False}}],
         )  # fmt: skip
+    Agent.objects.update(workers={
+        f"celery@bookmarks-import-worker-eu-west-1-{n}:consumer-{n}": now.timestamp() - n
+        for n in range(3)
+    })  # fmt: skip
     Agent.objects.filter(name="bookmark-monitor").update(
         status=AgentStatus.RUNNING, last_heartbeat=now,
         current_activity="handling 1,234 events from bookmarks-import-worker-eu-west-1",
