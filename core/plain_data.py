@@ -84,7 +84,7 @@ def _render(value: Any, key: str, links: Links, depth: int) -> SafeString:
     if is_empty(value):
         return format_html('<span class="data-empty">{}</span>', EMPTY)
     if depth >= MAX_DEPTH:
-        return format_html("{}", _one_line(value))
+        return format_html("{}", one_line(value))
     if isinstance(value, Mapping):
         # By label: PostgreSQL's jsonb keeps keys shortest first, which reads as no order.
         items = sorted(((label(k), str(k), v) for k, v in value.items()), key=lambda i: i[0])
@@ -140,11 +140,24 @@ def _link(key: str, pk: int, links: Links) -> str | None:
         return None
 
 
-def _one_line(value: Any) -> str:
+def one_line(value: Any, limit: int = 0) -> str:
+    """``value`` as one line of plain text ("Error: timeout; Retryable: no"), for a table
+    cell with no room for a list; cut at ``limit`` characters with "…" when given."""
+    text = _words(value)
+    return text[: limit - 1].rstrip() + "…" if 0 < limit < len(text) else text
+
+
+def _words(value: Any) -> str:
+    if is_empty(value):
+        return EMPTY
     if isinstance(value, Mapping):
-        return "; ".join(f"{label(k)}: {_one_line(v)}" for k, v in value.items())
+        return "; ".join(f"{label(k)}: {_words(v)}" for k, v in value.items())
     if isinstance(value, list | tuple):
-        return ", ".join(_one_line(v) for v in value)
+        return ", ".join(_words(v) for v in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        return number(value)
     return str(value)
 
 

@@ -1,7 +1,8 @@
 """Words instead of tokens and dicts: ``{{ text|readable }}`` (a log template without
-``<*>``), ``{{ value|plain_data }}`` (stored JSON as lists and words), ``{{ h|hypothesis }}``
-(a ranked hypothesis as a sentence) and ``{% evidence diagnosis.evidence %}`` (a diagnosis'
-evidence in sentences, the rest readably)."""
+``<*>``), ``{{ value|plain_data }}`` (stored JSON as lists and words), ``{{ value|plain_line }}``
+(the same on one line, for a table cell), ``{{ h|hypothesis }}`` (a ranked hypothesis as a
+sentence) and ``{% evidence diagnosis.evidence %}`` (a diagnosis' evidence in sentences, the
+rest readably)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from django import template
 from django.utils.safestring import SafeString
 
-from core.plain_data import render
+from core.plain_data import one_line, render
 from knowledge.incident_text import evidence_sentences, hypothesis_sentence
 from knowledge.incident_text import readable as _readable
 
@@ -34,6 +35,11 @@ def readable(text: object, limit: int = 300) -> str:
 @register.filter
 def plain_data(value: Any) -> SafeString:
     return render(value, links=LINKS)
+
+
+@register.filter
+def plain_line(value: Any, limit: int = 160) -> str:
+    return one_line(value, int(limit))
 
 
 @register.filter

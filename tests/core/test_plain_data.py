@@ -105,3 +105,13 @@ def test_a_metric_series_reads_as_the_pages_say_it():
 
     assert "api.latency_ms (endpoint=/import)" in html
     assert "a {b} c" in html  # only a series' labels are said so; other text as written
+
+
+def test_one_line_says_nested_data_without_brackets_and_cuts_it():
+    from core.plain_data import one_line
+
+    text = one_line({"error_type": "ReadTimeout", "retryable": False, "tags": ["a", "b"]})
+
+    assert text == "Error type: ReadTimeout; Retryable: no; Tags: a, b"
+    assert one_line({"message": "x" * 50}, 20) == "Message: " + "x" * 10 + "…"
+    assert one_line({}) == "none"

@@ -73,6 +73,7 @@ STORED_DATA = {
     "dashboard-problem": "main",
     "dashboard-incident": "main",
     "dashboard-run": "main",
+    "dashboard-events": "main",
 }  # fmt: skip
 # Every disclosure open: what it holds must fit and read well too.
 OPEN_DETAILS = "() => document.querySelectorAll('details').forEach(d => { d.open = true; })"

@@ -159,7 +159,7 @@ def test_the_event_tail_filters_by_type_and_service_and_varies_on_htmx(client, v
     full = client.get("/events/?type=import.failed&service=bookmarks")
     fragment = client.get("/events/?type=import.failed", HTTP_HX_REQUEST="true")
 
-    assert "Timeout after 30s" in full.content.decode()
+    assert "Import ID: i-1; Error: Timeout after 30s" in full.content.decode()  # not a dict
     assert "Boom" not in full.content.decode()
     assert "HX-Request" in full["Vary"]
     assert "<html" not in fragment.content.decode() and "Boom" in fragment.content.decode()
