@@ -14,6 +14,7 @@ from agents import service_registry
 from agents.ingest import tokens
 from agents.models import Agent, Anomaly, ApiToken, MetricSeries, Service, ServiceInstance
 from core.humane import ago_column
+from core.plain_data import ReadableJSONAdmin
 
 # Registered URLs come from services on an internal network, usually plain http; say so
 # rather than rely on Django's changing default scheme.
@@ -140,7 +141,7 @@ class ServiceInstanceAdmin(admin.ModelAdmin):
 
 
 @admin.register(Agent)
-class AgentAdmin(admin.ModelAdmin):
+class AgentAdmin(ReadableJSONAdmin):
     """Operators switch agents on and off here; the rest is reported by the workers."""
 
     list_display = (
@@ -167,7 +168,7 @@ class MetricSeriesAdmin(admin.ModelAdmin):
 
 
 @admin.register(Anomaly)
-class AnomalyAdmin(admin.ModelAdmin):
+class AnomalyAdmin(ReadableJSONAdmin):
     list_display = (ago_column("detected_at"), "series", "detector", "score", "value", "problem")
     list_filter = ("detector",)
     search_fields = ("series",)

@@ -131,7 +131,7 @@ def incident_detail(incident: Incident, *, can_act: bool) -> dict[str, Any]:
         "impact": {
             "errors": diagnosis.event_count,
             "affected_users": evidence.get("affected_users"),
-            "instances": sorted((evidence.get("instances") or {}).keys()),
+            "instances": sorted(name for name in evidence.get("instances") or {} if name),
             "latency_ms": (evidence.get("trigger") or {}).get("latency_ms"),
         },
         "confidence": percent(diagnosis.confidence),

@@ -1,6 +1,6 @@
 """Plain-language words for incidents: titles and sentences without template tokens.
 
-Pure functions (no Django), used by the incident services, the data migration and the
+Pure functions (no database), used by the incident services, the data migration and the
 pages. A log template such as ``HTMLParseError: HTMLParseError: bad tag <*> at line <*>``
 becomes ``HTMLParseError: bad tag … at line …``: the masked parts are elided, never shown
 as ``<*>``, and the doubled prefix some loggers write is said once.
@@ -9,6 +9,10 @@ as ``<*>``, and the doubled prefix some loggers write is said once.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
+
+from core.plain_data import label, number
 
 CATALOGUE_PREFIX = "catalogue:"
 TITLE_LENGTH = 120
@@ -74,5 +78,152 @@ def evidence_phrase(item: object) -> str:
         return f"{item.get('type', 'a change')} {item.get('minutes_before', '?')} min before"
     if kind == "anomaly":
         return f"an anomaly on {readable(str(item.get('series', '')), 80)}"
-    words = ", ".join(f"{k} {v}" for k, v in item.items() if k != "kind" and v not in ("", None))
-    return readable(f"{kind or 'evidence'}: {words}" if words else str(kind), 160)
+    phrase = _CAUSE_PHRASES.get(str(kind))
+    if phrase is not None:
+        try:
+            return readable(phrase.format_map(item), 160)
+        except (KeyError, ValueError):
+            pass  # a field the phrase needs is missing: said generically below
+    # Unknown kinds: scalar fields with their names, nested values left to the details.
+    words = ", ".join(
+        f"{label(k).lower()} {_scalar_words(v)}"
+        for k, v in item.items()
+        if k != "kind" and v not in ("", None) and not isinstance(v, dict | list)
+    )
+    what = label(kind) if kind else "Evidence"
+    return readable(f"{what}: {words}" if words else what, 160)
+
+
+# Phrases for the evidence items the diagnostic agent's cause classes write.
+_CAUSE_PHRASES = {
+    "exception-type": "a {type} was raised",
+    "message": "the error says “{words}”",
+    "burst": "{events} errors in a burst",
+    "concurrent-errors": "{count} errors at the same time on {service}",
+    "service": "on {service}",
+    "workload": "an import of {bookmark_count} bookmarks",
+}
+
+
+def _scalar_words(value: object) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        return number(value)
+    return str(value)
+
+
+# --- A diagnosis' evidence -----------------------------------------------------------------------
+
+#: Keys :func:`evidence_sentences` says in words; the rest is shown by the generic renderer.
+SAID_KEYS = frozenset({
+    "root_cause", "message", "instances", "affected_users", "event_ids", "similar",
+    "corroboration", "corroborating_problems",
+})  # fmt: skip
+
+
+def evidence_sentences(
+    evidence: Mapping[str, Any] | None, *, brief: bool = False
+) -> tuple[list[str], dict[str, Any]]:
+    """A diagnosis' evidence (or a run's, which copies it) as sentences, and what is left.
+
+    The left-over part (the trigger's payload, keys written by newer agents) has no fixed
+    shape and goes to the generic renderer, ``core.plain_data.render``. ``brief`` leaves out
+    the cause and the error's words, for a place whose title already says them.
+    """
+    evidence = evidence or {}
+    said = [
+        "" if brief else _root_cause(evidence.get("root_cause")),
+        "" if brief else _message(evidence.get("message")),
+        _instances(evidence.get("instances")),
+        _users(evidence.get("affected_users")),
+        _events(evidence.get("event_ids")),
+        _similar(evidence.get("similar")),
+        *_corroboration(evidence.get("corroboration")),
+    ]
+    rest = {k: v for k, v in evidence.items() if k not in SAID_KEYS and v not in ("", None, [], {})}
+    return [sentence for sentence in said if sentence], rest
+
+
+def _root_cause(cause: object) -> str:
+    return f"Diagnosed cause: {readable(str(cause), 200)}." if cause else ""
+
+
+def _message(message: object) -> str:
+    return f"The error read: “{readable(str(message), 300)}”" if message else ""
+
+
+def _instances(instances: object) -> str:
+    if not isinstance(instances, dict) or not instances:
+        return ""
+    ranked = sorted(instances.items(), key=lambda item: -_count(item[1]))
+    # The first count says what the numbers mean ("12 times"); the others follow its lead.
+    parts = [
+        f"{name or 'an unnamed instance'} ({_times(_count(n)) if i == 0 else _count(n)})"
+        for i, (name, n) in enumerate(ranked)
+    ]
+    return f"Seen on {_and(parts)}."
+
+
+def _count(value: object) -> int:
+    return int(value) if isinstance(value, int | float) else 0
+
+
+def _times(count: int) -> str:
+    return "once" if count == 1 else f"{count} times"
+
+
+def _users(users: object) -> str:
+    if not isinstance(users, int) or isinstance(users, bool):
+        return ""
+    if users == 0:
+        return "No signed-in users affected."
+    return f"{users} user{'s' if users != 1 else ''} affected."
+
+
+def _events(event_ids: object) -> str:
+    if not isinstance(event_ids, list) or not event_ids:
+        return ""
+    # The agent keeps the first 50 ids of a batch: a full list means "at least".
+    many = f"{len(event_ids)} or more events" if len(event_ids) >= 50 else ""
+    return f"Drawn from {many or _plural(len(event_ids), 'event')}."
+
+
+def _similar(similar: object) -> str:
+    if not isinstance(similar, list):
+        return ""
+    known = [
+        f"{readable(str(s.get('title', '')), 90)} ({percent(float(s['score']))})"
+        for s in similar
+        if isinstance(s, dict) and isinstance(s.get("score"), int | float)
+    ]
+    if not known:
+        return "No similar known problems."
+    return f"Similar known problems: {'; '.join(known[:5])}."
+
+
+def _corroboration(items: object) -> list[str]:
+    if not isinstance(items, list):
+        return []
+    sentences = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        what = readable(str(item.get("message") or item.get("type") or "another error"), 160)
+        raised, alone = item.get("raised_to"), item.get("confidence")
+        if isinstance(raised, int | float):
+            why = f" (raised confidence to {percent(float(raised))})"
+        elif isinstance(alone, int | float):
+            why = f" ({percent(float(alone))} confident on its own)"
+        else:
+            why = ""
+        sentences.append(f"Also seen: {what}{why}.")
+    return sentences
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _and(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"

@@ -12,6 +12,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
 from core.humane import ago_column
+from core.plain_data import ReadableJSONAdmin
+from knowledge.admin.graph import PROBLEM_LINKS
 from remediation import engine, safety
 from remediation.actions import registered_actions
 from remediation.audit import canonical_json
@@ -178,7 +180,7 @@ class AttemptInline(TransitionInline):
 
 
 @admin.register(RemediationRun)
-class RemediationRunAdmin(admin.ModelAdmin):
+class RemediationRunAdmin(ReadableJSONAdmin):
     list_display = ["pk", "action", "service", "signal", "risk", "confidence", "status",
                     ago_column("created_at")]  # fmt: skip
     list_filter = ["status", "risk", "action"]
@@ -186,9 +188,9 @@ class RemediationRunAdmin(admin.ModelAdmin):
     inlines = [TransitionInline, ApprovalInline, AttemptInline]
     actions = ["approve_runs", "reject_runs"]
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        # Runs change only through the engine (state machine, audit), never by form.
-        return [f.name for f in RemediationRun._meta.fields]
+    # Runs change only through the engine (state machine, audit), never by form.
+    readonly_fields = [f.name for f in RemediationRun._meta.fields]
+    data_links = PROBLEM_LINKS  # its evidence is its diagnosis' evidence
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -216,14 +218,18 @@ class RemediationRunAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadableJSONAdmin):
     list_display = ["pk", ago_column("at"), "kind", "run_id", "rule_id", "actor"]
     list_filter = ["kind"]
     search_fields = ["kind", "actor", "run_id"]
     actions = ["export_jsonl"]
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [f.name for f in AuditEntry._meta.fields]
+    # Shown readably; the export below stays the exact, hashed record.
+    readonly_fields = [f.name for f in AuditEntry._meta.fields]
+    data_links = {
+        "solution": "admin:knowledge_solution_change",
+        "diagnosis": "admin:knowledge_diagnosis_change",
+    }
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -211,14 +211,16 @@ def _corroborate(
     if problem.pk not in seen:
         combined = round(min(0.99, 1 - (1 - diagnosis.confidence) * (1 - confidence)), 3)
         evidence["corroborating_problems"] = sorted(seen | {problem.pk})
+        raised = combined > diagnosis.confidence
+        # ``raised_to`` lets the pages say what this evidence did ("raised confidence to 93%").
         evidence.setdefault("corroboration", []).append(
             {"problem": problem.pk, "message": text[:300], "confidence": confidence,
-             "event": events[0].id, "type": events[0].type}
+             "event": events[0].id, "type": events[0].type,
+             "raised_to": combined if raised else None}
         )  # fmt: skip
         fields["evidence"] = evidence
-        if combined > diagnosis.confidence:
+        if raised:
             fields["confidence"] = combined
-            raised = True
     Diagnosis.objects.filter(pk=diagnosis.pk).update(**fields)
     diagnosis.refresh_from_db()
     if "evidence" in fields:

@@ -8,6 +8,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from core.humane import ago_column
+from core.plain_data import ReadableJSONAdmin
 from knowledge.admin.panels import node_link
 from knowledge.models import (
     Diagnosis,
@@ -33,9 +34,18 @@ class EdgeAdmin(admin.ModelAdmin):
         return node_link(obj.target) if obj.pk else format_html("{}", "—")
 
 
+# Ids in a diagnosis' evidence and hypotheses that name a problem curators can open.
+PROBLEM_LINKS = {
+    "problem": "admin:knowledge_problem_change",
+    "corroborating_problems": "admin:knowledge_problem_change",
+}
+
+
 @admin.register(Diagnosis)
-class DiagnosisAdmin(admin.ModelAdmin):
+class DiagnosisAdmin(ReadableJSONAdmin):
     """What the diagnostic agent concluded, with its evidence; curators may dismiss one."""
+
+    data_links = PROBLEM_LINKS
 
     list_display = (
         ago_column("created_at"), "problem", "service", "signal", "confidence", "event_count",
@@ -56,7 +66,7 @@ class DiagnosisAdmin(admin.ModelAdmin):
 
 
 @admin.register(Recommendation)
-class RecommendationAdmin(admin.ModelAdmin):
+class RecommendationAdmin(ReadableJSONAdmin):
     """Values learned from traffic (e.g. the import batch size RetryWithSmallerBatch uses)."""
 
     list_display = ("key", "value", "confidence", ago_column("updated_at"))

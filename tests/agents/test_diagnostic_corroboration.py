@@ -93,6 +93,7 @@ def test_two_wordings_of_one_cause_make_one_diagnosis_with_combined_confidence(s
     )
     assert diagnosis.confidence == noisy_or(alone, corroboration["confidence"])
     assert diagnosis.confidence > alone
+    assert corroboration["raised_to"] == diagnosis.confidence  # what the pages say it did
     assert diagnosis.event_count == 2
 
     # The second wording alone on another service (of the catalogue's application: its

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from agents.models import Agent, AgentStatus, Anomaly, MetricSeries, Service, ServiceInstance
 from agents.runtime import sync_agent_rows
-from knowledge.models import Diagnosis, Problem, Severity
+from knowledge.models import Diagnosis, Problem, Recommendation, Severity
 from knowledge.seed import seed_knowledge
 from tests.dashboard.conftest import SCREENSHOTS
 from tests.dashboard.test_browser import _free_port, _start_server, _stop
@@ -57,6 +57,39 @@ OVERFLOWS = """() => {
 }"""
 
 
+# What a dict or a list of dicts looks like when dumped instead of read.
+RAW_TEXT = ("{", "}", "[{", "': '", '": "')
+# Where each page shows stored JSON (and so where raw text would show): the admin's JSON rows,
+# the dashboard's whole main column.
+STORED_DATA = {
+    "knowledge-diagnosis-change": ".field-hypotheses, .field-evidence, .field-suggestions",
+    "knowledge-recommendation-change": ".field-evidence",
+    "remediation-remediationrun-change":
+        ".field-parameters, .field-blast_radius, .field-evidence, .field-result",
+    "remediation-auditentry-change": ".field-data",
+    "agents-anomaly-change": ".field-evidence",
+    "agents-agent-change": ".field-subscribes, .field-workers",
+    "dashboard-overview": "main",
+    "dashboard-problem": "main",
+    "dashboard-incident": "main",
+    "dashboard-run": "main",
+    "dashboard-events": "main",
+}  # fmt: skip
+# Every disclosure open: what it holds must fit and read well too.
+OPEN_DETAILS = "() => document.querySelectorAll('details').forEach(d => { d.open = true; })"
+STORED_TEXT = "(selector) => [...document.querySelectorAll(selector)].map(e => e.innerText)"
+
+
+def _raw_text(page, name: str) -> list[str]:
+    """Raw dict/list text in the parts of the page that show stored data."""
+    selector = STORED_DATA.get(name)
+    if selector is None:
+        return []
+    texts = page.evaluate(STORED_TEXT, selector)
+    assert texts, f"{name}: nothing matches {selector}"
+    return [f"{raw!r} in {text[:200]!r}" for text in texts for raw in RAW_TEXT if raw in text]
+
+
 def _realistic_rows() -> None:
     """Long titles, long services and signals, many columns filled: the rows that clip."""
     seed_knowledge()
@@ -82,13 +115,69 @@ def _realistic_rows() -> None:
             trigger_event_id=f"evt-{n}-" + "0123456789abcdef" * 2,
             trigger_type="bookmark.import.failed", root_cause=LONG_TITLE,
             signal="bookmark_import_remote_feed_timeout", confidence=0.87,
+            hypotheses=_hypotheses(problem.pk), evidence=_evidence(problem.pk, service.name),
+            suggestions=[{"solution": 1, "action": "restart_service", "title": LONG_TITLE,
+                          "parameters": {"rolling": True, "only_unhealthy": False}}],
         )  # fmt: skip
+    Agent.objects.update(workers={
+        f"celery@bookmarks-import-worker-eu-west-1-{n}:consumer-{n}": now.timestamp() - n
+        for n in range(3)
+    })  # fmt: skip
     Agent.objects.filter(name="bookmark-monitor").update(
         status=AgentStatus.RUNNING, last_heartbeat=now,
         current_activity="handling 1,234 events from bookmarks-import-worker-eu-west-1",
     )  # fmt: skip
     MetricSeries.objects.get_or_create(name="bookmarks.import.remote_feed.latency_ms.p99")
     _remediation_rows(service.name, Diagnosis.objects.filter(problem__title=LONG_TITLE).first())
+
+
+def _hypotheses(problem: int) -> list[dict]:
+    """What agents/diagnostic/reasoning.py stores: ranked causes with nested evidence."""
+    return [
+        {"cause": LONG_TITLE, "kind": "known-problem", "score": 2.31, "signal": "import_timeout",
+         "problem": problem, "evidence": [
+             {"kind": "similar-problem", "problem": problem, "similarity": 0.913},
+             {"kind": "anomaly", "event": "01JDZ" + "X" * 21,
+              "series": "bookmarks.import.remote_feed.latency_ms.p99{endpoint=/api/import}"},
+             {"kind": "workload", "bookmark_count": 48210, "batch_size": 500,
+              "source": "netscape"}]},
+        {"cause": "deploy 2.14.3 on bookmarks-import-worker-eu-west-1 4 min before",
+         "kind": "recent-change", "score": 0.9, "signal": "deploy", "problem": None,
+         "evidence": [{"kind": "change", "event": "01JDY", "type": "deploy.finished",
+                       "service": "bookmarks-import-worker-eu-west-1", "minutes_before": 4.2,
+                       "new_since_change": True}]},
+    ]  # fmt: skip
+
+
+def _evidence(problem: int, service: str) -> dict:
+    """What agents/diagnostic/agent.py stores: counts, the trigger's payload, similar problems
+    and a corroborating anomaly, with a user-written HTML payload in the error text."""
+    return {
+        "message": LONG_TITLE + " <script>alert('x')</script>",
+        "event_ids": [f"01JDZ{n:021d}" for n in range(50)],
+        "instances": {f"{service}-7f9c6d5b8-x2k4q": 1234, "web-2": 3, "": 1},
+        "affected_users": 317,
+        "trigger": {
+            "error": LONG_TITLE, "error_type": "httpx.ReadTimeout", "bookmark_count": 48210,
+            "batch_size": 500, "source": "netscape", "user_id": 90210, "retryable": True,
+            "started_at": (timezone.now() - timedelta(minutes=7)).isoformat(),
+            "exception": {"type": "httpx.ReadTimeout", "message": LONG_TITLE, "frames": [
+                {"file": "bookmarks/importers/netscape/remote_feed_fetcher.py", "line": 217,
+                 "function": "fetch_remote_feed_with_retries_and_backoff"},
+                {"file": "httpx/_transports/default.py", "line": 86,
+                 "function": "map_httpcore_exceptions"},
+            ]},
+            "headers": {"X-Request-Id": "req-" + "0123456789abcdef" * 4},
+        },
+        "similar": [
+            {"problem": problem, "title": LONG_TITLE, "score": 0.913},
+            {"problem": problem, "title": "Import worker <*> out of memory", "score": 0.71},
+        ],
+        "corroborating_problems": [problem],
+        "corroboration": [{"problem": problem, "message": "Anomaly on bookmarks.import.latency_ms",
+                           "confidence": 0.42, "event": "01JE0", "type": "anomaly.detected",
+                           "raised_to": 0.93}],
+    }  # fmt: skip
 
 
 def _remediation_rows(service: str, diagnosis: Diagnosis) -> None:
@@ -108,14 +197,31 @@ def _remediation_rows(service: str, diagnosis: Diagnosis) -> None:
         rule=rule, diagnosis=diagnosis, service=service, instance="web-1",
         signal=diagnosis.signal, action="restart_service", risk="high", confidence=0.87,
         threshold=0.8, status="awaiting_approval", preview=f"would restart {service}/web-1",
-        blast_radius={"instances": 1}, evidence={"root_cause": LONG_TITLE},
+        parameters={"rolling": True, "only_unhealthy": False},
+        blast_radius={"service": service, "instances": [f"{service}-7f9c6d5b8-x2k4q", "web-2"],
+                      "rolling": True, "restart": True},
+        evidence={"root_cause": LONG_TITLE, **diagnosis.evidence},
+        result={"status": 202, "body": {"restarted": [f"{service}-7f9c6d5b8-x2k4q"],
+                                        "took_ms": 1830.5, "queued": []}},
     )  # fmt: skip
-    record("run.created", run=run, rule=rule, actor="diagnostic-agent", reason=LONG_TITLE)
+    record("run.created", run=run, rule=rule, actor="diagnostic-agent", reason=LONG_TITLE,
+           result=run.result, expires_at=str(now + timedelta(minutes=30)))  # fmt: skip
     open_incident(diagnosis)
     Anomaly.objects.create(
         series="bookmarks.import.remote_feed.latency_ms.p99{endpoint=/api/import/netscape}",
         detector="burst", category="latency", severity="critical", score=12.5, value=30125.0,
         window_start=now - timedelta(minutes=1), window_end=now, problem=diagnosis.problem,
+        evidence={"points": [{"minute": (now - timedelta(minutes=m)).isoformat(), "value": 812.5}
+                             for m in range(12)], "service": service},
+    )  # fmt: skip
+    table = [
+        {"batch_size": size, "ok": 40, "failed": 1, "bookmarks_per_second": 812.5,
+         "success_lower_bound": 0.93} for size in (100, 250, 500, 1000)
+    ]  # fmt: skip
+    Recommendation.objects.update_or_create(
+        key="import.batch_size",
+        defaults={"value": 250, "confidence": 0.93,
+                  "evidence": {"rule": "fastest with success lower bound >= 0.9", "table": table}},
     )  # fmt: skip
     FaultInjection.objects.create(
         scenario="import-remote-feed-timeout", title=LONG_TITLE, root_cause="upstream_timeout",
@@ -176,8 +282,9 @@ def test_no_admin_column_overflows_at_1280_px(browser_page, django_user_model):
                 page.set_viewport_size({"width": width, "height": 900})
                 response = page.goto(base + url)
                 assert response is not None and response.status == 200, url
+                page.evaluate(OPEN_DETAILS)
                 page.screenshot(path=str(shots / f"{name}-{width}.png"), full_page=True)
-            found = page.evaluate(OVERFLOWS)
+            found = page.evaluate(OVERFLOWS) + _raw_text(page, name)
             if found:
                 problems[url] = found
         assert problems == {}, json.dumps(problems, indent=1)

@@ -13,6 +13,7 @@ from knowledge.models import Diagnosis, IncidentState, Problem
 from remediation import engine
 from remediation.models import RemediationRun, RunStatus
 from tests.dashboard.conftest import SCREENSHOTS
+from tests.dashboard.test_admin_layout import OPEN_DETAILS, RAW_TEXT
 from tests.dashboard.test_browser import (
     _free_port,
     _log_in,
@@ -28,6 +29,8 @@ LONG = (
     "HTMLParseError: HTMLParseError: unbalanced <*> tag in Netscape bookmark export <*> at "
     "line <*> column <*> while importing for user <*> from extension <*> version <*>"
 )
+# What a service really sent (a template's <*> filled in, and markup to be escaped).
+RAW_MESSAGE = "HTMLParseError: unbalanced </DL> tag in Netscape bookmark export at line 4120"
 OVERFLOWING = """() => [...document.querySelectorAll("main table, main .panel")]
     .filter(el => el.scrollWidth > el.clientWidth + 1)
     .map(el => (el.id || el.tagName) + ": " + el.scrollWidth + " > " + el.clientWidth)"""
@@ -37,7 +40,8 @@ def diagnosis(problem: Problem, signal: str, n: int, message: str) -> Diagnosis:
     return Diagnosis.objects.create(
         problem=problem, service="bookmarks", instance="web-1", trigger_event_id=f"b-{n}",
         trigger_type="log.line", root_cause=problem.title, signal=signal, confidence=0.87,
-        evidence={"message": message, "affected_users": 12, "instances": {"web-1": 40}},
+        evidence={"message": message, "affected_users": 12, "instances": {"web-1": 40},
+                  "trigger": {"level": "ERROR", "message": RAW_MESSAGE, "extra": {"user": 7}}},
         hypotheses=[{"cause": problem.title, "kind": "known-problem", "score": 1.8,
                      "signal": signal, "problem": problem.pk,
                      "evidence": [{"kind": "similar-problem", "problem": problem.pk,
@@ -49,9 +53,11 @@ def assert_readable(page, name: str) -> None:
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 1000})
         page.wait_for_timeout(150)
+        page.evaluate(OPEN_DETAILS)
         assert page.evaluate(OVERFLOWING) == [], f"{name} at {width}px"
         text = page.inner_text("body")
-        assert "<*>" not in text and "{'" not in text, f"{name} at {width}px"
+        assert "<*>" not in text, f"{name} at {width}px"
+        assert [raw for raw in RAW_TEXT if raw in text] == [], f"{name} at {width}px"
         page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
 
 

@@ -111,6 +111,8 @@ def test_the_problem_page_shows_chart_diagnosis_and_solutions(client, viewer_use
     Diagnosis.objects.create(
         problem=open_problem, trigger_event_id="e-1", trigger_type="import.failed",
         root_cause="Upstream timeout", confidence=0.8, evidence={"events": ["e-1"]},
+        hypotheses=[{"cause": "Upstream timeout", "kind": "known-problem", "score": 1.6,
+                     "evidence": [{"kind": "exception-type", "type": "ReadTimeout"}]}],
     )  # fmt: skip
     Solution.objects.create(problem=open_problem, title="Retry in smaller batches", successes=3)
     client.force_login(viewer_user)
@@ -119,6 +121,11 @@ def test_the_problem_page_shows_chart_diagnosis_and_solutions(client, viewer_use
 
     assert "<svg" in html and "<polyline" in html
     assert "Upstream timeout" in html and "e-1" in html
+    assert (
+        "<li>It looks like a known problem: Upstream timeout (a ReadTimeout was raised).</li>"
+        in html
+    )
+    assert "<dt>Events</dt>" in html  # a key with no sentence: shown readably, not as a dict
     assert "Retry in smaller batches" in html and "3/3" in html
 
 
@@ -152,7 +159,7 @@ def test_the_event_tail_filters_by_type_and_service_and_varies_on_htmx(client, v
     full = client.get("/events/?type=import.failed&service=bookmarks")
     fragment = client.get("/events/?type=import.failed", HTTP_HX_REQUEST="true")
 
-    assert "Timeout after 30s" in full.content.decode()
+    assert "Import ID: i-1; Error: Timeout after 30s" in full.content.decode()  # not a dict
     assert "Boom" not in full.content.decode()
     assert "HX-Request" in full["Vary"]
     assert "<html" not in fragment.content.decode() and "Boom" in fragment.content.decode()
@@ -194,6 +201,8 @@ def test_the_run_page_shows_preview_and_timeline_and_buttons_only_to_approvers(
     as_operator = client.get(f"/runs/{pending_run.pk}/").content.decode()
 
     assert "would restart bookmarks/web-1" in as_viewer
+    assert "<dt>Instances</dt><dd>1</dd>" in as_viewer  # the blast radius, readably
+    assert "<li>Diagnosed cause: Upstream timeout.</li>" in as_viewer  # the evidence
     assert "not now" in as_viewer and "otto" in as_viewer  # the timeline
     assert ">Approve<" not in as_viewer and "Waiting for an operator" in as_viewer
     assert ">Approve<" in as_operator and ">Reject<" in as_operator

@@ -50,3 +50,80 @@ def test_hypotheses_read_as_sentences_without_dicts():
         "it; an anomaly on memory_mb(import-worker))."
     )
     assert "{" not in evidence_phrase({"kind": "odd", "x": {"a": 1}})
+
+
+def test_a_diagnosis_evidence_reads_as_sentences():
+    from knowledge.incident_text import evidence_sentences
+
+    sentences, rest = evidence_sentences({
+        "message": "ReadTimeout: ReadTimeout: feed <*> took <*>s",
+        "event_ids": ["e1", "e2", "e3"],
+        "instances": {"web-2": 3, "web-1": 12},
+        "affected_users": 12,
+        "trigger": {"error": "ReadTimeout", "bookmark_count": 20000},
+        "similar": [{"problem": 4, "title": "Import worker <*> timeout", "score": 0.913}],
+        "corroborating_problems": [3, 9],
+        "corroboration": [
+            {"problem": 9, "message": "Anomaly on api.latency_ms", "confidence": 0.4,
+             "event": "e9", "type": "anomaly.detected", "raised_to": 0.93},
+            {"problem": 3, "message": "pool exhausted", "confidence": 0.55},
+        ],
+        "new_key": {"nested": [1, 2]},
+    })  # fmt: skip
+
+    assert sentences == [
+        "The error read: \u201cReadTimeout: feed … took …s\u201d",
+        "Seen on web-1 (12 times) and web-2 (3).",
+        "12 users affected.",
+        "Drawn from 3 events.",
+        "Similar known problems: Import worker … timeout (91%).",
+        "Also seen: Anomaly on api.latency_ms (raised confidence to 93%).",
+        "Also seen: pool exhausted (55% confident on its own).",
+    ]
+    assert rest == {"trigger": {"error": "ReadTimeout", "bookmark_count": 20000},
+                    "new_key": {"nested": [1, 2]}}  # fmt: skip
+
+
+def test_odd_evidence_values_are_said_or_left_out_never_dumped():
+    from knowledge.incident_text import evidence_sentences
+
+    sentences, rest = evidence_sentences({
+        "instances": {"": 1}, "affected_users": 0, "similar": [], "event_ids": ["e"] * 50,
+        "root_cause": "Import worker memory leak", "trigger": {},
+    })  # fmt: skip
+
+    assert sentences == [
+        "Diagnosed cause: Import worker memory leak.",
+        "Seen on an unnamed instance (once).",
+        "No signed-in users affected.",
+        "Drawn from 50 or more events.",
+        "No similar known problems.",
+    ]
+    assert rest == {}
+    assert evidence_sentences(None) == ([], {})
+    assert evidence_sentences({"instances": "web-1", "affected_users": True}) == ([], {})
+
+
+def test_cause_class_evidence_reads_as_phrases():
+    assert evidence_phrase({"kind": "exception-type", "type": "MemoryError"}) == (
+        "a MemoryError was raised"
+    )
+    assert evidence_phrase({"kind": "message", "words": "timed out"}) == (
+        "the error says \u201ctimed out\u201d"
+    )
+    assert evidence_phrase({"kind": "concurrent-errors", "count": 4, "service": "web"}) == (
+        "4 errors at the same time on web"
+    )
+    # A known kind missing the field its phrase needs, and an unknown kind: labelled words.
+    assert evidence_phrase({"kind": "workload", "items": 5000}) == "Workload: items 5000"
+    assert evidence_phrase({"kind": "odd_thing", "rate_ms": 1.5, "ok": True}) == (
+        "Odd thing: rate (ms) 1.5, ok yes"
+    )
+
+
+def test_brief_evidence_leaves_out_what_the_title_already_says():
+    from knowledge.incident_text import evidence_sentences
+
+    evidence = {"root_cause": "Import timeout", "message": "ReadTimeout", "affected_users": 2}
+
+    assert evidence_sentences(evidence, brief=True) == (["2 users affected."], {})

@@ -275,3 +275,26 @@ def test_merge_action_with_nothing_left_to_merge_says_so(problem_curator):
     assert "nothing to do for it" in page and "problem(s) into" not in page
     assert "Nothing was merged: the selected problems are already one problem" in page
     assert Problem.objects.get(pk=chrome.pk).merged_into is None
+
+
+def test_a_diagnosis_shows_its_evidence_as_words_escaped_with_problems_linked(curator):
+    from knowledge.models import Diagnosis
+
+    problem = Problem.objects.order_by("pk").first()
+    diagnosis = Diagnosis.objects.create(
+        problem=problem, service="import-worker", trigger_event_id="e1", trigger_type="log.line",
+        root_cause="timeout", confidence=0.8,
+        hypotheses=[{"cause": "timeout", "kind": "known-problem", "score": 1.8,
+                     "problem": problem.pk, "evidence": [{"kind": "similar-problem",
+                                                          "problem": problem.pk,
+                                                          "similarity": 0.9}]}],
+        evidence={"affected_users": 3, "instances": {"w1": 2},
+                  "trigger": {"message": "<script>alert(1)</script>"}},
+    )  # fmt: skip
+
+    html = curator.get(change("diagnosis", diagnosis.pk)).content.decode()
+
+    assert 'class="form-row field-evidence"' in html and "<dt>Affected users</dt>" in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert(1)" not in html
+    assert f'<a href="{change("problem", problem.pk)}">{problem.pk}</a>' in html
+    assert '"affected_users": 3' not in html and "[{&quot;" not in html

@@ -89,3 +89,36 @@ def test_the_agent_tick_expires_stale_approvals(control):
 
     run.refresh_from_db()
     assert run.status == RunStatus.EXPIRED
+
+
+def test_a_runs_json_fields_read_as_words_and_a_rules_parameters_stay_editable(
+    admin_client, control
+):
+    run = waiting_run()
+    RemediationRun.objects.filter(pk=run.pk).update(
+        blast_radius={"service": "bookmarks", "instances": ["web-1", "web-2"], "rolling": True},
+        result={"restarted": ["web-1"], "note": "<b>done</b>"},
+    )
+
+    page = admin_client.get(reverse("admin:remediation_remediationrun_change", args=[run.pk]))
+    html = page.content.decode()
+
+    assert 'class="form-row field-blast_radius"' in html and "<dt>Rolling</dt><dd>yes</dd>" in html
+    assert '"instances": ["web-1"' not in html and "&lt;b&gt;done&lt;/b&gt;" in html
+    assert "<dt>Root cause</dt>" in html  # the evidence copied from the diagnosis
+    rule = admin_client.get(reverse("admin:remediation_rule_change", args=[run.rule_id]))
+    assert 'name="parameters"' in rule.content.decode()  # JSON a curator edits stays JSON
+
+
+def test_audit_data_reads_as_words_and_its_export_is_unchanged(admin_client, control):
+    waiting_run()
+    entry = AuditEntry.objects.filter(kind="run.awaiting_approval").get()
+
+    page = admin_client.get(reverse("admin:remediation_auditentry_change", args=[entry.pk]))
+
+    assert "<dt>Reason</dt>" in page.content.decode()
+    exported = admin_client.post(
+        reverse("admin:remediation_auditentry_changelist"),
+        {"action": "export_jsonl", "_selected_action": [entry.pk]},
+    )
+    assert json.loads(exported.content)["data"] == entry.data
