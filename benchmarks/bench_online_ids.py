@@ -30,6 +30,7 @@ from django.conf import settings
 
 from benchmarks import logformats
 from benchmarks.logformat_holdout import HOLDOUT
+from benchmarks.logformat_unseen import SCORED_AT, UNSEEN
 from benchmarks.logformats import FORMATS
 from knowledge.fingerprint import Fingerprinter
 from knowledge.loghub import find_systems, read_lines
@@ -138,7 +139,9 @@ def main() -> None:
             labelled = [n for n in names if (loghub_dir / folder / n).is_dir()]
             results = score_folder(client, scorer, loghub_dir, labelled, labels)
             print(format_report(f"Loghub systems, labels {labels}:", results))
-    for title, formats in (("Generated formats:", FORMATS), ("Hold-out formats:", HOLDOUT)):
+    unseen = f"Unseen formats (scored once at {SCORED_AT}):"
+    sets = (("Generated formats:", FORMATS), ("Hold-out formats:", HOLDOUT), (unseen, UNSEEN))
+    for title, formats in sets:
         with tempfile.TemporaryDirectory(prefix="online-formats-") as out:
             names = logformats.write_corpus(Path(out), names=list(formats))
             print(format_report(title, score_folder(client, scorer, Path(out), names)))

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from benchmarks import logformat_pools as pools
 from benchmarks.logformat_holdout import HOLDOUT
+from benchmarks.logformat_unseen import EXTRA_VALUES, UNSEEN
 from knowledge.loghub import read_lines
 from knowledge.loghub_crossval import load_scorer, mine_lines
 from knowledge.logparse import MAX_WORD_VALUES, SIM_TH
@@ -36,13 +37,14 @@ SEED = 20261130
 _SLOT = re.compile(r"\{(\w+)\}")
 _HOSTS = ["web-01", "web-02", "db-1", "gw"]
 _T0 = datetime(2024, 3, 1, 8, 0, 0, tzinfo=UTC)
+_VALUES = pools.VALUES | EXTRA_VALUES
 
 Render = Callable[[random.Random, datetime, pools.Event, str], str]
 
 
 def fill(template: str, r: random.Random) -> tuple[str, str]:
     """``(message with values drawn, ground-truth template with <*>)``."""
-    message = _SLOT.sub(lambda m: pools.VALUES[m.group(1)](r), template)
+    message = _SLOT.sub(lambda m: _VALUES[m.group(1)](r), template)
     return message, _SLOT.sub("<*>", template)
 
 
@@ -195,7 +197,7 @@ FORMATS: dict[str, tuple[Render, list[pools.Event]]] = {
 
 def generate(name: str, lines: int = LINES, seed: int = SEED) -> list[tuple[str, str, str, int]]:
     """``(raw line, message, truth template, event index)`` per line of format ``name``."""
-    render, events = FORMATS[name] if name in FORMATS else HOLDOUT[name]
+    render, events = (FORMATS | HOLDOUT | UNSEEN)[name]
     r = random.Random(f"{seed}:{name}")
     ranks = list(range(len(events)))
     r.shuffle(ranks)
