@@ -129,6 +129,11 @@ _CANDIDATE = re.compile(r"[\d@/\\]")
 _UNIT_TYPES = r"(?:service|socket|timer|mount|automount|swap|target|slice|scope|device)"
 _UNIT_HINT = re.compile(r"\." + _UNIT_TYPES + r"\b")
 _UNIT = re.compile(r"(?<![\w.@\\-])[\w.@\\-]*[\w\\](?=\." + _UNIT_TYPES + r"(?![\w-]|\.\w))")
+# Java's ``Object.toString()``: the class's full name, ``@`` and ``Integer.toHexString`` of the
+# hash code (``android.os.BinderProxy@2bd79ce``, Zookeeper's ``QuorumPeer$QuorumServer@...``
+# in Loghub, any JVM's objects). The hash is the value; the class names the object, so it
+# stays, whichever digits the hash has (``...Pool@bc688778`` is no ``local@domain``).
+_JAVA_OBJECT = re.compile(r"(?<![\w.$])((?:[a-z_][\w$]*\.)+[A-Z][\w$]*)@[0-9a-f]{1,8}(?![\w.@-])")
 # The value of a ``key=value`` pair (logfmt, postfix, systemd's ``status=``, the kernel's)
 # that holds a digit is a value as a whole (``mc=e08x``, ``ver=go1.21``,
 # ``client=db-16.internal``, ``status=1/FAILURE``): digits glued to letters are kept elsewhere
@@ -165,6 +170,8 @@ def mask(message: str, typed: bool = True) -> str:
             return _around_target(message, *request.span(2), typed)
     if '"' in message:
         message = _QUOTED.sub('"<STR>"' if typed else '"' + PARAM + '"', message)
+    if "@" in message:
+        message = _JAVA_OBJECT.sub(r"\1@<HEX>" if typed else r"\1@" + PARAM, message)
     if _UNIT_HINT.search(message) is not None:
         message = _UNIT.sub("<UNIT>" if typed else PARAM, message)
     if _CANDIDATE.search(message) is None:
