@@ -139,7 +139,7 @@ def main() -> None:
             labelled = [n for n in names if (loghub_dir / folder / n).is_dir()]
             results = score_folder(client, scorer, loghub_dir, labelled, labels)
             print(format_report(f"Loghub systems, labels {labels}:", results))
-    unseen = f"Unseen formats (scored once at {SCORED_AT}):"
+    unseen = f"Unseen formats (scored once at {SCORED_AT}; development figures since):"
     sets = (("Generated formats:", FORMATS), ("Hold-out formats:", HOLDOUT), (unseen, UNSEEN))
     for title, formats in sets:
         with tempfile.TemporaryDirectory(prefix="online-formats-") as out:

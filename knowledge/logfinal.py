@@ -19,11 +19,11 @@ _WORD = re.compile(r"[A-Za-z]+[.,:;]?")
 # ``-`` is the empty value of a field (the Common Log Format's, RFC 5424's NILVALUE): in a
 # template it stands where other lines of the event hold a value.
 _EMPTY = {"-": PARAM, '"-"': f'"{PARAM}"'}
-#: The method that opens a quoted HTTP request line, as a token: the token after it is the route.
-METHOD_TOKENS = frozenset(
-    f'"{method}'
-    for method in ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS", "CONNECT", "TRACE"]
-)
+_METHOD_NAMES = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS", "CONNECT", "TRACE"]
+#: The method that opens an HTTP request line, as a token, quoted (``"GET /x HTTP/1.1"``) or
+#: bare (``Started GET "/x"``, ``GET /x 200``: ``logmask.METHOD_TARGET``): a token after it
+#: that is not a word is the route.
+METHOD_TOKENS = frozenset([f'"{method}' for method in _METHOD_NAMES] + _METHOD_NAMES)
 
 
 def final_cluster_ids(
@@ -58,10 +58,11 @@ def final_cluster_ids(
         kept = []
         for index, token in enumerate(tokens):
             position = (key, len(tokens), index)
-            if index and tokens[index - 1] in METHOD_TOKENS:  # a route names the event
+            if _WORD.fullmatch(token):
+                if len(values[position]) <= max_word_values:
+                    kept.append(token)
+            elif index and tokens[index - 1] in METHOD_TOKENS:  # a route names the event
                 kept.append(routes[position][token])
-            elif _WORD.fullmatch(token) and len(values[position]) <= max_word_values:
-                kept.append(token)
         out.append(ids.setdefault((key, tuple(kept)), len(ids) + 1))
     return out
 
@@ -111,6 +112,10 @@ def families(clusters: Mapping[int, Any], drain_ids: set[int], max_values: int) 
     constant words (``Proxy <*> started.``, ``Container <*> exited``: printf's ``%s`` in a
     sentence) is a slot, so a constant before and one after it are context enough. That
     rule joins no family on the nine Loghub systems (any of ``CONFIGS``).
+
+    The token after an HTTP method is a request target (RFC 9112's request line): a slot by
+    that grammar, however short the message (Phoenix's ``GET /blog/intro``). Its family keys
+    the target by ``route_keys``, which keeps ``/orders/<*>`` and ``/products/<*>`` apart.
     """
     parent = {d: d for d in drain_ids}
 
@@ -150,7 +155,8 @@ def families(clusters: Mapping[int, Any], drain_ids: set[int], max_values: int) 
             and any(PARAM not in token for token in rest[:p])
             and any(PARAM not in token for token in rest[p:])
         )
-        if constants >= MIN_FAMILY_CONSTANTS or enclosed:
+        route = p > 0 and rest[p - 1] in METHOD_TOKENS  # a request target: routes decide
+        if constants >= MIN_FAMILY_CONSTANTS or enclosed or route:
             root = find(members[0])
             for d in members[1:]:
                 parent[find(d)] = root

@@ -81,6 +81,7 @@ _MASKS: list[tuple[str | None, re.Pattern[str], str]] = [
 ]
 _HAS_DIGIT = re.compile(r"\d")
 _METHODS = "GET|POST|PUT|DELETE|HEAD|PATCH|OPTIONS|CONNECT|TRACE"
+_METHOD_HINT = re.compile(f"(?:{_METHODS}) ")
 # A double-quoted text of several words is one value (an error text, a user agent, a name
 # given by a user: Go's %q, Python's repr, nginx's quoted fields); a quoted single word is
 # kept, since it is as often a constant keyword. An HTTP request line (``"GET /x HTTP/1.1"``,
@@ -91,6 +92,10 @@ _QUOTED = re.compile(
 )
 #: An HTTP request line as access logs quote it (RFC 9112): group 1 is the request target.
 REQUEST_LINE = re.compile(r'"(?:' + _METHODS + r') (\S+) HTTP/\d(?:\.\d)?"')
+#: RFC 9112's ``method SP request-target`` where a framework prints it without the version,
+#: bare or with the target quoted: Rails' ``Started GET "/orders/7"``, gin's ``| GET "/x"``,
+#: morgan's and Phoenix's ``GET /orders/7``. Group 2 is an origin-form target (from ``/``).
+METHOD_TARGET = re.compile(r"(?<!\S)(?:" + _METHODS + r') ("?)(/[^\s"]*)\1(?!\S)')
 # A route segment of eight or more letters and digits mixed is an identifier (a slug, a
 # short id, a hash in base 36 or 62), whatever the order of its letters and digits.
 _SEGMENT_ID = re.compile(r"(?=[A-Za-z0-9]*\d)(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{8,}")
@@ -124,6 +129,11 @@ _CANDIDATE = re.compile(r"[\d@/\\]")
 _UNIT_TYPES = r"(?:service|socket|timer|mount|automount|swap|target|slice|scope|device)"
 _UNIT_HINT = re.compile(r"\." + _UNIT_TYPES + r"\b")
 _UNIT = re.compile(r"(?<![\w.@\\-])[\w.@\\-]*[\w\\](?=\." + _UNIT_TYPES + r"(?![\w-]|\.\w))")
+# Java's ``Object.toString()``: the class's full name, ``@`` and ``Integer.toHexString`` of the
+# hash code (``android.os.BinderProxy@2bd79ce``, Zookeeper's ``QuorumPeer$QuorumServer@...``
+# in Loghub, any JVM's objects). The hash is the value; the class names the object, so it
+# stays, whichever digits the hash has (``...Pool@bc688778`` is no ``local@domain``).
+_JAVA_OBJECT = re.compile(r"(?<![\w.$])((?:[a-z_][\w$]*\.)+[A-Z][\w$]*)@[0-9a-f]{1,8}(?![\w.@-])")
 # The value of a ``key=value`` pair (logfmt, postfix, systemd's ``status=``, the kernel's)
 # that holds a digit is a value as a whole (``mc=e08x``, ``ver=go1.21``,
 # ``client=db-16.internal``, ``status=1/FAILURE``): digits glued to letters are kept elsewhere
@@ -153,13 +163,15 @@ def mask(message: str, typed: bool = True) -> str:
     if '"' in message:
         request = REQUEST_LINE.search(message)
         if request is not None:  # the target is a route: mask its values, keep its names
-            start, end = request.span(1)
-            return (
-                mask(message[:start], typed)
-                + _mask_target(message[start:end], typed)
-                + mask(message[end:], typed)
-            )
+            return _around_target(message, *request.span(1), typed)
+    if "/" in message and _METHOD_HINT.search(message) is not None:
+        request = METHOD_TARGET.search(message)
+        if request is not None:  # the same, where the method is a word of the message
+            return _around_target(message, *request.span(2), typed)
+    if '"' in message:
         message = _QUOTED.sub('"<STR>"' if typed else '"' + PARAM + '"', message)
+    if "@" in message:
+        message = _JAVA_OBJECT.sub(r"\1@<HEX>" if typed else r"\1@" + PARAM, message)
     if _UNIT_HINT.search(message) is not None:
         message = _UNIT.sub("<UNIT>" if typed else PARAM, message)
     if _CANDIDATE.search(message) is None:
@@ -177,6 +189,15 @@ def mask(message: str, typed: bool = True) -> str:
     if message.count(">") > 1 and _has_repeat(message):
         message = _REPEATS.sub(r"\1", message)
     return message
+
+
+def _around_target(message: str, start: int, end: int, typed: bool) -> str:
+    """``message`` masked with its request target at ``start:end`` masked as a route."""
+    return (
+        mask(message[:start], typed)
+        + _mask_target(message[start:end], typed)
+        + mask(message[end:], typed)
+    )
 
 
 def _mask_target(target: str, typed: bool) -> str:

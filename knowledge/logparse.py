@@ -77,6 +77,27 @@ _LETTER_RUN = re.compile(r"[A-Za-z]")
 _DELIMITED = re.compile(r"\([\w.-]+\):?|\[[\w.-]+\]:?")
 
 
+# A value named by the identifier it is glued to, the value enclosed or set apart by ``@``:
+# ``name[id]`` (Celery's ``Task app.tasks.x[<uuid>]``, syslog's ``comm[pid]``),
+# ``name(id)`` (a call or a repr: ``Worker(<*>)``), Java's ``Class@hash`` (Object.toString).
+# The identifier names what the value is of: two different ones are two events, as two
+# different words are (and, as with words, the second pass joins a slot that took more than
+# ``MAX_WORD_VALUES`` names: ``logfinal.families``). drain3 would merge ``Task a[<*>]
+# received`` with ``Task b[<*>] received`` (2 of 3 tokens agree), and the word refinement
+# reads bare words only, so the similarity tells them apart. ``name:id`` is left out: a
+# ``user:42`` cache key is one value (the generated PyLogging and JsonMsg formats say so).
+_NAMED_VALUE = re.compile(r"([A-Za-z_][\w.$]*)(?:\[<\*>\]|\(<\*>\)|@<\*>)[.,:;]?")
+
+
+def _named_apart(a: str, b: str) -> bool:
+    """Whether two masked tokens are values named by different words (``x[<*>]``, ``y[<*>]``)."""
+    first = _NAMED_VALUE.fullmatch(a)
+    if first is None:
+        return False
+    second = _NAMED_VALUE.fullmatch(b)
+    return second is not None and first.group(1) != second.group(1)
+
+
 class _MaskAwareDrain(Drain):
     """drain3's tree with a similarity that counts ``<*>`` against ``<*>`` as a match.
 
@@ -118,6 +139,8 @@ class _MaskAwareDrain(Drain):
                 params += 1
                 if include_params:
                     sim += 1
+            elif param in t1 and param in t2 and _named_apart(t1, t2):
+                return 0.0, 0  # values of different names: never the same event
         return sim / len(seq1), params
 
 
