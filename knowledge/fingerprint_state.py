@@ -75,6 +75,7 @@ class SharedState(KeyFolding):
         self.templates: dict[str, str] = {}  # fingerprint -> current template
         self.by_template: dict[str, str] = {}  # template -> first fingerprint holding it
         self.aliases: dict[str, str] = {}  # merged fingerprint -> the one it merged into
+        self.param_words: set[str] = set()  # words seen at a position that became a parameter
 
     def dumps(self) -> bytes:
         drain = self.drain
@@ -99,6 +100,7 @@ class SharedState(KeyFolding):
             "by_template": self.by_template,
             "aliases": self.aliases,
             "families": self.families.dump(),
+            "param_words": sorted(self.param_words),
         }
         return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 3)
 
@@ -133,6 +135,7 @@ class SharedState(KeyFolding):
         state.by_template = document["by_template"]
         state.aliases = document["aliases"]
         state.families = FamilyIndex.load(document)
+        state.param_words = set(document.get("param_words", ()))
         return state
 
     def resolve(self, fingerprint: str) -> str:
