@@ -51,13 +51,16 @@ class KeyFolding:
     param_words: set[str]
     drain: Any
 
-    def _key_fingerprint(self, family: int, key: str, template: str) -> tuple[str, bool]:
+    def _key_fingerprint(
+        self, family: int, key: str, template: str, seed: str | None = None
+    ) -> tuple[str, bool]:
         """The fingerprint a cluster key answers with, and whether it was made just now (a
-        new key takes its template's existing fingerprint, else the template's hash)."""
+        new key takes its template's existing fingerprint, else ``seed``, else the template's
+        hash)."""
         fingerprint = self.keys.get(key)
         if fingerprint is not None:
             return fingerprint, False
-        fingerprint = self.by_template.get(template) or template_fingerprint(template)
+        fingerprint = self.by_template.get(template) or seed or template_fingerprint(template)
         self.keys[key] = fingerprint
         self.cluster_keys.setdefault(family, []).append(key)
         self.by_template.setdefault(template, fingerprint)

@@ -147,10 +147,13 @@ class SharedState(KeyFolding):
         return fingerprint
 
     def mine(
-        self, masked: str, new_aliases: dict[str, str]
+        self, masked: str, new_aliases: dict[str, str], seed: str | None = None
     ) -> tuple[tuple[str, str, int, str], bool]:
         """Apply one masked message; return (fingerprint, template, cluster, own) and whether
-        the state changed (then it must be saved to Redis before the lock is released)."""
+        the state changed (then it must be saved to Redis before the lock is released).
+        ``seed``: the fingerprint the message's key takes if the key is new and no other
+        fingerprint holds its template (a line's fingerprint handed out under a provisional
+        header split, see ``knowledge.fingerprint_headers``)."""
         drain = self.drain
         matched = drain.tree_search(
             drain.root_node, drain.get_content_as_tokens(masked), drain.sim_th, False
@@ -181,7 +184,7 @@ class SharedState(KeyFolding):
         key = _key(family, kept)
         template = self.keyed_template(template_tokens, kept)
 
-        own, created = self._key_fingerprint(family, key, template)
+        own, created = self._key_fingerprint(family, key, template, seed)
         changed = changed or created
         if self.templates.get(own) != template:
             self._set_template(own, template, new_aliases)
