@@ -66,14 +66,8 @@ class ServiceHeaders:
         if current is None and stored is not None:
             # Another worker (or an earlier run) fixed this service's layout: use it as is,
             # no refit, so a later change of the fitting code cannot move old services' splits.
-            try:
-                # Layouts stored before rules were versioned are version 1.
-                model = HeaderModel.from_layout(
-                    HeaderLayout(**{"version": 1, **json.loads(stored)})
-                )
-            except (ValueError, TypeError, KeyError):
-                logger.warning("unreadable header layout at %s; refitting", layout_key)
-            else:
+            model = self._stored_model(service, stored)
+            if model is not None:
                 return self._final_header_model(service, model)
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.rpush(key, *lines[:LEARN_LINES])
@@ -95,6 +89,15 @@ class ServiceHeaders:
             self._headers[service] = current
         return current[0]  # type: ignore[index]
 
+    def _stored_model(self, service: str, stored: bytes) -> HeaderModel | None:
+        """The model of a stored layout (``None``, logged, when it cannot be read)."""
+        try:
+            # Layouts stored before rules were versioned are version 1.
+            return HeaderModel.from_layout(HeaderLayout(**{"version": 1, **json.loads(stored)}))
+        except (ValueError, TypeError, KeyError):
+            logger.warning("unreadable header layout at %s; refitting", self._layout_key(service))
+            return None
+
     def _layout_key(self, service: str) -> str:
         return f"{self.namespace}:header-layout:{service or '-'}"
 
@@ -109,40 +112,57 @@ class ServiceHeaders:
         self, service: str, raw_lines: Sequence[str], results: Sequence[FingerprintResult]
     ) -> None:
         """Note one line per fingerprint handed out while ``service`` is learning its layout
-        (see the module docstring)."""
+        (see the module docstring).
+
+        The layout may have been fixed by another worker since these lines were split: it
+        then adopted the lines noted before it stored the layout, maybe not these. So the
+        layout is read after the notes are written (in order, on one connection): when it is
+        there, this worker adopts its own lines; otherwise the fixer will see them.
+        """
         current = self._headers.get(service)
-        if current is not None and not current[1] and raw_lines:
-            with self.redis.pipeline(transaction=False) as pipe:
-                noted = {r.own: line for line, r in zip(raw_lines, results, strict=True)}
-                for own, raw in noted.items():
-                    pipe.hsetnx(self._provisional_key(service), own, raw)
-                pipe.expire(self._provisional_key(service), 86_400)  # never reaches LEARN_LINES
-                pipe.execute()
+        if current is None or current[1] or not raw_lines:
+            return
+        key = self._provisional_key(service)
+        noted = {r.own: line for line, r in zip(raw_lines, results, strict=True)}
+        with self.redis.pipeline(transaction=False) as pipe:
+            for own, raw in noted.items():
+                pipe.hsetnx(key, own, raw)
+            pipe.expire(key, 86_400)  # a service that never reaches LEARN_LINES lines
+            pipe.get(self._layout_key(service))
+            stored = pipe.execute()[-1]
+        model = None if stored is None else self._stored_model(service, stored)
+        if model is not None:
+            self._adopt(noted, model)
+            self.redis.hdel(key, *noted)
 
     def _provisional_key(self, service: str) -> str:
         return f"{self.namespace}:provisional:{service or '-'}"
 
     def _adopt_provisional(self, service: str, model: HeaderModel, *, done: bool) -> None:
         """The split of ``service``'s lines just changed (a refit while learning, or the final
-        layout, ``done``): fingerprint the noted lines again with ``model``. A message whose
-        key is new takes the line's provisional fingerprint, so the event's later lines get
-        the fingerprint its first lines were handed out; a key that exists already merges it
-        (an alias ``provisional -> key's``), as any merge is recorded."""
+        layout, ``done``): the noted lines are adopted by it (``_adopt``)."""
         key = self._provisional_key(service)
         noted = {own.decode(): raw.decode() for own, raw in self.redis.hgetall(key).items()}
         if noted:
-            masked = {own: self._mask(model.message_of(raw)) for own, raw in noted.items()}
-            seeds: dict[str, str] = {}
-            for own, message in masked.items():
-                seeds.setdefault(message, own)  # the first noted line seeds a shared message
-            with self._mutex:  # the state and caches are shared with other threads
-                mined = self._mine_shared(list(seeds), seeds)
-                merges = {
-                    own: mined[message][0]
-                    for own, message in masked.items()
-                    if mined[message][3] != own
-                }
-                if merges:
-                    self._record_aliases(merges)
+            self._adopt(noted, model)
         if done:
             self.redis.delete(key)
+
+    def _adopt(self, noted: dict[str, str], model: HeaderModel) -> None:
+        """Fingerprint the noted lines (``own -> raw line``) again with ``model``. A message
+        whose key is new takes the line's provisional fingerprint, so the event's later lines
+        get the fingerprint its first lines were handed out; a key that exists already merges
+        it (an alias ``provisional -> key's``), as any merge is recorded."""
+        masked = {own: self._mask(model.message_of(raw)) for own, raw in noted.items()}
+        seeds: dict[str, str] = {}
+        for own, message in masked.items():
+            seeds.setdefault(message, own)  # the first noted line seeds a shared message
+        with self._mutex:  # the state and caches are shared with other threads
+            mined = self._mine_shared(list(seeds), seeds)
+            merges = {
+                own: mined[message][0]
+                for own, message in masked.items()
+                if mined[message][3] != own
+            }
+            if merges:
+                self._record_aliases(merges)

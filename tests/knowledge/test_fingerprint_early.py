@@ -111,3 +111,23 @@ def test_words_not_known_to_vary_still_split_events(client: redis.Redis):
     nightly = worker.fingerprint_message("Backup finished for nightly")
     alice = worker.fingerprint_message("Backup finished for alice")
     assert nightly.fingerprint != alice.fingerprint
+
+
+def test_lines_noted_after_another_worker_fixed_the_layout_are_adopted(
+    client: redis.Redis, monkeypatch
+):
+    lines, events = _stream(260, seed=4)
+    slow, fast = (Fingerprinter(client, namespace=NAMESPACE) for _ in range(2))
+    deferred = []
+    # The slow worker split its first line with a one-line layout, then stalled (waiting for
+    # the lock, descheduled) before noting it, while the fast one learned and fixed the layout.
+    monkeypatch.setattr(slow, "_after_lines", lambda *args: deferred.append(args))
+    early = slow.fingerprint_line(lines[0], service="phone")
+    monkeypatch.undo()
+    later = fast.fingerprint_lines(lines[1:], service="phone")
+    assert client.exists(f"{NAMESPACE}:header-layout:phone")
+    slow._after_lines(*deferred[0])
+    final = {e: r.fingerprint for r, e in zip(later, events[1:], strict=True)}
+    assert early.own != final[events[0]]  # split wrongly: a provisional fingerprint
+    assert fast.resolve_alias(early.own) == final[events[0]]
+    assert not client.exists(f"{NAMESPACE}:provisional:phone")
