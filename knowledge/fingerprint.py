@@ -46,8 +46,8 @@ Header splitting (``fingerprint_line``) uses one ``HeaderModel`` per ``service``
 has its own header layout), learned from the first ``LEARN_LINES`` lines of that service as
 collected in Redis, so all workers converge on the same layout; the fingerprints handed out
 while it is learned are adopted by the better splits (``knowledge.fingerprint_headers``).
-The fingerprint itself does
-not depend on the service: one kind of failure seen in two services is one Problem.
+The fingerprint itself does not depend on the service: one kind of failure seen in two
+services is one Problem.
 """
 
 from __future__ import annotations
