@@ -20,9 +20,12 @@ masked template at the moment the kind was first seen. Four decisions make it st
 4. **Merges are recorded, never silent.** When a word position of a cluster has taken more
    than ``MAX_WORD_VALUES`` values it becomes a parameter (user names, table names...): the
    keys that differed only there now fold into one generalised key, and each old fingerprint
-   gets an alias ``old -> new`` in ``<ns>:aliases``. When a cluster's template becomes
-   identical to a template another fingerprint already holds, the later one is aliased to the
-   earlier one. ``resolve_alias`` follows the chain; results carry the resolved fingerprint.
+   gets an alias ``old -> new`` in ``<ns>:aliases``. Its words join ``param_words``; a
+   position whose values are all such words (or two of them) is a parameter at once, so an
+   event with a user name in it is not split into one fingerprint per user first. When a
+   cluster's template becomes identical to a template another fingerprint already holds, the
+   later one is aliased to the earlier one. ``resolve_alias`` follows the chain; results
+   carry the resolved fingerprint.
 5. **The second pass, forward-only.** Offline, ``knowledge.logfinal`` regroups with all lines
    in view: drain3 clusters that differ at one many-valued position are one family, a route
    segment with many values is a parameter. Here the same rule functions run whenever the
@@ -41,8 +44,10 @@ the state take the lock (``knowledge.fingerprint_store``). Batch calls take it o
 
 Header splitting (``fingerprint_line``) uses one ``HeaderModel`` per ``service`` (each source
 has its own header layout), learned from the first ``LEARN_LINES`` lines of that service as
-collected in Redis, so all workers converge on the same layout. The fingerprint itself does
-not depend on the service: one kind of failure seen in two services is one Problem.
+collected in Redis, so all workers converge on the same layout; the fingerprints handed out
+while it is learned are adopted by the better splits (``knowledge.fingerprint_headers``).
+The fingerprint itself does not depend on the service: one kind of failure seen in two
+services is one Problem.
 """
 
 from __future__ import annotations
@@ -131,7 +136,6 @@ class Fingerprinter(ServiceHeaders, SharedStore):
         self._line_model: dict[str, HeaderModel] = {}
         self._lines: dict[str, ShapeCache[tuple[int, str]]] = {}
         self._prefetched_layouts: dict[str, bytes] = {}
-        self._fixed_here: set[str] = set()
         self._mutex = threading.RLock()
         self._k_state = f"{namespace}:state"
         self._k_version = f"{namespace}:version"
@@ -192,7 +196,7 @@ class Fingerprinter(ServiceHeaders, SharedStore):
                 messages.append(message)
                 masked_all.append(self._mask(message))
         results = self._fingerprint_masked(messages, masked_all)
-        if model is not self._line_model.get(service) or service in self._fixed_here:
+        if model is not self._line_model.get(service):
             self._after_lines(service, raw_lines, results)  # the layout is still being learned
         return results
 

@@ -16,6 +16,8 @@ from knowledge.logfinal import METHOD_TOKENS
 from knowledge.logparse import MAX_WORD_VALUES, PARAM
 
 FINGERPRINT_CHARS = 16
+#: Known parameter values (``KeyFolding._add_word``) that make a position a parameter early.
+VALUE_EVIDENCE = 2
 
 _WORD = re.compile(r"[A-Za-z]+[.,:;]?")
 
@@ -46,15 +48,19 @@ class KeyFolding:
     by_template: dict[str, str]
     aliases: dict[str, str]
     families: FamilyIndex
+    param_words: set[str]
     drain: Any
 
-    def _key_fingerprint(self, family: int, key: str, template: str) -> tuple[str, bool]:
+    def _key_fingerprint(
+        self, family: int, key: str, template: str, seed: str | None = None
+    ) -> tuple[str, bool]:
         """The fingerprint a cluster key answers with, and whether it was made just now (a
-        new key takes its template's existing fingerprint, else the template's hash)."""
+        new key takes its template's existing fingerprint, else ``seed``, else the template's
+        hash)."""
         fingerprint = self.keys.get(key)
         if fingerprint is not None:
             return fingerprint, False
-        fingerprint = self.by_template.get(template) or template_fingerprint(template)
+        fingerprint = self.by_template.get(template) or seed or template_fingerprint(template)
         self.keys[key] = fingerprint
         self.cluster_keys.setdefault(family, []).append(key)
         self.by_template.setdefault(template, fingerprint)
@@ -75,9 +81,8 @@ class KeyFolding:
             if _WORD.fullmatch(tok):
                 seen = self.position_values.setdefault(f"{family}:{pos}", [])
                 if tok not in seen and len(seen) <= MAX_WORD_VALUES:
-                    seen.append(tok)
                     changed = True
-                    refold = refold or len(seen) > MAX_WORD_VALUES
+                    refold = self._add_word(seen, tok) or refold
                 if len(seen) <= MAX_WORD_VALUES:
                     kept.append((pos, tok))
             elif pos and tokens[pos - 1] in METHOD_TOKENS:
@@ -94,6 +99,29 @@ class KeyFolding:
                     changed = True
                     refold = refold or len(seen) > MAX_WORD_VALUES
         return kept, changed, refold
+
+    def _add_word(self, seen: list[str], word: str) -> bool:
+        """Count ``word`` at a position; True when the position just became a parameter.
+
+        Past ``MAX_WORD_VALUES`` values a position is a parameter, and its values join
+        ``param_words``: words seen varying where an event takes values (users, hosts,
+        states). A position whose values are all such words, or two of them, is a parameter
+        at once (``VALUE_EVIDENCE``): the lines after it need not wait for five values, each
+        handed out a fingerprint that is merged away later (issue 15, point 3). Only known
+        parameter values count, so two words that name different events here (``opened``,
+        ``closed``) still split them unless both varied elsewhere.
+        """
+        seen.append(word)
+        if len(seen) <= MAX_WORD_VALUES:
+            known = sum(1 for value in seen if value in self.param_words)
+            if known < len(seen) and known < VALUE_EVIDENCE:
+                return False
+            # Padded with "" (never a token) to a parameter's length, so every reader
+            # (``peek``, ``_refold``, families) keeps the one "more than MAX values" test.
+            seen.extend([""] * (MAX_WORD_VALUES + 1 - len(seen)))
+            return True
+        self.param_words.update(value for value in seen if _WORD.fullmatch(value))
+        return True
 
     def _count_constants(
         self, family: int, template_tokens: Sequence[str], before: Sequence[str]

@@ -75,6 +75,7 @@ class SharedState(KeyFolding):
         self.templates: dict[str, str] = {}  # fingerprint -> current template
         self.by_template: dict[str, str] = {}  # template -> first fingerprint holding it
         self.aliases: dict[str, str] = {}  # merged fingerprint -> the one it merged into
+        self.param_words: set[str] = set()  # words seen at a position that became a parameter
 
     def dumps(self) -> bytes:
         drain = self.drain
@@ -99,6 +100,7 @@ class SharedState(KeyFolding):
             "by_template": self.by_template,
             "aliases": self.aliases,
             "families": self.families.dump(),
+            "param_words": sorted(self.param_words),
         }
         return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 3)
 
@@ -133,6 +135,7 @@ class SharedState(KeyFolding):
         state.by_template = document["by_template"]
         state.aliases = document["aliases"]
         state.families = FamilyIndex.load(document)
+        state.param_words = set(document.get("param_words", ()))
         return state
 
     def resolve(self, fingerprint: str) -> str:
@@ -144,10 +147,13 @@ class SharedState(KeyFolding):
         return fingerprint
 
     def mine(
-        self, masked: str, new_aliases: dict[str, str]
+        self, masked: str, new_aliases: dict[str, str], seed: str | None = None
     ) -> tuple[tuple[str, str, int, str], bool]:
         """Apply one masked message; return (fingerprint, template, cluster, own) and whether
-        the state changed (then it must be saved to Redis before the lock is released)."""
+        the state changed (then it must be saved to Redis before the lock is released).
+        ``seed``: the fingerprint the message's key takes if the key is new and no other
+        fingerprint holds its template (a line's fingerprint handed out under a provisional
+        header split, see ``knowledge.fingerprint_headers``)."""
         drain = self.drain
         matched = drain.tree_search(
             drain.root_node, drain.get_content_as_tokens(masked), drain.sim_th, False
@@ -178,7 +184,7 @@ class SharedState(KeyFolding):
         key = _key(family, kept)
         template = self.keyed_template(template_tokens, kept)
 
-        own, created = self._key_fingerprint(family, key, template)
+        own, created = self._key_fingerprint(family, key, template, seed)
         changed = changed or created
         if self.templates.get(own) != template:
             self._set_template(own, template, new_aliases)

@@ -91,8 +91,12 @@ class SharedStore:
             except redis.exceptions.LockError:
                 logger.warning("fingerprint lock %s expired while %s", self._k_lock, doing)
 
-    def _mine_shared(self, masked_messages: list[str]) -> dict[str, tuple[str, str, int, str]]:
-        """Mine under the Redis lock against the latest shared state; save if it changed."""
+    def _mine_shared(
+        self, masked_messages: list[str], seeds: dict[str, str] | None = None
+    ) -> dict[str, tuple[str, str, int, str]]:
+        """Mine under the Redis lock against the latest shared state; save if it changed.
+        ``seeds``: per masked message, the fingerprint a new key takes (``SharedState.mine``)."""
+        seeds = seeds or {}
         with self._mining_lock("mining"):
             for _attempt in range(3):
                 self._load_if_stale()
@@ -101,7 +105,7 @@ class SharedStore:
                 changed = False
                 out = {}
                 for masked in masked_messages:
-                    result, did_change = state.mine(masked, new_aliases)
+                    result, did_change = state.mine(masked, new_aliases, seeds.get(masked))
                     out[masked] = result
                     changed = changed or did_change
                 if not changed or self._save(state, new_aliases):
