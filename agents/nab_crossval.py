@@ -310,8 +310,9 @@ def format_report(results: dict[str, CrossValidation], title: str = "nested ") -
         for f in cv.folds:
             shown = f"raw {f.raw:.2f}" if f.score is None else f"{f.score:.1f}"
             best = "-" if f.best_score is None else f"{f.best_score:.1f}"
+            tied = len(f.tied) or 1  # threshold-only folds record no ties
             lines.append(
-                f"  {f.folder:<22} {shown:>9} {best:>6} {f.train_score:>6.1f} {len(f.tied):>4}  "
+                f"  {f.folder:<22} {shown:>9} {best:>6} {f.train_score:>6.1f} {tied:>4}  "
                 + " ".join(f"{f.config[k]:>14g}" for k in keys)
             )
             if len(f.tied) > 1:
