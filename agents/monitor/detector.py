@@ -11,9 +11,12 @@ Why this design (scored on the Numenta Anomaly Benchmark, NAB v1.1):
   view at once, whereas noise rarely does, so summing beats taking the maximum (measured:
   about +6 NAB points).
 
-  1. **Spatial novelty** - the value leaves the range of everything seen in the recent
-     history (as Numenta's HTM detector does with its "spatial anomaly" rule).  The excess is
-     measured in robust scale units so the rule is scale free: the inter-quartile range, or
+  1. **Spatial novelty** - the value leaves the range of everything seen since the series
+     started (Numenta HTM's "spatial anomaly" rule keeps the all-time range too: a range
+     that forgot an old extreme pages again when the series revisits it; on a generated
+     corpus of 10,000-22,000-row files the all-time range took false alarms 212 -> 210,
+     public figures unchanged).  The excess is measured in robust scale units, from the
+     recent history only, so the rule is scale free: the inter-quartile range, or
      that tail's own spread (the historical extreme minus its 1 % quantile) when larger, so
      a series whose benign spikes routinely set new records by wide margins is not paged
      for the next one (measured: leave-one-folder-out 73.8 -> 74.3, threshold-only 69.1 ->
@@ -37,9 +40,10 @@ Why this design (scored on the Numenta Anomaly Benchmark, NAB v1.1):
 Scores are in [0, 1].  ``ALERT_SCORE`` is the calibrated alarm threshold: every row at or
 above it is an alert (raw surprise >= ``ALERT_SURPRISE`` outside a refractory period).
 
-Cost: O(1) work and O(window) memory per series, about 12 microseconds per update in
-CPython (the square-root view made it 1.74x the 6.9 us before, measured in one run over all
-public and corpus rows); no third-party dependencies.
+Cost: O(1) work and O(window) memory per series, about 10 microseconds per update in
+CPython (the square-root view and the all-time range made it 1.57x the 6.4 us before them,
+medians of one interleaved run over all public and corpus rows); no third-party
+dependencies.
 """
 
 from __future__ import annotations
@@ -60,7 +64,8 @@ PROBATION = 150
 MIN_HISTORY = 20
 #: Rows per block of the blocked history (min / max / sub-sample kept per block).
 BLOCK = 100
-#: History length, in blocks, for the range and robust scale (BLOCK * HISTORY_BLOCKS rows).
+#: History length, in blocks, for the robust scale and tail spread (BLOCK * HISTORY_BLOCKS
+#: rows); the range itself is all-time. 100 and 200 blocks were measured and not adopted.
 HISTORY_BLOCKS = 50
 #: One value in SUBSAMPLE is kept to estimate the inter-quartile range cheaply.
 SUBSAMPLE = 5
@@ -138,6 +143,8 @@ class StreamingDetector:
         self.block_max = -math.inf
         self.block_len = 0
         self.block_sample: list[float] = []
+        self.ever_min = math.inf  # all-time range, for spatial novelty
+        self.ever_max = -math.inf
         self.hist_min = math.inf  # min / max / IQR over the closed blocks (cached)
         self.hist_max = -math.inf
         self.hist_iqr = 0.0
@@ -154,6 +161,10 @@ class StreamingDetector:
     # ------------------------------------------------------------------ history
     def _push_history(self, x: float) -> None:
         """Record ``x`` in the blocked history; O(1) amortised."""
+        if x < self.ever_min:
+            self.ever_min = x
+        if x > self.ever_max:
+            self.ever_max = x
         self.block_min = min(self.block_min, x)
         self.block_max = max(self.block_max, x)
         if self.block_len % SUBSAMPLE == 0:
@@ -180,7 +191,7 @@ class StreamingDetector:
         self.hist_tail_lo = sample[k] - self.hist_min
 
     def _range_and_scale(self) -> tuple[float, float, float]:
-        """Historical min, max and a robust, never-zero scale."""
+        """All-time min, max and a robust, never-zero scale of the recent history."""
         lo = min(self.hist_min, self.block_min)
         hi = max(self.hist_max, self.block_max)
         scale = self.hist_iqr
@@ -191,7 +202,8 @@ class StreamingDetector:
             scale = (hi - lo) / 4.0  # step-like or mostly constant series
         if scale <= 0.0:
             scale = abs(hi) * 0.01 + 1e-9  # flat line: any change is news
-        return lo, hi, scale
+        # The all-time range holds every row the recent one does, so it is never narrower.
+        return self.ever_min, self.ever_max, scale
 
     # ----------------------------------------------------------------- seasonal
     def _seasonal_reference(self, x: float, when: tuple[int, int] | None) -> float | None:
@@ -298,6 +310,7 @@ class StreamingDetector:
             "n": self.n,
             "prev": self.prev,
             "blocks": [[b[0], b[1], b[2]] for b in self.blocks],
+            "range": [_finite_or_none(self.ever_min), _finite_or_none(self.ever_max)],
             "block": [
                 _finite_or_none(self.block_min),
                 _finite_or_none(self.block_max),
@@ -331,6 +344,10 @@ class StreamingDetector:
         det.block_sample = [float(v) for v in bsample]
         if det.blocks:
             det._refresh_history()
+        # Version 1 kept no all-time range: it starts from the history that state remembers.
+        lo, hi = state.get("range") or (None, None)
+        det.ever_min = min(det.hist_min, det.block_min, math.inf if lo is None else float(lo))
+        det.ever_max = max(det.hist_max, det.block_max, -math.inf if hi is None else float(hi))
         det.naive.load(state["naive"])
         det.seasonal.load(state["seasonal"])
         if "stable" in state:
