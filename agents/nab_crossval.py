@@ -9,6 +9,13 @@ left-out folder is then scored once, at the chosen detector's own alarm level (w
 monitor alarms at). The spread of the chosen constants across folds is part of the report: a
 constant that flips between folds is fitted noise, not a property of time series.
 
+Ties: when several configurations score within ``TIE_FALSE_ALARMS`` false alarms of the best
+on the training folders, the training data cannot tell them apart, and whichever one a
+tie-break picks would decide the fold by accident (or, broken toward the shipped defaults,
+by the test folder itself, since the defaults were chosen on all five). The fold is scored as
+the *mean* over the tied configurations: the expectation under a random tie-break. The old
+rule's score (the single best training score, earliest on an exact tie) is kept beside it.
+
 Cost: the detector runs once per structural configuration (``GRID``) and file. The alarm
 level and refractory period (``ALARM_GRID``) only decide which rows alarm, so they are
 applied afterwards to the detector's raw surprise (:func:`alarms`, the same rule as
@@ -50,7 +57,7 @@ from .monitor.nab import _parse_timestamp
 PROFILES = ("standard", "reward_low_FP_rate", "reward_low_FN_rate")
 
 #: Structural constants, each tried at half, at and at twice (or thrice) its default. Declared
-#: before scoring; the defaults come first so that ties keep them.
+#: before scoring; the defaults come first (the in-sample reference reads configuration 0).
 GRID: dict[str, tuple[float, ...]] = {
     "short_window": (SHORT_WINDOW, 5, 20),
     "long_window": (LONG_WINDOW, 2000, 10000),
@@ -64,6 +71,14 @@ ALARM_GRID: dict[str, tuple[float, ...]] = {
     ),
     "refractory": (REFRACTORY, 50, 200),
 }
+
+
+#: Training scores closer to the best than this many false alarms tie. One false alarm far
+#: from any window costs the profile's ``fp`` weight, i.e. ``100 * fp / (perfect - null)``
+#: normalised points on the training folders (0.10 for standard with realTraffic held out):
+#: the smallest whole event the score counts, so a smaller gap is a detection landing a few
+#: rows earlier or later, not evidence that one configuration generalises better.
+TIE_FALSE_ALARMS = 1.0
 
 
 def load_scorer(path: Path) -> ModuleType:
@@ -117,7 +132,11 @@ def _combos(grid: dict[str, tuple[float, ...]]) -> list[dict[str, Any]]:
 
 @dataclass
 class FoldResult:
-    """One held-out folder under one profile: what was chosen and how it scored."""
+    """One held-out folder under one profile: what was chosen and how it scored.
+
+    ``raw`` is the mean over the ``tied`` configurations (see the module docstring);
+    ``config`` and ``best_raw`` are the single best training score's (the old rule).
+    """
 
     folder: str
     config: dict[str, Any]
@@ -125,13 +144,24 @@ class FoldResult:
     raw: float
     null: float
     perfect: float
+    tied: list[dict[str, Any]] = field(default_factory=list)
+    tied_train: list[float] = field(default_factory=list)
+    best_raw: float | None = None
 
     @property
     def score(self) -> float | None:
         """Normalised NAB score of the folder alone; ``None`` when it has no window."""
+        return self._normalise(self.raw)
+
+    @property
+    def best_score(self) -> float | None:
+        """The score of the best training configuration alone (the old rule)."""
+        return self._normalise(self.raw if self.best_raw is None else self.best_raw)
+
+    def _normalise(self, raw: float) -> float | None:
         if self.perfect == self.null:
             return None
-        return 100.0 * (self.raw - self.null) / (self.perfect - self.null)
+        return 100.0 * (raw - self.null) / (self.perfect - self.null)
 
 
 @dataclass
@@ -148,6 +178,12 @@ class CrossValidation:
     def mean(self) -> float:
         """Mean normalised score over the folds that have labelled windows."""
         scores = [f.score for f in self.folds if f.score is not None]
+        return sum(scores) / len(scores)
+
+    @property
+    def mean_best(self) -> float:
+        """The same mean, each fold at its single best training configuration (old rule)."""
+        scores = [f.best_score for f in self.folds if f.best_score is not None]
         return sum(scores) / len(scores)
 
     @property
@@ -210,7 +246,10 @@ def cross_validate(
             for p in profiles:
                 per_profile[p].append(_file_scores(scorer, files, detections, scorer.PROFILES[p]))
     folders = sorted({f.rel.split("/")[0] for f in files})
-    return {p: _folds(files, configs, per_profile[p], folders, p) for p in profiles}
+    return {
+        p: _folds(files, configs, per_profile[p], folders, p, scorer.PROFILES[p]["fp"])
+        for p in profiles
+    }
 
 
 def _folds(
@@ -219,24 +258,38 @@ def _folds(
     table: list[np.ndarray],
     folders: list[str],
     profile: str,
+    fp: float = 0.11,
 ) -> CrossValidation:
-    """Choose a configuration on four folders, score it on the fifth, for every fold."""
+    """Choose configurations on four folders, score them on the fifth, for every fold.
+
+    ``fp`` is the profile's false-alarm weight (NAB's standard 0.11 by default), which sets
+    the tie tolerance.
+    """
     stacked = np.stack(table)  # (config, file, 3)
 
-    def best(mask: np.ndarray) -> tuple[int, float]:
-        scores = [_normalised(stacked[c][mask].sum(axis=0)) for c in range(len(configs))]
-        c = max(range(len(configs)), key=lambda k: (round(scores[k], 9), -k))  # ties: earlier
-        return c, scores[c]
+    def tied(mask: np.ndarray) -> tuple[list[int], list[float]]:
+        """Configurations within TIE_FALSE_ALARMS false alarms of the best, in grid order."""
+        totals = stacked[:, mask].sum(axis=1)  # (config, 3)
+        scores = np.array([_normalised(t) for t in totals])
+        _, null, perfect = totals[0]
+        tolerance = TIE_FALSE_ALARMS * 100.0 * fp / (perfect - null)
+        ties = [int(c) for c in np.flatnonzero(scores >= scores.max() - tolerance - 1e-9)]
+        return ties, [float(scores[c]) for c in ties]
 
     cv = CrossValidation(profile)
     for held_out in folders:
         test = np.array([f.rel.startswith(held_out + "/") for f in files])
-        c, train_score = best(~test)
-        raw, null, perfect = stacked[c][test].sum(axis=0)
-        cv.folds.append(FoldResult(held_out, configs[c], train_score, raw, null, perfect))
-    everything = np.ones(len(files), dtype=bool)
-    c, cv.in_sample = best(everything)
-    cv.in_sample_config = configs[c]
+        ties, train = tied(~test)
+        # The old rule: the single best training score, the earliest on an exact tie.
+        k = max(range(len(ties)), key=lambda i: (round(train[i], 9), -i))
+        held = stacked[ties][:, test].sum(axis=1)  # (tied config, 3)
+        fold = FoldResult(held_out, configs[ties[k]], train[k], *held.mean(axis=0))
+        fold.tied, fold.tied_train = [configs[c] for c in ties], train
+        fold.best_raw = float(held[k, 0])
+        cv.folds.append(fold)
+    scores = [_normalised(stacked[c].sum(axis=0)) for c in range(len(configs))]
+    c = int(np.argmax(scores))  # in-sample reference only: the best of grid, first on a tie
+    cv.in_sample, cv.in_sample_config = scores[c], configs[c]
     cv.defaults = _normalised(stacked[0].sum(axis=0))  # configs[0] is the shipped defaults
     return cv
 
@@ -251,16 +304,23 @@ def format_report(results: dict[str, CrossValidation], title: str = "nested ") -
         keys = list(cv.folds[0].config)
         lines.append(f"NAB {title}leave-one-folder-out, profile {profile}:")
         lines.append(
-            f"  {'held-out folder':<22} {'score':>9} {'train':>6}  "
+            f"  {'held-out folder':<22} {'score':>9} {'best':>6} {'train':>6} {'tied':>4}  "
             + " ".join(f"{k:>14}" for k in keys)
         )
         for f in cv.folds:
             shown = f"raw {f.raw:.2f}" if f.score is None else f"{f.score:.1f}"
+            best = "-" if f.best_score is None else f"{f.best_score:.1f}"
+            tied = len(f.tied) or 1  # threshold-only folds record no ties
             lines.append(
-                f"  {f.folder:<22} {shown:>9} {f.train_score:>6.1f}  "
+                f"  {f.folder:<22} {shown:>9} {best:>6} {f.train_score:>6.1f} {tied:>4}  "
                 + " ".join(f"{f.config[k]:>14g}" for k in keys)
             )
-        lines.append(f"  mean over folds with windows: {cv.mean:.1f}")
+            if len(f.tied) > 1:
+                lines.append(f"      tied: {_describe_ties(f)}")
+        lines.append(
+            f"  mean over folds with windows: {cv.mean:.1f} (tied configurations averaged;"
+            f" best training configuration alone: {cv.mean_best:.1f})"
+        )
         lines.append(f"  pooled out-of-fold (all folders, NAB normalisation): {cv.pooled:.1f}")
         for key, chosen in cv.spread().items():
             verdict = "stable" if len(set(chosen)) == 1 else "FLIPS between folds"
@@ -270,6 +330,16 @@ def format_report(results: dict[str, CrossValidation], title: str = "nested ") -
             f" all folders {cv.in_sample:.1f}"
         )
     return "\n".join(lines)
+
+
+def _describe_ties(fold: FoldResult) -> str:
+    """The tied configurations by the constants that differ, each with its training score."""
+    keys = [k for k in fold.config if len({c[k] for c in fold.tied}) > 1]
+    shown = [
+        "/".join(f"{c[k]:g}" for k in keys) + f" ({train:.2f})"
+        for c, train in zip(fold.tied, fold.tied_train, strict=True)
+    ]
+    return "/".join(keys) + " " + ", ".join(shown)
 
 
 def threshold_cross_validate(
