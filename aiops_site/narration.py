@@ -56,9 +56,11 @@ def follow(client: redis.Redis | None = None, *, stop: Callable[[], bool] = lamb
            block_ms: int = BLOCK_MS) -> Iterator[Event]:  # fmt: skip
     """The narrated events published from now on, in order per stream; waits out outages."""
     client = client or get_redis()
-    last = {stream_name(t): "$" for t in NARRATED}
+    last: dict[str, str] | None = None
     while not stop():
         try:
+            # "$" would be re-read at every call, losing what arrives between two reads.
+            last = last or _latest_ids(client, [stream_name(t) for t in NARRATED])
             batches = client.xread(last, block=block_ms, count=100)
         except redis.RedisError:
             time.sleep(RETRY_SECONDS)
@@ -67,3 +69,15 @@ def follow(client: redis.Redis | None = None, *, stop: Callable[[], bool] = lamb
             for entry_id, fields in entries:
                 last[stream.decode()] = entry_id.decode()
                 yield Event.from_json(fields[EVENT_FIELD.encode()])
+
+
+def _latest_ids(client: redis.Redis, streams: list[str]) -> dict[str, str]:
+    """Each stream's newest entry id now ("0-0" for a stream not created yet)."""
+    pipe = client.pipeline(transaction=False)
+    for stream in streams:
+        pipe.xrevrange(stream, count=1)
+    newest = pipe.execute()
+    return {
+        stream: rows[0][0].decode() if rows else "0-0"
+        for stream, rows in zip(streams, newest, strict=True)
+    }
