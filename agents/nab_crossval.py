@@ -63,12 +63,14 @@ GRID: dict[str, tuple[float, ...]] = {
     "long_window": (LONG_WINDOW, 2000, 10000),
     "season_days": (SEASON_DAYS, 1, 7),
 }
-#: Constants applied after the detector: its alarm level (decades; relative to the default so
-#: the grid follows a re-scaled detector) and refractory rows.
+#: Alarm levels (decades), absolute since the default is itself chosen from them. Every fold
+#: picked the old floor (5), so 4 and 3 were added: at 3 ``ALERT_SCORE`` still exceeds
+#: ``REFRACTORY_DAMPING`` (at 2 a damped row could page, which :func:`alarms` does not replay),
+#: and 2 (``SPATIAL_BASE``) would page every bare new record.
+ALARM_LEVELS = (3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 12.0)
+#: Constants applied after the detector: its alarm level (the default first) and refractory rows.
 ALARM_GRID: dict[str, tuple[float, ...]] = {
-    "alert_surprise": tuple(
-        ALERT_SURPRISE * f for f in (1.0, 0.625, 0.75, 0.875, 1.125, 1.25, 1.5)
-    ),
+    "alert_surprise": (ALERT_SURPRISE, *(v for v in ALARM_LEVELS if v != ALERT_SURPRISE)),
     "refractory": (REFRACTORY, 50, 200),
 }
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from agents import nab_crossval, nab_diagnosis, nab_transfer
+from agents import nab_crossval, nab_diagnosis, nab_levels, nab_transfer
 from benchmarks import logformats
 from benchmarks.logformat_holdout import HOLDOUT
 from benchmarks.logformat_unseen import SCORED_AT, UNSEEN
@@ -76,7 +76,11 @@ def bench_nab_transfer(nab_dir: Path, scorer: Path) -> None:
         label = f"the generated server-metric corpus (seed {nab_corpus.DEFAULT_SEED})"
         print(nab_transfer.format_transfer(rows, label))
         print(nab_diagnosis.format_diagnosis(nab_diagnosis.diagnose(Path(tmp)), "the corpus"))
+        # What each level of the nested grid would cost an operator (nab_levels' rule).
+        levels = nab_levels.level_costs(Path(tmp), scorer)
+        print(nab_levels.format_levels(levels, "the corpus"))
     print(nab_diagnosis.format_diagnosis(nab_diagnosis.diagnose(nab_dir), "the public folders"))
+    print(nab_levels.format_levels(nab_levels.level_costs(nab_dir, scorer), "the public folders"))
     print(f"({time.perf_counter() - started:.1f}s)")
 
 
