@@ -8,7 +8,7 @@ took many distinct values are known to be parameters, which regroups lines: see
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from knowledge.logmask import PARAM, mask
@@ -94,7 +94,12 @@ def route_keys(routes: Collection[str], max_values: int) -> dict[str, str]:
     }
 
 
-def families(clusters: Mapping[int, Any], drain_ids: set[int], max_values: int) -> dict[int, int]:
+def families(
+    clusters: Mapping[int, Any],
+    drain_ids: set[int],
+    max_values: int,
+    early: Callable[[set[str], str | None], bool] | None = None,
+) -> dict[int, int]:
     """drain3 cluster -> family: clusters of one length whose templates differ at one
     position only, where more than ``max_values`` distinct tokens occur, are one.
 
@@ -112,6 +117,9 @@ def families(clusters: Mapping[int, Any], drain_ids: set[int], max_values: int) 
     constant words (``Proxy <*> started.``, ``Container <*> exited``: printf's ``%s`` in a
     sentence) is a slot, so a constant before and one after it are context enough. That
     rule joins no family on the nine Loghub systems (any of ``CONFIGS``).
+
+    ``early`` (online only, ``knowledge.fingerprint_evidence``): given the tokens at a slot
+    and the token before it, whether fewer than ``max_values`` tokens are evidence enough.
 
     The token after an HTTP method is a request target (RFC 9112's request line): a slot by
     that grammar, however short the message (Phoenix's ``GET /blog/intro``). Its family keys
@@ -147,7 +155,9 @@ def families(clusters: Mapping[int, Any], drain_ids: set[int], max_values: int) 
             buckets.setdefault((p, tokens[:p] + tokens[p + 1 :]), []).append(d)
     for (p, rest), members in buckets.items():
         varying = {templates[d][p] for d in members}
-        if len(varying) <= max_values:
+        if len(varying) <= max_values and not (
+            early is not None and len(varying) > 1 and early(varying, rest[p - 1] if p else None)
+        ):
             continue
         constants = sum(1 for token in rest if PARAM not in token)
         enclosed = (  # a constant word on each side of the slot
