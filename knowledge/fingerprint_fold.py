@@ -171,7 +171,9 @@ class KeyFolding:
         self, family: int, template_tokens: Sequence[str], new_aliases: dict[str, str]
     ) -> None:
         """Words that became parameters, routes that generalised or families that joined:
-        each older key of ``family`` is aliased to its key under today's values."""
+        each older key of ``family`` folds into its key under today's values. A folded key
+        made now takes the fingerprint of the first key folding into it (the event keeps the
+        fingerprint handed out first); the others are aliased to it."""
         for key in list(self.cluster_keys.get(family, [])):
             pairs = _pairs(key)
             kept = []
