@@ -19,10 +19,12 @@ masked template at the moment the kind was first seen. Four decisions make it st
    sight, so when drain3 later generalises the cluster's template the fingerprint stays.
 4. **Merges are recorded, never silent.** When a word position of a cluster has taken more
    than ``MAX_WORD_VALUES`` values it becomes a parameter (user names, table names...): the
-   keys that differed only there now fold into one generalised key, and each old fingerprint
-   gets an alias ``old -> new`` in ``<ns>:aliases``. Its words join ``param_words``; a
-   position whose values are all such words (or two of them) is a parameter at once, so an
-   event with a user name in it is not split into one fingerprint per user first. When a
+   keys that differed only there now fold into one generalised key, which keeps the
+   fingerprint of the first of them (the event's first line's), and each other old
+   fingerprint gets an alias ``old -> kept`` in ``<ns>:aliases``. Evidence makes a position a
+   parameter sooner (``knowledge.fingerprint_evidence``: values known to vary elsewhere, a
+   name such as ``www-data`` beside a word, a key such as ``user`` before it), so an event
+   with a user name in it is not split into one fingerprint per user first. When a
    cluster's template becomes identical to a template another fingerprint already holds, the
    later one is aliased to the earlier one. ``resolve_alias`` follows the chain; results
    carry the resolved fingerprint.

@@ -23,7 +23,7 @@ The index is part of the state document; old documents (format 1) have none and 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from knowledge.logfinal import families, route_keys
@@ -70,13 +70,18 @@ class FamilyIndex:
         """A member's drain3 template changed: its family's template is derived again."""
         self._tokens.pop(self.family_of(cluster_id), None)
 
-    def join(self, cluster_id: int, clusters: Mapping[int, Any]) -> list[int]:
+    def join(
+        self,
+        cluster_id: int,
+        clusters: Mapping[int, Any],
+        early: Callable[[set[str], str | None], bool] | None = None,
+    ) -> list[int]:
         """Apply ``logfinal.families`` to the clusters of ``cluster_id``'s length; the families
         it now joins with ``cluster_id``'s, later ones first, become the earliest one. Returns
         the families merged away (their keys must move; see ``SharedState``)."""
         length = len(clusters[cluster_id].log_template_tokens)
         same = {c: cl for c, cl in clusters.items() if len(cl.log_template_tokens) == length}
-        verdict = families(same, set(same), self.max_values)
+        verdict = families(same, set(same), self.max_values, early)
         root = verdict[cluster_id]
         joined = {self.family_of(c) for c, r in verdict.items() if r == root}
         if len(joined) < 2:

@@ -7,19 +7,16 @@ holds one job.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Sequence
 from typing import Any
 
+from knowledge.fingerprint_evidence import WORD as _WORD
+from knowledge.fingerprint_evidence import SlotEvidence
 from knowledge.fingerprint_family import FamilyIndex
 from knowledge.logfinal import METHOD_TOKENS
 from knowledge.logparse import MAX_WORD_VALUES, PARAM
 
 FINGERPRINT_CHARS = 16
-#: Known parameter values (``KeyFolding._add_word``) that make a position a parameter early.
-VALUE_EVIDENCE = 2
-
-_WORD = re.compile(r"[A-Za-z]+[.,:;]?")
 
 
 def template_fingerprint(template: str) -> str:
@@ -48,7 +45,7 @@ class KeyFolding:
     by_template: dict[str, str]
     aliases: dict[str, str]
     families: FamilyIndex
-    param_words: set[str]
+    evidence: SlotEvidence
     drain: Any
 
     def _key_fingerprint(
@@ -82,7 +79,7 @@ class KeyFolding:
                 seen = self.position_values.setdefault(f"{family}:{pos}", [])
                 if tok not in seen and len(seen) <= MAX_WORD_VALUES:
                     changed = True
-                    refold = self._add_word(seen, tok) or refold
+                    refold = self._count(seen, tok, tokens, pos) or refold
                 if len(seen) <= MAX_WORD_VALUES:
                     kept.append((pos, tok))
             elif pos and tokens[pos - 1] in METHOD_TOKENS:
@@ -95,33 +92,14 @@ class KeyFolding:
             elif template_tokens[pos] == PARAM:  # a value: it counts as one, as offline
                 seen = self.position_values.setdefault(f"{family}:{pos}", [])
                 if tok not in seen and len(seen) <= MAX_WORD_VALUES:
-                    seen.append(tok)
                     changed = True
-                    refold = refold or len(seen) > MAX_WORD_VALUES
+                    refold = self._count(seen, tok, tokens, pos) or refold
         return kept, changed, refold
 
-    def _add_word(self, seen: list[str], word: str) -> bool:
-        """Count ``word`` at a position; True when the position just became a parameter.
-
-        Past ``MAX_WORD_VALUES`` values a position is a parameter, and its values join
-        ``param_words``: words seen varying where an event takes values (users, hosts,
-        states). A position whose values are all such words, or two of them, is a parameter
-        at once (``VALUE_EVIDENCE``): the lines after it need not wait for five values, each
-        handed out a fingerprint that is merged away later (issue 15, point 3). Only known
-        parameter values count, so two words that name different events here (``opened``,
-        ``closed``) still split them unless both varied elsewhere.
-        """
-        seen.append(word)
-        if len(seen) <= MAX_WORD_VALUES:
-            known = sum(1 for value in seen if value in self.param_words)
-            if known < len(seen) and known < VALUE_EVIDENCE:
-                return False
-            # Padded with "" (never a token) to a parameter's length, so every reader
-            # (``peek``, ``_refold``, families) keeps the one "more than MAX values" test.
-            seen.extend([""] * (MAX_WORD_VALUES + 1 - len(seen)))
-            return True
-        self.param_words.update(value for value in seen if _WORD.fullmatch(value))
-        return True
+    def _count(self, seen: list[str], value: str, tokens: Sequence[str], pos: int) -> bool:
+        """Count ``value`` at slot ``pos``; True when the slot just became a parameter
+        (``knowledge.fingerprint_evidence``)."""
+        return self.evidence.count(seen, value, tokens[pos - 1] if pos else None)
 
     def _count_constants(
         self, family: int, template_tokens: Sequence[str], before: Sequence[str]
@@ -143,8 +121,7 @@ class KeyFolding:
                     continue
                 seen = self.position_values.setdefault(f"{family}:{pos}", [])
                 if value not in seen and len(seen) <= MAX_WORD_VALUES:
-                    seen.append(value)
-                    over = over or len(seen) > MAX_WORD_VALUES
+                    over = self._count(seen, value, template_tokens, pos) or over
         return over
 
     def _set_template(self, own: str, template: str, new_aliases: dict[str, str]) -> None:
@@ -194,7 +171,9 @@ class KeyFolding:
         self, family: int, template_tokens: Sequence[str], new_aliases: dict[str, str]
     ) -> None:
         """Words that became parameters, routes that generalised or families that joined:
-        each older key of ``family`` is aliased to its key under today's values."""
+        each older key of ``family`` folds into its key under today's values. A folded key
+        made now takes the fingerprint of the first key folding into it (the event keeps the
+        fingerprint handed out first); the others are aliased to it."""
         for key in list(self.cluster_keys.get(family, [])):
             pairs = _pairs(key)
             kept = []
@@ -209,7 +188,18 @@ class KeyFolding:
                 continue
             folded_key = _key(family, kept)
             template = self.keyed_template(template_tokens, kept)
-            folded, created = self._key_fingerprint(family, folded_key, template)
+            # The first key to fold lends its fingerprint: the event keeps the name it was
+            # handed out under (its template generalises, as drain3's does), and later keys
+            # are aliased to it. The lender's own key can never be met again (a parameter
+            # stays one), so it is dropped rather than kept as history.
+            own = self.keys[key]
+            lend = None if own in self.aliases else own
+            folded, created = self._key_fingerprint(family, folded_key, template, lend)
+            if folded == own:
+                del self.keys[key]
+                self.cluster_keys[family].remove(key)
+                self._set_template(own, template, new_aliases)
+                continue
             if created:
                 self.templates.setdefault(folded, template)
-            self._alias(self.keys[key], folded, new_aliases)
+            self._alias(own, folded, new_aliases)

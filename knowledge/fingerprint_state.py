@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 from drain3.drain import LogCluster, Node
 
+from knowledge.fingerprint_evidence import SlotEvidence
 from knowledge.fingerprint_family import FamilyIndex
 from knowledge.fingerprint_fold import (
     _WORD,
@@ -75,7 +76,7 @@ class SharedState(KeyFolding):
         self.templates: dict[str, str] = {}  # fingerprint -> current template
         self.by_template: dict[str, str] = {}  # template -> first fingerprint holding it
         self.aliases: dict[str, str] = {}  # merged fingerprint -> the one it merged into
-        self.param_words: set[str] = set()  # words seen at a position that became a parameter
+        self.evidence = SlotEvidence()  # words seen at slots that became parameters
 
     def dumps(self) -> bytes:
         drain = self.drain
@@ -100,7 +101,7 @@ class SharedState(KeyFolding):
             "by_template": self.by_template,
             "aliases": self.aliases,
             "families": self.families.dump(),
-            "param_words": sorted(self.param_words),
+            "param_words": sorted(self.evidence.words),
         }
         return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 3)
 
@@ -135,7 +136,7 @@ class SharedState(KeyFolding):
         state.by_template = document["by_template"]
         state.aliases = document["aliases"]
         state.families = FamilyIndex.load(document)
-        state.param_words = set(document.get("param_words", ()))
+        state.evidence = SlotEvidence(document.get("param_words", ()))
         return state
 
     def resolve(self, fingerprint: str) -> str:
@@ -167,7 +168,7 @@ class SharedState(KeyFolding):
         if changed:  # a new or generalised template: the second pass's families (forward-only)
             index.forget_template(cluster_id)
             length = len(cluster.log_template_tokens)
-            for merged in index.join(cluster_id, drain.id_to_cluster):
+            for merged in index.join(cluster_id, drain.id_to_cluster, self.evidence.siblings):
                 self._move_family(merged, index.family_of(merged), length, new_aliases)
                 refold = True
         family = index.family_of(cluster_id)
@@ -184,13 +185,13 @@ class SharedState(KeyFolding):
         key = _key(family, kept)
         template = self.keyed_template(template_tokens, kept)
 
+        if refold:  # first, so a key folded just now is the one this line is answered by
+            self._refold(family, template_tokens, new_aliases)
         own, created = self._key_fingerprint(family, key, template, seed)
         changed = changed or created
         if self.templates.get(own) != template:
             self._set_template(own, template, new_aliases)
             changed = True
-        if refold:
-            self._refold(family, template_tokens, new_aliases)
         if change_type != "none" or refold:
             self._refresh_templates(family, template_tokens, new_aliases)
         return (self.resolve(own), template, cluster_id, own), changed

@@ -8,7 +8,7 @@ took many distinct values are known to be parameters, which regroups lines: see
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from knowledge.logmask import PARAM, mask
@@ -16,6 +16,14 @@ from knowledge.logmask import PARAM, mask
 #: Constant tokens two drain3 templates must share to join one family (see ``families``).
 MIN_FAMILY_CONSTANTS = 3
 _WORD = re.compile(r"[A-Za-z]+[.,:;]?")
+# A value named by a dotted identifier (``logparse._NAMED_VALUE``): ``app.tasks.x[<*>]``.
+_DOTTED_NAMED = re.compile(
+    r"([A-Za-z_]\w*(?:\.[A-Za-z_][\w$]*)+)(?:\[<\*>\]|\(<\*>\)|@<\*>)[.,:;]?"
+)
+# What a host name never holds (RFC 1123: letters, digits, hyphens) and code names often do:
+# ``_`` (``send_email``), ``$`` (``Outer$Inner``), a lower-case letter before an upper-case
+# one (``KeyguardMonitor``).
+_CODE_MARK = re.compile(r"[_$]|[a-z][A-Z]")
 # ``-`` is the empty value of a field (the Common Log Format's, RFC 5424's NILVALUE): in a
 # template it stands where other lines of the event hold a value.
 _EMPTY = {"-": PARAM, '"-"': f'"{PARAM}"'}
@@ -94,7 +102,12 @@ def route_keys(routes: Collection[str], max_values: int) -> dict[str, str]:
     }
 
 
-def families(clusters: Mapping[int, Any], drain_ids: set[int], max_values: int) -> dict[int, int]:
+def families(
+    clusters: Mapping[int, Any],
+    drain_ids: set[int],
+    max_values: int,
+    early: Callable[[set[str], str | None], bool] | None = None,
+) -> dict[int, int]:
     """drain3 cluster -> family: clusters of one length whose templates differ at one
     position only, where more than ``max_values`` distinct tokens occur, are one.
 
@@ -112,6 +125,20 @@ def families(clusters: Mapping[int, Any], drain_ids: set[int], max_values: int) 
     constant words (``Proxy <*> started.``, ``Container <*> exited``: printf's ``%s`` in a
     sentence) is a slot, so a constant before and one after it are context enough. That
     rule joins no family on the nine Loghub systems (any of ``CONFIGS``).
+
+    A value named by a code path is never joined by the many-values rule: ``Task
+    shop.tasks.send_email[<*>] received`` and ``Task shop.tasks.charge_card[<*>] received``
+    stay two events however many tasks a worker runs, as an operator reads them (and as the
+    unseen CeleryWorker format's labels have them), like a Java ``a.b.Foo@<*>``. A code path
+    is a dotted identifier with a mark no host name has (``_``, ``$``, camel case): host names
+    in that place (postfix's ``relay mail.example.org[<*>] refused``) still join, and so do
+    dotted names with no such mark (``tasks.add``, ``app.tasks.x``), since shape alone cannot
+    tell them from a host. The rule changes no figure of the Loghub folds (either label set)
+    nor of the generated, hold-out and unseen formats, offline or live: none has more than
+    ``max_values`` code names in one slot.
+
+    ``early`` (online only, ``knowledge.fingerprint_evidence``): given the tokens at a slot
+    and the token before it, whether fewer than ``max_values`` tokens are evidence enough.
 
     The token after an HTTP method is a request target (RFC 9112's request line): a slot by
     that grammar, however short the message (Phoenix's ``GET /blog/intro``). Its family keys
@@ -146,8 +173,13 @@ def families(clusters: Mapping[int, Any], drain_ids: set[int], max_values: int) 
         for p in range(len(tokens)):
             buckets.setdefault((p, tokens[:p] + tokens[p + 1 :]), []).append(d)
     for (p, rest), members in buckets.items():
+        members = [d for d in members if not _code_named(templates[d][p])]
+        if len(members) < 2:
+            continue
         varying = {templates[d][p] for d in members}
-        if len(varying) <= max_values:
+        if len(varying) <= max_values and not (
+            early is not None and len(varying) > 1 and early(varying, rest[p - 1] if p else None)
+        ):
             continue
         constants = sum(1 for token in rest if PARAM not in token)
         enclosed = (  # a constant word on each side of the slot
@@ -161,6 +193,13 @@ def families(clusters: Mapping[int, Any], drain_ids: set[int], max_values: int) 
             for d in members[1:]:
                 parent[find(d)] = root
     return {d: find(d) for d in drain_ids}
+
+
+def _code_named(token: str) -> bool:
+    """A value named by a code path (``shop.tasks.send_email[<*>]``, ``a.b.Foo@<*>``): the
+    name is the event's, however many names the slot takes (see ``families``)."""
+    match = _DOTTED_NAMED.fullmatch(token)
+    return match is not None and _CODE_MARK.search(match.group(1)) is not None
 
 
 def _compatible(a: tuple[str, ...], b: tuple[str, ...]) -> bool:

@@ -82,7 +82,8 @@ _DELIMITED = re.compile(r"\([\w.-]+\):?|\[[\w.-]+\]:?")
 # ``name(id)`` (a call or a repr: ``Worker(<*>)``), Java's ``Class@hash`` (Object.toString).
 # The identifier names what the value is of: two different ones are two events, as two
 # different words are (and, as with words, the second pass joins a slot that took more than
-# ``MAX_WORD_VALUES`` names: ``logfinal.families``). drain3 would merge ``Task a[<*>]
+# ``MAX_WORD_VALUES`` names, unless they are code paths such as Celery task names:
+# ``logfinal.families``). drain3 would merge ``Task a[<*>]
 # received`` with ``Task b[<*>] received`` (2 of 3 tokens agree), and the word refinement
 # reads bare words only, so the similarity tells them apart. ``name:id`` is left out: a
 # ``user:42`` cache key is one value (the generated PyLogging and JsonMsg formats say so).

@@ -26,7 +26,8 @@ USERS = ["alice", "bob", "carol", "dave", "erin", "frank"]
 
 
 def _login(user: str, n: int) -> str:
-    return f"user {user} logged in from 10.0.{n}.7"
+    # No key word (``user``, ``by``) before the name: only the many-values rule joins them.
+    return f"account {user} logged in from 10.0.{n}.7"
 
 
 def test_two_workers_and_a_restart_agree_on_a_family_fingerprint(clean_redis: redis.Redis):
@@ -54,7 +55,7 @@ def test_a_late_sibling_after_a_restart_gets_the_family_fingerprint(clean_redis:
     for n, user in enumerate(["yann", "zoe", "quentin"]):
         late = restarted.fingerprint_message(_login(user, 50 + n))
         assert (late.fingerprint, late.own) == (family.fingerprint, family.fingerprint)
-        assert late.template == "user <*> logged in from <*>"
+        assert late.template == "account <*> logged in from <*>"
     # Short messages keep their differing word: it is as often the event's name (logfinal).
     short = {
         first.fingerprint_message(f"{key} set to {n}").fingerprint for n, key in enumerate(USERS)

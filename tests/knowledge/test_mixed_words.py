@@ -123,3 +123,36 @@ def test_the_live_path_keeps_tasks_and_routes_apart(clean_redis: redis.Redis):
     groups = _by_event(events, resolved)
     assert all(len(ids) == 1 for ids in groups.values())
     assert len(set().union(*groups.values())) == len(TASKS) + 2
+
+
+MANY_TASKS = [f"bookmarks.tasks.{verb}_{noun}" for verb in ("import", "sync") for noun in "abc"]
+MANY_TASKS += ["bookmarks.Tasks.ReindexAll"]  # a camel-case name is code too
+
+
+def test_many_task_names_in_one_slot_stay_events_apart_offline_and_live(
+    clean_redis: redis.Redis,
+):
+    # More than MAX_WORD_VALUES code names in one slot: still one event per task.
+    r = random.Random(3)
+    names = [r.choice(MANY_TASKS) for _ in range(200)]
+    messages = [f"Task {n}[{uuid.UUID(int=r.getrandbits(128))}] received" for n in names]
+    offline = _by_event(names, _ids(messages))
+    assert all(len(ids) == 1 for ids in offline.values())
+    assert len(set().union(*offline.values())) == len(MANY_TASKS)
+    worker = Fingerprinter(clean_redis, namespace="test:fp:tasks")
+    handed = [worker.fingerprint_message(m).fingerprint for m in messages]
+    live = _by_event(names, handed)  # as handed out: no merge ever needed
+    assert all(len(ids) == 1 for ids in live.values())
+    assert len(set().union(*live.values())) == len(MANY_TASKS)
+
+
+def test_host_names_and_unmarked_dotted_names_in_one_slot_still_join():
+    # A host name (RFC 1123: no ``_``) glued to its address is a value once many are seen;
+    # a dotted name with no mark of code cannot be told from one, and joins alike.
+    r = random.Random(5)
+    hosts = ["mail.example.org", "smtp.gmail.com", "mx1.example.net", "relay.corp", "mx.ya.ru"]
+    relays = [f"relay {h}[10.0.0.{n}] refused the connection" for n, h in enumerate(hosts * 3)]
+    assert len(set(_ids(relays))) == 1
+    plain = ["tasks.add", "tasks.mul", "tasks.xsum", "app.tasks.x", "app.tasks.y"]
+    received = [f"Task {n}[{uuid.UUID(int=r.getrandbits(128))}] received" for n in plain * 3]
+    assert len(set(_ids(received))) == 1
