@@ -129,3 +129,47 @@ def check_audit_key(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage
             id="aiops.W001",
         )
     ]
+
+
+# What the app's own connection may do to the audit table, beyond reading and appending.
+AUDIT_ROLE_QUERY = """
+SELECT r.rolsuper,
+       t.oid IS NOT NULL AND pg_has_role(current_user, t.relowner, 'MEMBER'),
+       t.oid IS NOT NULL AND (has_table_privilege(t.oid, 'UPDATE')
+                              OR has_table_privilege(t.oid, 'DELETE')
+                              OR has_table_privilege(t.oid, 'TRUNCATE'))
+  FROM pg_roles r
+  LEFT JOIN pg_class t ON t.oid = to_regclass('remediation_auditentry')
+ WHERE r.rolname = current_user
+"""
+
+
+@register(Tags.database)
+def check_runtime_role(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list:
+    """The app should connect as a role that cannot rewrite, empty or unguard the audit
+    table: not a superuser, not its owner (docs/deploy.md, "Database roles")."""
+    if not databases or "default" not in databases:
+        return []
+    try:
+        with connections["default"].cursor() as cursor:
+            cursor.execute(AUDIT_ROLE_QUERY)
+            superuser, owner, may_rewrite = cursor.fetchone()
+    except DatabaseError:
+        return []  # aiops.E004 reports it
+    reason = (
+        "a superuser" if superuser
+        else "the audit table's owner" if owner
+        else "a role that may UPDATE, DELETE or TRUNCATE the audit table" if may_rewrite
+        else ""
+    )  # fmt: skip
+    if not reason:
+        return []
+    return [
+        Warning(
+            f"The app connects to PostgreSQL (DATABASE_URL) as {reason}: a compromised app "
+            "could rewrite or empty the audit log, or switch off its triggers.",
+            hint="Give DATABASE_URL a runtime role and DATABASE_MIGRATE_URL the owner role "
+            "(see docs/deploy.md, Database roles).",
+            id="aiops.W007",
+        )
+    ]

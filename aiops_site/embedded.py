@@ -24,7 +24,9 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs, quote, urlparse
+from urllib.parse import parse_qs, quote, urlparse, urlunparse
+
+from aiops_site.database import roles
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +66,7 @@ def ensure_servers(var_dir: Path, *, need_database: bool, need_redis: bool) -> E
 #: Stand-in URLs for a process that must start nothing (``manage.py embedded``): settings
 #: need well-formed URLs; nothing connects to these.
 NOT_RUNNING = EmbeddedServers(
-    database_url=f"postgresql://postgres@127.0.0.1:1/{DATABASE_NAME}",
+    database_url=f"postgresql://{roles.RUNTIME_ROLE}@127.0.0.1:1/{DATABASE_NAME}",
     redis_url="redis://127.0.0.1:1/0",
 )
 
@@ -107,7 +109,8 @@ def _pg_dir(var_dir: Path) -> Path:
 
 
 def ensure_postgres(var_dir: Path) -> str:
-    """Return a ``postgresql://`` URL for the ``aiops`` database, starting the server if needed."""
+    """Return the runtime role's ``postgresql://`` URL for the ``aiops`` database, starting the
+    server if needed (and creating the roles: ``aiops_site/database/roles.py``)."""
     # pgserver imports platformdirs, which warns when XDG_RUNTIME_DIR is unset (it is on servers).
     if not postgres_running(var_dir):
         started_here.add("postgresql")
@@ -120,25 +123,23 @@ def ensure_postgres(var_dir: Path) -> str:
         if not postgres_running(var_dir):
             server.ensure_postgres_running()
     socket_dir = parse_qs(urlparse(server.get_uri()).query)["host"][0]
-    _ensure_database(socket_dir)
-    return f"postgresql://postgres@{quote(socket_dir, safe='')}/{DATABASE_NAME}"
+    roles.ensure_roles(socket_dir, DATABASE_NAME)
+    return _url(socket_dir, roles.RUNTIME_ROLE, DATABASE_NAME)
 
 
-def _ensure_database(socket_dir: str) -> None:
-    import psycopg
+def _url(socket_dir: str, role: str, database: str) -> str:
+    return f"postgresql://{role}@{quote(socket_dir, safe='')}/{database}"
 
-    with psycopg.connect(host=socket_dir, user="postgres", dbname="postgres") as conn:
-        conn.autocommit = True
-        exists = conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]
-        ).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
-        # In template1 too, so that test databases Django creates have pgvector from birth.
-        for dbname in (DATABASE_NAME, "template1"):
-            with psycopg.connect(host=socket_dir, user="postgres", dbname=dbname) as db:
-                db.autocommit = True
-                db.execute("CREATE EXTENSION IF NOT EXISTS vector")
+
+def as_role(url: str, role: str) -> str:
+    """The same embedded database's URL for another role (``owner_url``, the superuser's)."""
+    parsed = urlparse(url)
+    return urlunparse(parsed._replace(netloc=f"{role}@{parsed.netloc.split('@', 1)[-1]}"))
+
+
+def owner_url(url: str) -> str:
+    """The owner role's URL beside the runtime URL ``ensure_postgres`` returned."""
+    return as_role(url, roles.OWNER_ROLE)
 
 
 def postgres_running(var_dir: Path) -> bool:
@@ -326,7 +327,7 @@ def servers_in_use(var_dir: Path) -> bool:
         if len(clients) > 1:  # ourselves
             return True
     if postgres_running(var_dir):
-        url = ensure_postgres(var_dir)
+        url = as_role(ensure_postgres(var_dir), roles.SUPERUSER)
         with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres") as conn:
             others = conn.execute(
                 "SELECT count(*) FROM pg_stat_activity"

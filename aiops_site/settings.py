@@ -97,7 +97,20 @@ else:
 _database = dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
 if _database["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must be a postgresql:// URL (pgvector is required)")
-_database["ENGINE"] = "django_prometheus.db.backends.postgresql"
+# Two roles (aiops_site/database/): DATABASE_URL is the app's runtime role (rows, no DDL, the
+# audit table append-only); DATABASE_MIGRATE_URL the owner's, for `migrate`, `flush` and test
+# databases. Unset with an external DATABASE_URL: one role does everything (aiops.W007).
+_database["ENGINE"] = "aiops_site.database"  # django-prometheus's backend, owner-made test DBs
+DATABASE_MIGRATE_URL = env_str("DATABASE_MIGRATE_URL") or (
+    "" if env_str("DATABASE_URL") else embedded.owner_url(DATABASE_URL)
+)
+# Who the audit grants of remediation migration 0007 are pinned for.
+DATABASE_RUNTIME_ROLE = str(_database.get("USER") or "")
+if DATABASE_MIGRATE_URL:
+    _owner = dj_database_url.parse(DATABASE_MIGRATE_URL)
+    if _owner["NAME"] != _database["NAME"]:
+        raise ImproperlyConfigured("DATABASE_MIGRATE_URL must name DATABASE_URL's database")
+    _database["MIGRATE_AS"] = {key: _owner[key] for key in ("USER", "PASSWORD", "HOST", "PORT")}
 # The plan's dedicated schema: every table in it, pgvector's types found in public.
 AIOPS_DB_SCHEMA = env_str("AIOPS_DB_SCHEMA").strip()
 if AIOPS_DB_SCHEMA:

@@ -97,9 +97,12 @@ def reset_prometheus_dir() -> None:
     directory.mkdir(parents=True, exist_ok=True)
 
 
-def database_url() -> str:
-    """The URL of the database this process is connected to (under pytest, the test one)."""
+def database_url(*, as_owner: bool = False) -> str:
+    """The URL of the database this process is connected to (under pytest, the test one),
+    as the runtime role or, ``as_owner``, as the owner role (``DATABASE_MIGRATE_URL``)."""
     db = connection.settings_dict
+    if as_owner:
+        db = {**db, **(db.get("MIGRATE_AS") or {})}
     auth = quote(db["USER"] or "", safe="")
     if db.get("PASSWORD"):
         auth += ":" + quote(db["PASSWORD"], safe="")

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
+from typing import Any
 
 from django.conf import settings
+from django.db import connection
 
+from aiops_site.database.owner import as_owner
 from aiops_site.stack import database_url
 
 
@@ -22,3 +27,12 @@ def process_env(**extra: str) -> dict[str, str]:
         **extra,
     )
     return env
+
+
+@contextlib.contextmanager
+def owner_cursor() -> Iterator[Any]:
+    """A cursor on the test database as its owner role: DDL, or tampering that only the
+    owner (or a superuser) could do. It reconnects Django's connection, so only in
+    transactional tests (``django_db(transaction=True)``)."""
+    with as_owner(), connection.cursor() as cursor:
+        yield cursor

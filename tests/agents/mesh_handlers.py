@@ -12,7 +12,11 @@ from agents.mesh import Delivery
 
 
 def create_tables() -> None:
-    with connection.cursor() as cursor:
+    """As the owner role (the app's runtime role creates no tables); the consumers, as the
+    runtime role, get their rows by default privilege."""
+    from tests.support import owner_cursor
+
+    with owner_cursor() as cursor:
         cursor.execute("CREATE TABLE IF NOT EXISTS mesh_test_effects (event_id text PRIMARY KEY)")
         cursor.execute("CREATE TABLE IF NOT EXISTS mesh_test_calls (event_id text NOT NULL)")
         # Transactional tests flush Django's tables only: start these empty too.

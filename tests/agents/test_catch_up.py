@@ -23,7 +23,8 @@ BACKLOG = 3000
 
 
 def connect(dbname: str) -> psycopg.Connection:
-    db = connection.settings_dict
+    # As the owner role: it owns the test database and may end the app's sessions.
+    db = {**connection.settings_dict, **(connection.settings_dict.get("MIGRATE_AS") or {})}
     return psycopg.connect(host=db["HOST"], port=db["PORT"] or None, user=db["USER"],
                            password=db["PASSWORD"] or None, dbname=dbname,
                            autocommit=True)  # fmt: skip

@@ -13,12 +13,11 @@ import pytest
 import redis
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
-from django.db import connection
 
 from aiops_site.checks import check_redis_eviction, check_schema
 from aiops_site.stack import database_url
 from tests.deploy.promql import ROOT
-from tests.support import process_env
+from tests.support import owner_cursor, process_env
 
 
 @pytest.fixture
@@ -66,20 +65,22 @@ def test_migrations_run_into_the_dedicated_schema():
     """A fresh database (public must not already hold the tables: they would be found on the
     search_path), the schema created as compose's init script does, then a real migrate."""
     name = f"aiops_schema_{os.getpid()}"
-    with connection.cursor() as cursor:
+    with owner_cursor() as cursor:  # the owner role creates databases, as deploy/ does
         cursor.execute(f"DROP DATABASE IF EXISTS {name}")
         cursor.execute(f"CREATE DATABASE {name}")
     url = database_url().rsplit("/", 1)[0] + f"/{name}"
+    owner_url = database_url(as_owner=True).rsplit("/", 1)[0] + f"/{name}"
     try:
-        with psycopg.connect(url, autocommit=True) as fresh:
+        with psycopg.connect(owner_url, autocommit=True) as fresh:
             fresh.execute("CREATE SCHEMA ai_ops")
+        env = {**process_env(AIOPS_DB_SCHEMA="ai_ops"), "DATABASE_URL": url,
+               "DATABASE_MIGRATE_URL": owner_url}  # fmt: skip
         result = subprocess.run(
             [sys.executable, "manage.py", "migrate", "--no-input"],
-            cwd=ROOT, env={**process_env(AIOPS_DB_SCHEMA="ai_ops"), "DATABASE_URL": url},
-            capture_output=True, text=True, timeout=240,
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
         )  # fmt: skip
         assert result.returncode == 0, result.stderr[-3000:]
-        with psycopg.connect(url) as fresh:
+        with psycopg.connect(owner_url) as fresh:
             rows = fresh.execute(
                 "SELECT table_schema, table_name FROM information_schema.tables"
                 " WHERE table_schema IN ('ai_ops', 'public')"
@@ -89,5 +90,5 @@ def test_migrations_run_into_the_dedicated_schema():
                 "agents_agent", "knowledge_nodes"} <= in_schema  # fmt: skip
         assert [t for s, t in rows if s == "public"] == []
     finally:
-        with connection.cursor() as cursor:
+        with owner_cursor() as cursor:
             cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

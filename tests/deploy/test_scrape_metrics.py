@@ -119,9 +119,9 @@ def test_audit_chain_status_is_exported_once_verified(client):
     audit_status.check_and_store()
     assert value(scrape(client), "ai_ops_audit_chain_valid") == 1
 
-    from django.db import connection
+    from tests.support import owner_cursor
 
-    with connection.cursor() as cursor:
+    with owner_cursor() as cursor:  # only the table's owner (or a superuser) could do this
         cursor.execute("ALTER TABLE remediation_auditentry DISABLE TRIGGER USER")
         cursor.execute(
             "UPDATE remediation_auditentry SET actor = 'mallory' WHERE id = %s", [second.pk]

@@ -23,8 +23,9 @@ TEMPLATE = "realapp_wagtail_" + version("wagtail").replace(".", "_")
 
 
 def url_for(name: str) -> str:
-    """The URL of database ``name`` on the server this test run uses (same user and socket)."""
-    parts = urlsplit(database_url())
+    """The URL of database ``name`` on the server this test run uses, as the owner role (it
+    may create databases; the Wagtail site owns its own)."""
+    parts = urlsplit(database_url(as_owner=True))
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, transaction
 
 from remediation import audit
 from remediation.models import AuditEntry
+from tests.support import owner_cursor
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,20 +27,24 @@ def test_each_entry_chains_onto_the_previous_one():
     assert audit.verify_chain() == (3, None)
 
 
-def test_the_database_refuses_updates_and_deletes():
+def test_the_database_refuses_updates_and_deletes_even_from_the_owner():
+    """The trigger, behind the grants: the runtime role is refused before it
+    (tests/site/test_database_roles.py), the table's owner by it."""
     [entry, *_] = three_entries()
 
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-        AuditEntry.objects.filter(pk=entry.pk).update(actor="mallory")
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-        AuditEntry.objects.filter(pk=entry.pk).delete()
+    with owner_cursor():
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+            AuditEntry.objects.filter(pk=entry.pk).update(actor="mallory")
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+            AuditEntry.objects.filter(pk=entry.pk).delete()
 
     assert AuditEntry.objects.get(pk=entry.pk).actor == "system"
 
 
 def tamper(sql: str, params: list) -> None:
-    """What a superuser could do around the trigger."""
-    with connection.cursor() as cursor:
+    """What the table's owner (or a superuser) could do around the trigger; the app's
+    runtime role cannot (tests/remediation/test_runtime_role.py)."""
+    with owner_cursor() as cursor:
         cursor.execute("ALTER TABLE remediation_auditentry DISABLE TRIGGER USER")
         try:
             cursor.execute(sql, params)

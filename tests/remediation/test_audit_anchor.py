@@ -7,13 +7,14 @@ import logging
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, transaction
 from django.test import override_settings
 from django.utils import timezone
 
 from remediation import audit
 from remediation.models import AuditEntry
 from tests.remediation.test_audit import tamper, three_entries
+from tests.support import owner_cursor
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -68,10 +69,14 @@ def test_it_detects_a_deleted_tail_from_a_head_in_the_logs(clean_redis):
 def test_the_database_refuses_truncate():
     three_entries()
 
-    with pytest.raises(DatabaseError, match="TRUNCATE refused"), transaction.atomic():  # noqa: SIM117
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL aiops.allow_audit_truncate = off")
-            cursor.execute("TRUNCATE remediation_auditentry")
+    # As the owner: the runtime role has no TRUNCATE at all (test_runtime_role.py).
+    with (
+        owner_cursor() as cursor,
+        pytest.raises(DatabaseError, match="TRUNCATE refused"),
+        transaction.atomic(),
+    ):
+        cursor.execute("SET LOCAL aiops.allow_audit_truncate = off")
+        cursor.execute("TRUNCATE remediation_auditentry")
 
     assert AuditEntry.objects.count() == 3
 
@@ -111,7 +116,8 @@ def test_rechaining_old_rows_records_whether_the_plain_chain_was_intact(edited):
         tamper("UPDATE remediation_auditentry SET actor = 'x' WHERE id = %s", [rows[1].pk])
     assert audit.verify_chain()[1] is not None  # plain hashes are not valid keyed links
 
-    assert audit.rechain_plain_entries() == 3
+    with owner_cursor():  # as migration 0004 runs it: by the owner
+        assert audit.rechain_plain_entries() == 3
 
     assert audit.verify_chain(audit.anchored_head()) == (4, None)
     rechained = AuditEntry.objects.get(kind="audit.rechained")

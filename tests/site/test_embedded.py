@@ -21,7 +21,8 @@ def test_servers_start_once_are_reused_and_keep_data_across_restarts(tmp_path):
         assert "bind 127.0.0.1" in config
 
         redis.Redis.from_url(first.redis_url).set("survives", "restart")
-        with psycopg.connect(first.database_url) as conn:
+        # Tables are the owner's; the app's runtime role gets their rows by default privilege.
+        with psycopg.connect(embedded.owner_url(first.database_url)) as conn:
             conn.execute("CREATE TABLE survives (v vector(2))")
             conn.execute("INSERT INTO survives VALUES ('[1,2]')")
 

@@ -10,7 +10,8 @@ pytestmark = pytest.mark.django_db
 
 def test_hnsw_index_answers_nearest_neighbour_queries():
     with connection.cursor() as cursor:
-        cursor.execute("CREATE TABLE vec_probe (id int PRIMARY KEY, embedding vector(3))")
+        # TEMP: the app's runtime role creates no tables, but may use pgvector's types.
+        cursor.execute("CREATE TEMP TABLE vec_probe (id int PRIMARY KEY, embedding vector(3))")
         cursor.execute(
             "INSERT INTO vec_probe VALUES (1, '[1,0,0]'), (2, '[0,1,0]'), (3, '[0.9,0.1,0]'),"
             " (4, '[0,0,1]')"

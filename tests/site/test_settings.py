@@ -42,3 +42,18 @@ def test_redis_url_must_be_a_redis_url():
 
 def test_tests_use_their_own_redis_database(settings):
     assert settings.REDIS_URL.endswith(f"/{settings.REDIS_TEST_DB}")
+
+
+def test_the_migrate_url_must_name_the_app_s_database():
+    import subprocess
+    import sys
+
+    from tests.support import process_env
+
+    env = {**process_env(), "DATABASE_URL": "postgresql://aiops_app@db.invalid/aiops",
+           "DATABASE_MIGRATE_URL": "postgresql://aiops_owner@db.invalid/elsewhere"}  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", "import aiops_site.settings"],
+                            env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+
+    assert result.returncode != 0
+    assert "DATABASE_MIGRATE_URL must name DATABASE_URL's database" in result.stderr

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+import psycopg
 import pytest
 
 from aiops_site import embedded
@@ -73,6 +74,13 @@ def test_run_stack_serves_health_and_admin_then_stops_everything_on_ctrl_c(tmp_p
         health = _wait_for_health(f"http://127.0.0.1:{port}/health", runner, timeout=90)
         assert health.json()["checks"]["database"]["ok"]
         assert httpx.get(f"http://127.0.0.1:{port}/admin/login/").status_code == 200
+        # Every process of the stack works as the runtime role, none as owner or superuser.
+        admin_url = embedded.as_role(embedded.ensure_postgres(var_dir), "postgres")
+        with psycopg.connect(admin_url.rsplit("/", 1)[0] + "/postgres") as admin:
+            users = admin.execute(
+                "SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = 'aiops'"
+            ).fetchall()
+        assert users == [("aiops_app",)]
 
         second = subprocess.run(
             [sys.executable, "manage.py", "run_stack", "--port", str(_free_port())],
