@@ -18,6 +18,7 @@ from django.utils import timezone
 from dashboard.panels import decide_urls
 from knowledge.incident_text import hypothesis_sentence, percent
 from knowledge.models import Incident, IncidentState, Solution
+from remediation.actions import action_title
 from remediation.models import RemediationRun, RunStatus
 
 SEVERITY_RANK = {"critical": 0, "error": 1, "warning": 2, "info": 3}
@@ -59,18 +60,36 @@ def next_action(incident: Incident, runs: list[RemediationRun]) -> str:
         return incident.resolution or "resolved"
     waiting = [r for r in runs if r.status == RunStatus.AWAITING_APPROVAL]
     if waiting:
-        return f"Approve or reject: {waiting[0].action}"
+        return f"Approve or reject: {action_title(waiting[0].action)}"
     active = [r for r in runs if r.status in (RunStatus.APPROVED, RunStatus.RUNNING)]
     if active:
-        return f"Fix running: {active[0].action}"
+        return f"Fix running: {action_title(active[0].action)}"
     verifying = [r for r in runs if r.status == RunStatus.VERIFYING]
     if verifying:
-        return f"Checking whether {verifying[0].action} fixed it"
+        return f"Checking whether “{action_title(verifying[0].action)}” fixed it"
     if incident.state == IncidentState.ACKNOWLEDGED:
         return f"{incident.acknowledged_by or 'Someone'} is on it"
     if incident.state == IncidentState.REOPENED:
         return "Needs a person: the automatic fix did not work"
     return "Needs a look: no automatic fix applies"
+
+
+def run_summary(run: RemediationRun, reason: str = "") -> str:
+    """One sentence on a run's page: where it stands and what happens next, in words."""
+    what = (run.preview or action_title(run.action)).rstrip(".")
+    said = {
+        RunStatus.PROPOSED: "Proposed; the safety checks decide next whether it runs on its own.",
+        RunStatus.AWAITING_APPROVAL: f"Waiting for an operator. Approving does this: {what}. "
+        "Rejecting does nothing and leaves the incident to a person.",
+        RunStatus.APPROVED: "Approved; a worker is about to run it.",
+        RunStatus.RUNNING: f"Running now: {what}.",
+        RunStatus.VERIFYING: "It ran; now watching whether the symptom stops before calling "
+        "it fixed.",
+        RunStatus.SUCCEEDED: "It worked: the symptom stopped after the action.",
+    }.get(run.status)
+    if said:
+        return said
+    return f"{run.get_status_display()}: {reason or run_reason(run)}"
 
 
 def incidents_context() -> dict[str, Any]:

@@ -6,6 +6,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Sum
 from django.db.models.functions import TruncHour, TruncMinute
 from django.utils import timezone
@@ -87,6 +88,7 @@ def agent_detail(agent: Agent) -> dict[str, Any]:
     errors = [(e.timestamp, float(beat.errors)) for e, beat in beats]
     return {
         "agent": agent,
+        "heartbeat_seconds": settings.AGENT_HEARTBEAT_SECONDS,
         "heartbeat_age": agent.heartbeat_age(),
         "throughput_chart": charts.time_series(
             {"processed": throughput, "errors": errors}, title="per heartbeat"
@@ -128,10 +130,12 @@ def services_detail() -> dict[str, Any]:
 
 def run_detail(run: Any) -> dict[str, Any]:
     """A remediation run's page: its timeline, preview, outcome, decisions and audit trail."""
+    from dashboard.incidents import run_summary
     from remediation.models import AuditEntry
 
     return {
         "run": run,
+        "summary": run_summary(run),
         "transitions": list(run.transitions.all()),
         "attempts": list(run.attempts.all()),
         "decisions": list(run.approvals.select_related("user")),

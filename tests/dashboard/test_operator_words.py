@@ -1,0 +1,149 @@
+"""What the pages say at 3 a.m.: times with "ago" or their zone, actions by their titles,
+confidence in percent, what Approve and Reject do, health checks by name, and an empty state
+that explains itself. Each test fails on the wording the stack showed before (screenshots of
+a live `make run`: "0 minutes ago", "22:37:30" without a zone, "clear_cache",
+"heartbeat:agent:bookmark-monitor", "confidence 0.92")."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from agents.heartbeats import mark_started, record_heartbeat
+from dashboard.templatetags.plain import check_name
+from knowledge.models import IncidentState, Problem
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_fresh_incident_was_opened_just_now_not_0_minutes_ago(
+    client, viewer_user, open_incident
+):
+    client.force_login(viewer_user)
+
+    overview = client.get("/").content.decode()
+    page = client.get(f"/incidents/{open_incident.pk}/").content.decode()
+
+    for html in (overview, page):
+        assert "0 minutes ago" not in html
+        assert "just\N{NO-BREAK SPACE}now" in html
+
+
+def test_timeline_times_name_their_zone(client, viewer_user, open_incident):
+    client.force_login(viewer_user)
+
+    html = client.get(f"/incidents/{open_incident.pk}/").content.decode()
+
+    assert "Timeline <small class=\"muted\">times in UTC</small>" in html
+    at = open_incident.timeline.first().at
+    assert f'title="{at:%Y-%m-%d %H:%M:%S} UTC">{at:%H:%M:%S}</time>' in html
+
+
+def test_an_older_clock_time_carries_its_date():
+    from core.humane import clock
+
+    yesterday = timezone.now() - timedelta(days=1, minutes=5)
+
+    html = clock(yesterday)
+
+    assert f">{yesterday:%b}\N{NO-BREAK SPACE}{yesterday.day},\N{NO-BREAK SPACE}" in html
+    assert clock(None) == "—"
+
+
+def test_the_approval_prompt_names_the_action_and_says_what_each_button_does(
+    client, operator_user, approve_permission, pending_run, open_incident
+):
+    from dashboard.roles import ensure_groups
+    from knowledge.models import Incident
+
+    ensure_groups()
+    Incident.objects.filter(pk=open_incident.pk).update(diagnosis=pending_run.diagnosis)
+    client.force_login(operator_user)
+
+    page = client.get(f"/incidents/{open_incident.pk}/").content.decode()
+    overview = client.get("/").content.decode()
+
+    assert "Approve “Restart service”?" in page and "restart_service" not in page
+    assert "Approve runs it now; Reject runs nothing and leaves the incident to you." in page
+    assert "90% confident" in page
+    assert "<strong>Restart service</strong>" in overview and "restart_service" not in overview
+    assert "90% confident" in overview and "Approve or reject: Restart service" in overview
+
+
+def test_the_run_page_says_where_the_run_stands_in_words(client, viewer_user, pending_run):
+    pending_run.expires_at = timezone.now() + timedelta(minutes=30)
+    pending_run.save(update_fields=["expires_at"])
+    client.force_login(viewer_user)
+
+    html = client.get(f"/runs/{pending_run.pk}/").content.decode()
+
+    assert "<title>Run #%d: Restart service" % pending_run.pk in html
+    assert "Approving does this: would restart bookmarks/web-1." in html
+    assert "Rejecting does nothing and leaves the incident to a person." in html
+    assert "It expires <time" in html
+    assert ">in\N{NO-BREAK SPACE}29\N{NO-BREAK SPACE}minutes</time> if nobody decides." in html
+    assert "90% confident (its rule acts from 80%)" in html
+    assert "confidence 0.90" not in html
+
+
+def test_run_transitions_read_as_words(client, viewer_user, operator_user, pending_run):
+    pending_run.transition("rejected", actor=operator_user, reason="not now")
+    client.force_login(viewer_user)
+
+    html = client.get(f"/runs/{pending_run.pk}/").content.decode()
+
+    assert '<td data-label="From">awaiting approval</td>' in html
+    assert ">awaiting_approval<" not in html
+
+
+def test_health_checks_are_named_for_people():
+    assert check_name("heartbeat:agent:bookmark-monitor") == "Agent bookmark-monitor is alive"
+    assert check_name("heartbeat:celery-worker@vm") == "Celery worker on vm is alive"
+    assert check_name("database") == "Database (PostgreSQL)"
+
+
+def test_the_overview_health_panel_uses_those_names(client, viewer_user):
+    mark_started()
+    record_heartbeat("agent:bookmark-monitor")
+    client.force_login(viewer_user)
+
+    html = client.get("/").content.decode()
+
+    assert "Agent bookmark-monitor is alive" in html and ">heartbeat:agent:" not in html
+    assert "answered in" in html and " ms" in html
+
+
+def test_resolved_incidents_sit_under_their_own_heading(client, viewer_user, open_incident):
+    from knowledge import services
+
+    services.resolve(open_incident, actor=None, note="restarted by hand")
+    client.force_login(viewer_user)
+
+    html = client.get("/").content.decode()
+
+    assert "Recently resolved: nothing to do" in html
+    assert 'data-label="How it ended" class="next">restarted by hand' in html
+    open_incident.refresh_from_db()
+    assert open_incident.state == IncidentState.RESOLVED
+
+
+def test_a_catalogue_problem_never_seen_says_so(client, viewer_user):
+    problem = Problem.objects.create(fingerprint="catalogue:never", title="Disk full")
+    client.force_login(viewer_user)
+
+    html = client.get(f"/problems/{problem.pk}/").content.decode()
+
+    assert "not seen on this system yet" in html
+    assert "0 occurrences" not in html
+    assert "No diagnosis has named this problem as the cause yet." in html
+
+
+def test_a_filtered_event_tail_with_nothing_says_why(client, viewer_user):
+    client.force_login(viewer_user)
+
+    html = client.get("/events/?service=nowhere").content.decode()
+
+    assert "No events match this filter" in html
+    assert "Time (UTC)" in html
