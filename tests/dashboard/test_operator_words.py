@@ -79,7 +79,7 @@ def test_the_run_page_says_where_the_run_stands_in_words(client, viewer_user, pe
 
     html = client.get(f"/runs/{pending_run.pk}/").content.decode()
 
-    assert "<title>Run #%d: Restart service" % pending_run.pk in html
+    assert f"<title>Run #{pending_run.pk}: Restart service" in html
     assert "Approving does this: would restart bookmarks/web-1." in html
     assert "Rejecting does nothing and leaves the incident to a person." in html
     assert "It expires <time" in html
