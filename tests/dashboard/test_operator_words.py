@@ -18,9 +18,7 @@ from knowledge.models import IncidentState, Problem
 pytestmark = pytest.mark.django_db
 
 
-def test_a_fresh_incident_was_opened_just_now_not_0_minutes_ago(
-    client, viewer_user, open_incident
-):
+def test_a_fresh_incident_was_opened_just_now_not_0_minutes_ago(client, viewer_user, open_incident):
     client.force_login(viewer_user)
 
     overview = client.get("/").content.decode()
@@ -36,7 +34,7 @@ def test_timeline_times_name_their_zone(client, viewer_user, open_incident):
 
     html = client.get(f"/incidents/{open_incident.pk}/").content.decode()
 
-    assert "Timeline <small class=\"muted\">times in UTC</small>" in html
+    assert 'Timeline <small class="muted">times in UTC</small>' in html
     at = open_incident.timeline.first().at
     assert f'title="{at:%Y-%m-%d %H:%M:%S} UTC">{at:%H:%M:%S}</time>' in html
 
