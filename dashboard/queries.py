@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.db.models.functions import TruncHour, TruncMinute
 from django.utils import timezone
 from pydantic import ValidationError
@@ -18,7 +18,7 @@ from agents.models import Agent, Service
 from agents.system_events import AgentHeartbeat
 from core.redis import get_redis
 from dashboard import charts
-from knowledge.models import Occurrence, Problem
+from knowledge.models import Diagnosis, Occurrence, Problem
 from knowledge.similarity import similar_problems
 
 logger = logging.getLogger(__name__)
@@ -45,6 +45,16 @@ def occurrence_chart(problem: Problem, *, now: Any = None) -> charts.Chart:
     return charts.time_series({"occurrences": points}, title="occurrences")
 
 
+def diagnoses_naming(problem: Problem, limit: int = 10) -> list[Diagnosis]:
+    """Diagnoses of this problem and those that ranked it among their hypotheses: a catalogue
+    problem is usually the second kind (the error fingerprints into a problem of its own), and
+    an operator who follows "its history" from an incident must find that incident here."""
+    named = Q(problem=problem) | Q(hypotheses__contains=[{"problem": problem.pk}])
+    return list(
+        Diagnosis.objects.filter(named).select_related("incident").order_by("-created_at")[:limit]
+    )
+
+
 def problem_detail(problem: Problem) -> dict[str, Any]:
     similar: list[tuple[Problem, float]] = []
     if problem.embedding is not None:
@@ -52,7 +62,7 @@ def problem_detail(problem: Problem) -> dict[str, Any]:
     return {
         "problem": problem,
         "occurrence_chart": occurrence_chart(problem),
-        "diagnoses": list(problem.diagnoses.all()[:10]),
+        "diagnoses": diagnoses_naming(problem),
         "similar": similar,
         "solutions": list(problem.solutions.order_by("-success_lower_bound")),
         "recent_occurrences": list(problem.occurrences.all()[:20]),

@@ -58,6 +58,8 @@ OVERFLOWS = """() => {
 }"""
 
 
+PANEL_WIDTHS = "(ids) => ids.map(id => document.getElementById(id).getBoundingClientRect().width)"
+
 # What a dict or a list of dicts looks like when dumped instead of read.
 RAW_TEXT = ("{", "}", "[{", "': '", '": "')
 # Where each page shows stored JSON (and so where raw text would show): the admin's JSON rows,
@@ -294,5 +296,11 @@ def test_no_column_overflows_at_1280_px_nor_on_a_phone(browser_page, django_user
                 if found:
                     problems[f"{url} at {width} px"] = found
         assert problems == {}, json.dumps(problems, indent=1)
+        # Pending approvals are what a person must act on: the whole width, not a third of it
+        # beside two empty columns with every title wrapped.
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.goto(base + "/")
+        widths = page.evaluate(PANEL_WIDTHS, ["panel-approvals", "panel-incidents"])
+        assert widths[0] == widths[1], widths
     finally:
         _stop(server)

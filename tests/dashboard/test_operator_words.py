@@ -145,3 +145,41 @@ def test_a_filtered_event_tail_with_nothing_says_why(client, viewer_user):
 
     assert "No events match this filter" in html
     assert "Time (UTC)" in html
+
+
+def test_a_catalogue_problem_lists_the_incidents_that_ranked_it(client, viewer_user, open_problem):
+    from knowledge import services
+    from knowledge.models import Diagnosis
+
+    catalogue = Problem.objects.create(fingerprint="catalogue:session", title="Session outage")
+    # The error fingerprinted into a problem of its own; the catalogue one is a hypothesis.
+    diagnosis = Diagnosis.objects.create(
+        problem=open_problem, service="bookmarks", trigger_event_id="t-cat",
+        trigger_type="log.line", root_cause="Session outage", confidence=0.7,
+        hypotheses=[{"cause": "Session outage", "kind": "known-problem",
+                     "problem": catalogue.pk, "score": 2.0}],
+    )  # fmt: skip
+    incident = services.open_incident(diagnosis)
+    client.force_login(viewer_user)
+
+    html = client.get(f"/problems/{catalogue.pk}/").content.decode()
+
+    assert f'href="/incidents/{incident.pk}/"' in html
+    assert "No diagnosis has named this problem" not in html
+
+
+def test_an_incident_without_a_fix_says_why_and_what_is_left_to_a_person(
+    client, viewer_user, open_incident
+):
+    from knowledge.models import Solution
+
+    solution = Solution.objects.create(title="Restart the import worker", action="")
+    open_incident.diagnosis.suggestions = [{"solution": solution.pk}]
+    open_incident.diagnosis.save(update_fields=["suggestions"])
+    client.force_login(viewer_user)
+
+    html = client.get(f"/incidents/{open_incident.pk}/").content.decode()
+
+    assert "no remediation rule matches this cause" in html
+    assert "The known fixes below are for a person to apply" in html
+    assert "Restart the import worker: not tried yet" in html
