@@ -183,3 +183,16 @@ def test_an_incident_without_a_fix_says_why_and_what_is_left_to_a_person(
     assert "no remediation rule matches this cause" in html
     assert "The known fixes below are for a person to apply" in html
     assert "Restart the import worker: not tried yet" in html
+
+
+def test_the_admin_says_whose_it_is_and_its_exact_times_name_their_zone(
+    client, django_user_model, open_incident
+):
+    admin_user = django_user_model.objects.create_superuser("ada", "ada@example.com", "pw-1!")
+    client.force_login(admin_user)
+
+    html = client.get(f"/admin/knowledge/incident/{open_incident.pk}/change/").content.decode()
+
+    assert "AI-Ops Core administration" in html and "Django administration" not in html
+    opened = timezone.localtime(open_incident.opened_at)
+    assert f"{opened:%H:%M:%S} UTC" in html  # not "10:37 p.m." in an unnamed zone
