@@ -18,7 +18,7 @@ from django.utils import timezone
 from dashboard.panels import decide_urls
 from knowledge.incident_text import hypothesis_sentence, percent
 from knowledge.models import Incident, IncidentState, Solution
-from remediation.actions import action_title
+from remediation.actions import ActionError, action_title, get_action
 from remediation.models import RemediationRun, RunStatus
 
 SEVERITY_RANK = {"critical": 0, "error": 1, "warning": 2, "info": 3}
@@ -92,6 +92,18 @@ def run_summary(run: RemediationRun, reason: str = "") -> str:
     return f"{run.get_status_display()}: {reason or run_reason(run)}"
 
 
+def rollback_plan(run: RemediationRun) -> str:
+    """What happens if the fix does not help, for the approver to read before clicking."""
+    try:
+        action = get_action(run.action)(run.parameters, service=run.service, instance=run.instance)
+        undoable = action.can_roll_back()
+    except ActionError:  # a removed action or parameters it no longer takes
+        undoable = False
+    if undoable:
+        return "If the symptom does not stop, it is rolled back automatically."
+    return "It cannot be undone automatically: if it does not help, the incident returns to you."
+
+
 def incidents_context() -> dict[str, Any]:
     """Open incidents first (most severe, then newest), then the last few resolved."""
     open_rows = list(Incident.objects.open().select_related("diagnosis"))
@@ -160,7 +172,7 @@ def incident_detail(incident: Incident, *, can_act: bool) -> dict[str, Any]:
             for h in diagnosis.hypotheses or []
         ][:5],
         "runs": [RunLine(r, run_reason(r)) for r in runs],
-        "prompts": [(r, decide_urls(r.pk)) for r in live],
+        "prompts": [(r, decide_urls(r.pk), rollback_plan(r)) for r in live],
         "solutions": solutions,
         "next_action": next_action(incident, runs),
         "can_act": can_act,

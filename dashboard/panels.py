@@ -220,6 +220,8 @@ def decide_urls(run_pk: int) -> dict[str, str] | None:
 
 
 def approvals_context() -> dict[str, Any]:
+    from dashboard.incidents import rollback_plan
+
     model = run_model()
     runs = []
     if model is not None:
@@ -228,7 +230,7 @@ def approvals_context() -> dict[str, Any]:
             .select_related("diagnosis__incident")
             .order_by("created_at")
         )
-        runs = [(run, decide_urls(run.pk)) for run in pending[:10]]
+        runs = [(run, decide_urls(run.pk), rollback_plan(run)) for run in pending[:10]]
     return {"approvals_available": model is not None, "approvals": runs}
 
 

@@ -140,12 +140,13 @@ def services_detail() -> dict[str, Any]:
 
 def run_detail(run: Any) -> dict[str, Any]:
     """A remediation run's page: its timeline, preview, outcome, decisions and audit trail."""
-    from dashboard.incidents import run_summary
+    from dashboard.incidents import rollback_plan, run_summary
     from remediation.models import AuditEntry
 
     return {
         "run": run,
         "summary": run_summary(run),
+        "undo": rollback_plan(run),
         "transitions": list(run.transitions.all()),
         "attempts": list(run.attempts.all()),
         "decisions": list(run.approvals.select_related("user")),

@@ -196,3 +196,33 @@ def test_the_admin_says_whose_it_is_and_its_exact_times_name_their_zone(
     assert "AI-Ops Core administration" in html and "Django administration" not in html
     opened = timezone.localtime(open_incident.opened_at)
     assert f"{opened:%H:%M:%S} UTC" in html  # not "10:37 p.m." in an unnamed zone
+
+
+def test_the_login_page_says_where_it_leads_and_where_accounts_come_from(client):
+    html = client.get("/accounts/login/?next=/incidents/7/").content.decode()
+
+    assert "Log in to open <code>/incidents/7/</code>." in html
+    assert "printed by <code>make run</code>" in html
+
+
+def test_an_approval_states_what_happens_if_the_fix_does_not_help(client, viewer_user, pending_run):
+    from remediation.models import RemediationRun, Rule
+
+    rule = Rule.objects.create(name="scale-search", signal="slow", action="scale_out")
+    scale = RemediationRun.objects.create(
+        rule=rule, diagnosis=pending_run.diagnosis, service="search",
+        action="scale_out", risk="critical", confidence=0.9, threshold=0.8,
+        status="awaiting_approval", approvals_required=2, preview="add a replica",
+    )  # fmt: skip
+    client.force_login(viewer_user)
+
+    overview = client.get("/").content.decode()
+    restart = client.get(f"/runs/{pending_run.pk}/").content.decode()
+    scaled = client.get(f"/runs/{scale.pk}/").content.decode()
+
+    cannot = "It cannot be undone automatically: if it does not help, the incident returns to you."
+    assert cannot in restart and cannot in overview
+    rolled_back = "If the symptom does not stop, it is rolled back automatically."
+    assert rolled_back in scaled and rolled_back in overview
+    assert "It needs 2 different approvers." in scaled
+    assert "Needs 2 different approvers." in overview
