@@ -55,6 +55,21 @@ def run_reason(run: RemediationRun) -> str:
     return run.error or reason or run.get_status_display()
 
 
+#: Where a run that has not ended stands, for the "Why" column (which ended runs fill with
+#: their reason): an empty cell beside "Verifying" said nothing.
+IN_PROGRESS = {
+    RunStatus.PROPOSED: "the safety checks are deciding whether it may run on its own",
+    RunStatus.AWAITING_APPROVAL: "waiting for an operator to approve or reject it",
+    RunStatus.APPROVED: "approved; about to run",
+    RunStatus.RUNNING: "running now",
+    RunStatus.VERIFYING: "it ran; watching whether the symptom stops",
+}
+
+
+def run_why(run: RemediationRun) -> str:
+    return run_reason(run) or IN_PROGRESS.get(run.status, "")
+
+
 def next_action(incident: Incident, runs: list[RemediationRun]) -> str:
     if incident.state == IncidentState.RESOLVED:
         return incident.resolution or "resolved"
@@ -171,7 +186,7 @@ def incident_detail(incident: Incident, *, can_act: bool) -> dict[str, Any]:
             {"sentence": hypothesis_sentence(h), "problem": h.get("problem")}
             for h in diagnosis.hypotheses or []
         ][:5],
-        "runs": [RunLine(r, run_reason(r)) for r in runs],
+        "runs": [RunLine(r, run_why(r)) for r in runs],
         "prompts": [(r, decide_urls(r.pk), rollback_plan(r)) for r in live],
         "solutions": solutions,
         "next_action": next_action(incident, runs),

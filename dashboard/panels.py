@@ -236,7 +236,7 @@ def approvals_context() -> dict[str, Any]:
 
 def runs_context() -> dict[str, Any]:
     """The latest runs, each non-success with its reason (cooldown, kill switch, ...)."""
-    from dashboard.incidents import run_reason
+    from dashboard.incidents import run_why
 
     model = run_model()
     runs = []
@@ -244,7 +244,7 @@ def runs_context() -> dict[str, Any]:
         latest = model._default_manager.select_related("diagnosis__incident").prefetch_related(
             "transitions"
         )
-        runs = [(run, run_reason(run)) for run in latest.order_by("-created_at")[:10]]
+        runs = [(run, run_why(run)) for run in latest.order_by("-created_at")[:10]]
     return {"runs_available": model is not None, "runs": runs}
 
 

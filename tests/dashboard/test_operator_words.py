@@ -226,3 +226,16 @@ def test_an_approval_states_what_happens_if_the_fix_does_not_help(client, viewer
     assert rolled_back in scaled and rolled_back in overview
     assert "It needs 2 different approvers." in scaled
     assert "Needs 2 different approvers." in overview
+
+
+def test_a_run_still_in_progress_says_where_it_stands_in_the_why_column(
+    client, viewer_user, pending_run
+):
+    client.force_login(viewer_user)
+
+    html = client.get("/").content.decode()
+
+    assert (
+        '<td data-label="Why" class="reason">waiting for an operator to approve or reject it</td>'
+        in html
+    )
