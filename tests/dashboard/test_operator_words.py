@@ -239,3 +239,17 @@ def test_a_run_still_in_progress_says_where_it_stands_in_the_why_column(
         '<td data-label="Why" class="reason">waiting for an operator to approve or reject it</td>'
         in html
     )
+
+
+def test_a_fix_track_record_reads_as_tries(client, viewer_user, open_incident):
+    from knowledge.models import Solution
+
+    once = Solution.objects.create(title="Clear the search cache", action="", successes=1)
+    open_incident.diagnosis.suggestions = [{"solution": once.pk}]
+    open_incident.diagnosis.save(update_fields=["suggestions"])
+    client.force_login(viewer_user)
+
+    html = client.get(f"/incidents/{open_incident.pk}/").content.decode()
+
+    assert "Clear the search cache: 1 of 1 try worked · estimated success" in html
+    assert "1 of 1 times" not in html
