@@ -127,13 +127,13 @@ def test_resolved_incidents_sit_under_their_own_heading(client, viewer_user, ope
     assert open_incident.state == IncidentState.RESOLVED
 
 
-def test_a_catalogue_problem_never_seen_says_so(client, viewer_user):
+def test_a_catalogue_problem_without_occurrences_says_so(client, viewer_user):
     problem = Problem.objects.create(fingerprint="catalogue:never", title="Disk full")
     client.force_login(viewer_user)
 
     html = client.get(f"/problems/{problem.pk}/").content.decode()
 
-    assert "not seen on this system yet" in html
+    assert "a known problem from the catalogue, no occurrences counted under it yet" in html
     assert "0 occurrences" not in html
     assert "No diagnosis has named this problem as the cause yet." in html
 
