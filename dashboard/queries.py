@@ -42,7 +42,9 @@ def occurrence_chart(problem: Problem, *, now: Any = None) -> charts.Chart:
         .order_by("bucket")
     )
     points = [(row["bucket"], float(row["total"])) for row in rows]
-    return charts.time_series({"occurrences": points}, title="occurrences")
+    # The bucket is part of the unit: "12" means nothing until it says per minute or per hour.
+    bucket = "minute" if trunc is TruncMinute else "hour"
+    return charts.time_series({"occurrences": points}, title=f"occurrences per {bucket}")
 
 
 def diagnoses_naming(problem: Problem, limit: int = 10) -> list[Diagnosis]:

@@ -253,3 +253,17 @@ def test_a_fix_track_record_reads_as_tries(client, viewer_user, open_incident):
 
     assert "Clear the search cache: 1 of 1 try worked · estimated success" in html
     assert "1 of 1 times" not in html
+
+
+def test_the_occurrence_chart_says_its_bucket(client, viewer_user, open_problem):
+    from knowledge.models import Occurrence
+
+    Occurrence.objects.create(
+        problem=open_problem, at=Occurrence.bucket(timezone.now()), service="bookmarks", count=7
+    )
+    client.force_login(viewer_user)
+
+    html = client.get(f"/problems/{open_problem.pk}/").content.decode()
+
+    # A fresh problem is charted per minute; the heading says so (it said "(last 24 h)").
+    assert '<small class="muted">occurrences per minute</small>' in html
