@@ -267,3 +267,12 @@ def test_the_occurrence_chart_says_its_bucket(client, viewer_user, open_problem)
 
     # A fresh problem is charted per minute; the heading says so (it said "(last 24 h)").
     assert '<small class="muted">occurrences per minute</small>' in html
+
+
+def test_the_health_link_leads_people_to_a_table_not_to_json(client, viewer_user):
+    client.force_login(viewer_user)
+
+    html = client.get("/services/").content.decode()
+
+    assert '<a href="/#health-panel">System health</a>' in html
+    assert '<a href="/health">Health</a>' not in html
