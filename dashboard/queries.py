@@ -18,7 +18,7 @@ from agents.models import Agent, Service
 from agents.system_events import AgentHeartbeat
 from core.redis import get_redis
 from dashboard import charts
-from knowledge.models import Diagnosis, Occurrence, Problem
+from knowledge.models import Diagnosis, Incident, Occurrence, Problem
 from knowledge.similarity import similar_problems
 
 logger = logging.getLogger(__name__)
@@ -133,10 +133,22 @@ def service_names() -> list[str]:
 
 
 def services_detail() -> dict[str, Any]:
+    """Each service's instances and its open incidents: every instance "up" beside three open
+    incidents is not a healthy service, and the page must not read as one."""
     now = timezone.now()
     services = list(Service.objects.prefetch_related("instances"))
+    incidents: dict[str, list[Incident]] = {}
+    for incident in (
+        Incident.objects.open()
+        .order_by("-opened_at")
+        .only("id", "title", "service", "severity", "opened_at", "state")
+    ):
+        incidents.setdefault(incident.service, []).append(incident)
     return {
-        "services": [(s, [(i, i.get_status(now)) for i in s.instances.all()]) for s in services],
+        "services": [
+            (s, [(i, i.get_status(now)) for i in s.instances.all()], incidents.get(s.name, []))
+            for s in services
+        ],
     }
 
 

@@ -276,3 +276,15 @@ def test_the_health_link_leads_people_to_a_table_not_to_json(client, viewer_user
 
     assert '<a href="/#health-panel">System health</a>' in html
     assert '<a href="/health">Health</a>' not in html
+
+
+def test_the_services_page_names_a_service_s_open_incidents(
+    client, viewer_user, bookmarks_service, open_incident
+):
+    client.force_login(viewer_user)
+
+    html = client.get("/services/").content.decode()
+
+    # Its instance is "up"; the page must still say the service has something broken.
+    assert "1 open incident:" in html
+    assert f'<a href="/incidents/{open_incident.pk}/">Import timed out after …</a>' in html
