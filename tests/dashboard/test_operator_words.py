@@ -288,3 +288,15 @@ def test_the_services_page_names_a_service_s_open_incidents(
     # Its instance is "up"; the page must still say the service has something broken.
     assert "1 open incident:" in html
     assert f'<a href="/incidents/{open_incident.pk}/">Import timed out after …</a>' in html
+
+
+def test_an_empty_chart_says_what_is_missing(client, viewer_user, monitor_agent):
+    problem = Problem.objects.create(fingerprint="catalogue:quiet", title="Quiet")
+    client.force_login(viewer_user)
+
+    problem_page = client.get(f"/problems/{problem.pk}/").content.decode()
+    agent_page = client.get("/agents/monitor/").content.decode()
+
+    assert "No occurrences in the last 24 hours." in problem_page
+    assert "No heartbeats from this agent in the stream: is a worker running it?" in agent_page
+    assert "No data yet." not in problem_page + agent_page
