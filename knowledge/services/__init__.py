@@ -38,6 +38,7 @@ from knowledge.services.patterns import (
 from knowledge.services.problems import (
     embed_problems,
     ensure_problem,
+    follow_template,
     problem_edited,
     set_problem_status,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "embed_problems",
     "ensure_edge",
     "ensure_problem",
+    "follow_template",
     "link",
     "MergeConflict",
     "MergeResult",

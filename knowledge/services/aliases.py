@@ -10,7 +10,9 @@ Sightings follow an alias when they carry the old fingerprint as their ``own``;
 :func:`sweep_aliases` follows every merge recorded since its last run (the fingerprinter's
 alias log), so a problem opened under a fingerprint that is never sighted again is merged
 too. It runs from beat (``agents.tasks.sweep_fingerprint_aliases``) and, after a sighting
-whose fingerprinting recorded a merge, right after that sighting commits.
+whose fingerprinting recorded a merge, right after that sighting commits. The problem kept
+then takes the merged fingerprint's (more general) template, and its title while that is
+automatic (``services.follow_template``).
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from prometheus_client import Counter
 
 from knowledge.fingerprint import Fingerprinter, get_fingerprinter
 from knowledge.fingerprint_state import MAX_ALIAS_HOPS
+from knowledge.models import Problem
 from knowledge.services.announce import TITLE_LENGTH
 from knowledge.services.merges import MergeConflict, lock_canonical, merge_problems
+from knowledge.services.problems import follow_template
 
 logger = logging.getLogger(__name__)
 
@@ -128,8 +132,13 @@ def _resolve(aliases: dict[str, str], fingerprint: str) -> str:
 
 
 def _apply(fingerprinter: Fingerprinter, old: str, resolved: str) -> AliasSweep:
+    template = fingerprinter.template_of(resolved)
     with transaction.atomic(), connection.cursor() as cursor:
-        _, outcome = follow_alias(cursor, resolved, old, fingerprinter.template_of(resolved))
+        problem_id, outcome = follow_alias(cursor, resolved, old, template)
+        if problem_id is not None and template:
+            # The kept problem is the older one, titled by a more specific template (the
+            # first key's, or a sibling's): it now stands for the general one.
+            follow_template(Problem.objects.get(pk=problem_id), template)
     ALIASES_APPLIED.labels(outcome or "nothing").inc()
     return AliasSweep(1, outcome == MERGED, outcome == TOMBSTONED)
 
