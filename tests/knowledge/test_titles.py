@@ -237,3 +237,14 @@ def test_an_exceptions_title_is_not_a_template_to_follow(shared: Fingerprinter):
 )
 def test_only_a_generalisation_counts(old: str, new: str, expected: bool):
     assert generalises(old, new) is expected
+
+
+def test_a_sighting_of_a_settled_template_costs_no_extra_statement(
+    shared: Fingerprinter, django_assert_num_queries
+):
+    """The comparison rides on the counting UPDATE: find the problem, count into it, upsert
+    the minute bucket, read the problem back (and the savepoint around them)."""
+    for n, user in enumerate(USERS):
+        services.record_sighting(_ssh(user, n), service="sshd", at=T0)
+    with django_assert_num_queries(6):
+        services.record_sighting(_ssh("zed", 99), service="sshd", at=T0)
