@@ -155,6 +155,10 @@ def sweep_aliases(fingerprinter: Fingerprinter | None = None) -> AliasSweep:
     done = AliasSweep()
     after = fingerprinter.alias_cursor()
     entries, complete = fingerprinter.alias_log_since(after, count=SWEEP_BATCH)
+    if entries or not complete:
+        # The templates merged fingerprints stand for now, in a process (beat, a worker)
+        # that may never have fingerprinted anything since the merges were logged.
+        fingerprinter.refresh()
     if not complete:
         end = fingerprinter.alias_log_end()  # merges logged after this are read next time
         aliases = fingerprinter.aliases()

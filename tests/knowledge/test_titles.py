@@ -180,6 +180,23 @@ def test_the_alias_sweep_gives_the_kept_problem_the_general_title(shared: Finger
     assert Problem.objects.get(pk=kept.pk).updated_at == updated_at
 
 
+def test_a_sweep_in_a_process_that_fingerprinted_nothing_reads_the_shared_templates(
+    shared: Fingerprinter, clean_redis: redis.Redis
+):
+    services.sweep_aliases()
+    alice = services.record_sighting(_login("alice", 1), service="auth", at=T0)
+    services.record_sighting(_login("bob", 2), service="auth", at=T0)
+    beat = Fingerprinter(clean_redis, namespace="test:fp:titles")  # its copy: loaded now
+    beat.refresh()
+    for n, user in enumerate(USERS[2:], start=10):  # the family forms in another worker
+        shared.fingerprint_message(_login(user, n))
+    assert beat.template_of(alice.fingerprint) == "account alice logged in from <*>"
+
+    services.sweep_aliases(beat)
+
+    assert Problem.objects.get(merged_into=None).title == "account <*> logged in from <*>"
+
+
 def test_a_problem_kept_under_a_tombstone_takes_the_family_title(shared: Fingerprinter):
     services.sweep_aliases()
     shared.fingerprint_message(_login("alice", 1))  # the family's fingerprint: no problem
