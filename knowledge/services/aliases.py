@@ -176,6 +176,24 @@ def sweep_aliases(fingerprinter: Fingerprinter | None = None) -> AliasSweep:
     return done
 
 
+def follow_templates(fingerprinter: Fingerprinter | None = None) -> int:
+    """Let every canonical problem follow the template its fingerprint stands for now (see
+    ``services.follow_template``); returns how many changed. For problems whose template
+    generalised before the graph followed templates, or that no sighting or sweep has
+    touched since: run once after upgrading (``manage.py follow_templates``). One short
+    transaction per problem that changes."""
+    fingerprinter = fingerprinter or get_fingerprinter()
+    fingerprinter.refresh()
+    aliases = fingerprinter.aliases()
+    changed = 0
+    for problem in Problem.objects.canonical().exclude(log_template="").order_by("pk"):
+        template = fingerprinter.template_of(_resolve(aliases, problem.fingerprint))
+        if template and template != problem.log_template:
+            with transaction.atomic():
+                changed += bool(follow_template(problem, template))
+    return changed
+
+
 _swept_up_to = 0
 
 

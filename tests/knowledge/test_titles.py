@@ -13,9 +13,11 @@ from __future__ import annotations
 import json
 import os
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 import redis
+from django.core.management import call_command
 from django.urls import reverse
 
 from agents.events import Event
@@ -265,3 +267,30 @@ def test_a_sighting_of_a_settled_template_costs_no_extra_statement(
         services.record_sighting(_ssh(user, n), service="sshd", at=T0)
     with django_assert_num_queries(6):
         services.record_sighting(_ssh("zed", 99), service="sshd", at=T0)
+
+
+def test_the_upgrade_command_retitles_problems_no_sighting_touched(shared: Fingerprinter):
+    """Folds from before this change, or since, with no sighting of the problem after."""
+    root = services.record_sighting("session opened for user root by (uid=0)", at=T0)
+    curated = services.ensure_problem(
+        fingerprint=shared.fingerprint_message("disk sda failed on host alpha").fingerprint,
+        title="Disk failures",
+        log_template="disk sda failed on host alpha",
+    )[0]
+    for name in ("alice", "bob", "carol"):
+        shared.fingerprint_message(f"session opened for user {name} by (uid=0)")
+    for host in ("beta", "gamma", "delta", "epsilon", "zeta"):
+        shared.fingerprint_message(f"disk sda failed on host {host}")
+    assert Problem.objects.get(pk=root.pk).title == root.title  # nothing sighted it since
+    out = StringIO()
+
+    call_command("follow_templates", stdout=out)
+
+    assert "2 problems now follow their template." in out.getvalue()
+    assert readable(Problem.objects.get(pk=root.pk).title) == (
+        "session opened for user … by (uid=…)"
+    )
+    curated.refresh_from_db()
+    assert (curated.title, curated.log_template) == ("Disk failures", "disk sda failed on host <*>")
+    call_command("follow_templates", stdout=out)
+    assert "0 problems now follow their template." in out.getvalue()
