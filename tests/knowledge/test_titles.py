@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from datetime import timedelta
 from io import StringIO
 
 import pytest
 import redis
 from django.core.management import call_command
+from django.db import connections
 from django.urls import reverse
 
 from agents.events import Event
@@ -294,3 +296,40 @@ def test_the_upgrade_command_retitles_problems_no_sighting_touched(shared: Finge
     assert (curated.title, curated.log_template) == ("Disk failures", "disk sda failed on host <*>")
     call_command("follow_templates", stdout=out)
     assert "0 problems now follow their template." in out.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_sightings_after_a_fold_retitle_once(
+    shared: Fingerprinter, clean_redis: redis.Redis
+):
+    root = services.record_sighting("session opened for user root by (uid=0)", at=T0)
+    for name in ("alice", "bob", "carol"):  # the fold, seen by the fingerprinter only
+        shared.fingerprint_message(f"session opened for user {name} by (uid=0)")
+    workers = 6
+    barrier = threading.Barrier(workers)
+    errors: list[BaseException] = []
+
+    def sight(i: int) -> None:
+        try:
+            barrier.wait()
+            services.record_sighting(
+                f"session opened for user u{i}x by (uid=0)", at=T0 + timedelta(minutes=i)
+            )
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=sight, args=(i,)) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    problem = Problem.objects.get(pk=root.pk)
+    assert problem.occurrence_count == 1 + workers
+    assert "root" not in problem.title and problem.title_is_automatic
+    assert [p["changed"] for p in _updates(clean_redis) if p["changed"]] == [
+        ["title", "log_template"]
+    ]
