@@ -12,6 +12,7 @@ from django.utils import timezone
 from pgvector.django import HnswIndex, VectorField
 
 from knowledge.embeddings import EMBEDDING_DIMENSIONS
+from knowledge.logmask import PARAM as WILDCARD  # drain3's and the fingerprinter's parameter
 from knowledge.models.choices import (
     Category,
     Node,
@@ -22,8 +23,6 @@ from knowledge.models.choices import (
 
 #: A problem's title is at most this long; an automatic title is its log template cut here.
 TITLE_LENGTH = 300
-#: The wildcard of a log template (drain3's and the fingerprinter's parameter).
-WILDCARD = "<*>"
 
 
 def generalises(old: str, new: str) -> bool:
