@@ -258,6 +258,12 @@ class Fingerprinter(ServiceHeaders, SharedStore):
             fingerprint = target_str
         return fingerprint
 
+    def refresh(self) -> None:
+        """Load the shared state now if another worker changed it: for readers of
+        ``template_of`` that fingerprint nothing themselves (the graph's alias sweep)."""
+        with self._mutex:
+            self._load_if_stale()
+
     def aliases(self) -> dict[str, str]:
         """Every recorded merge, ``old -> new`` (one hop each)."""
         raw = self.redis.hgetall(self._k_aliases)

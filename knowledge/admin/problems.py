@@ -140,13 +140,27 @@ class ProblemAdmin(admin.ModelAdmin):
         "last_seen",
         "merged_into",
         "embedding_provider",
+        "title_source",
         "similar_problems_panel",
         "edges_panel",
     )
     inlines = (SolutionInline, OccurrenceInline)
     actions = ("merge_into_oldest", "export_json", "mark_resolved", "mark_ignored")
     fieldsets = (
-        (None, {"fields": ("title", "fingerprint", "status", "category", "severity", "signal")}),
+        (
+            None,
+            {
+                "fields": (
+                    "title",
+                    "title_source",
+                    "fingerprint",
+                    "status",
+                    "category",
+                    "severity",
+                    "signal",
+                )
+            },
+        ),
         ("Description", {"fields": ("description", "services", "error_patterns", "log_template")}),
         (
             "Sightings",
@@ -158,6 +172,16 @@ class ProblemAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         # The fingerprint is the problem's identity once it exists (sightings route by it).
         return (*self.readonly_fields, "fingerprint") if obj else self.readonly_fields
+
+    @admin.display(description="title source")
+    def title_source(self, obj: Problem) -> str:
+        # Why a curator's edit sticks: a title that is not its template is never replaced.
+        if obj.pk is None or not obj.title_is_automatic:
+            return "Written by hand: kept as it is."
+        return (
+            "Automatic: the log template. It becomes more general as the error is seen with "
+            "other values; edit the title to keep your own."
+        )
 
     @admin.display(description="similar problems")
     def similar_problems_panel(self, obj: Problem) -> SafeString:

@@ -39,6 +39,7 @@ from knowledge.models.problems import (
     Problem,
     ProblemQuerySet,
     embedding_text,
+    generalises,
 )
 from knowledge.models.solutions import Solution, SolutionSource
 from knowledge.stats import CREDIBLE_MASS, beta_cdf, beta_quantile, success_interval
@@ -78,6 +79,7 @@ __all__ = [
     "SolutionSource",
     "beta_cdf",
     "beta_quantile",
+    "generalises",
     "embedding_text",
     "success_interval",
 ]

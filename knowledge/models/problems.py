@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
 from django.contrib.postgres.fields import ArrayField
-from django.db import models
+from django.db import connection, models
 from django.utils import timezone
 from pgvector.django import HnswIndex, VectorField
 
 from knowledge.embeddings import EMBEDDING_DIMENSIONS
+from knowledge.logmask import PARAM as WILDCARD  # drain3's and the fingerprinter's parameter
 from knowledge.models.choices import (
     Category,
     Node,
@@ -18,6 +20,30 @@ from knowledge.models.choices import (
     ProblemStatus,
     Severity,
 )
+
+#: A problem's title is at most this long; an automatic title is its log template cut here.
+TITLE_LENGTH = 300
+
+
+def generalises(old: str, new: str) -> bool:
+    """Whether template ``new`` is ``old`` with some words, or parts of words, replaced by
+    wildcards: the only move a fingerprint's template makes as it learns (drain3 and the
+    fingerprinter's folds are forward-only). Anything else is a different event, whose
+    words must never replace a problem's."""
+    old_words, new_words = old.split(), new.split()
+    if len(old_words) != len(new_words):
+        return False
+    moved = False
+    for before, after in zip(old_words, new_words, strict=True):
+        if before == after:
+            continue
+        moved = True
+        if WILDCARD not in after:
+            return False
+        pattern = ".+?".join(re.escape(part) for part in after.split(WILDCARD))
+        if re.fullmatch(pattern, before, re.DOTALL) is None:
+            return False
+    return moved
 
 
 class NodeMixin:
@@ -39,6 +65,22 @@ def embedding_text(
     return "\n".join(dict.fromkeys(p for p in parts if p))
 
 
+# SET expressions read the row as it was, so the title's test compares it with the template
+# being replaced; the locked subquery re-checks its conditions after waiting for the row.
+_FOLLOW_TEMPLATE = """
+UPDATE knowledge_problem AS p SET
+    log_template = %(new)s,
+    title = CASE WHEN p.title = LEFT(p.log_template, %(length)s) THEN %(title)s
+                 ELSE p.title END,
+    updated_at = now()
+FROM (SELECT id, title FROM knowledge_problem
+      WHERE id = %(id)s AND log_template = %(old)s AND merged_into_id IS NULL
+      FOR UPDATE) AS before
+WHERE p.id = before.id
+RETURNING before.title, p.title
+"""
+
+
 class ProblemQuerySet(models.QuerySet):
     def canonical(self) -> ProblemQuerySet:
         """Problems that were not merged into another one."""
@@ -52,7 +94,7 @@ class Problem(NodeMixin, models.Model):
     node_kind = NodeKind.PROBLEM
 
     fingerprint = models.CharField(max_length=100, unique=True)
-    title = models.CharField(max_length=300)
+    title = models.CharField(max_length=TITLE_LENGTH)
     description = models.TextField(blank=True)
     category = models.CharField(
         max_length=20, choices=Category.choices, default=Category.OTHER, db_index=True
@@ -102,6 +144,43 @@ class Problem(NodeMixin, models.Model):
 
     def embedding_text(self) -> str:
         return embedding_text(self.title, self.description, self.log_template, self.error_patterns)
+
+    @property
+    def title_is_automatic(self) -> bool:
+        """Whether the title is still the one derived from the log template (the template,
+        cut to ``TITLE_LENGTH``), so it may follow the template as it generalises. A title
+        anyone wrote (a curator in the admin, a seed, the API) differs from it and is kept."""
+        return bool(self.log_template) and self.title == self.log_template[:TITLE_LENGTH]
+
+    def follow_template(self, template: str) -> list[str]:
+        """Take ``template`` as the log template when it generalises the stored one, and the
+        title with it when the title is automatic; returns the fields changed (none when the
+        template is not a generalisation, or the row moved meanwhile).
+
+        A conditional UPDATE: it applies only while the stored template is still the one
+        read here and the problem is canonical, so concurrent callers change the row once.
+        The title's test runs on the row as it is in the database (a curator's edit that
+        committed after we read the row is never overwritten).
+        """
+        if not generalises(self.log_template, template):
+            return []
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _FOLLOW_TEMPLATE,
+                {
+                    "id": self.pk,
+                    "old": self.log_template,
+                    "new": template,
+                    "title": template[:TITLE_LENGTH],
+                    "length": TITLE_LENGTH,
+                },
+            )
+            row = cursor.fetchone()
+        if row is None:
+            return []
+        before, self.title = row
+        self.log_template = template
+        return ["title", "log_template"] if before != self.title else ["log_template"]
 
 
 class Occurrence(models.Model):

@@ -13,7 +13,7 @@ commit*). One module per kind of node, re-exported here so callers say
 * ``incidents`` -- opening incidents and moving them through their state machine.
 """
 
-from knowledge.services.aliases import AliasSweep, follow_alias, sweep_aliases
+from knowledge.services.aliases import AliasSweep, follow_alias, follow_templates, sweep_aliases
 from knowledge.services.edges import as_node, ensure_edge, link
 from knowledge.services.incidents import (
     acknowledge,
@@ -38,6 +38,7 @@ from knowledge.services.patterns import (
 from knowledge.services.problems import (
     embed_problems,
     ensure_problem,
+    follow_template,
     problem_edited,
     set_problem_status,
 )
@@ -47,6 +48,7 @@ from knowledge.services.solutions import add_solution, record_solution_outcome
 __all__ = [
     "AliasSweep",
     "follow_alias",
+    "follow_templates",
     "sweep_aliases",
     "acknowledge",
     "add_evidence",
@@ -63,6 +65,7 @@ __all__ = [
     "embed_problems",
     "ensure_edge",
     "ensure_problem",
+    "follow_template",
     "link",
     "MergeConflict",
     "MergeResult",

@@ -10,7 +10,9 @@ Sightings follow an alias when they carry the old fingerprint as their ``own``;
 :func:`sweep_aliases` follows every merge recorded since its last run (the fingerprinter's
 alias log), so a problem opened under a fingerprint that is never sighted again is merged
 too. It runs from beat (``agents.tasks.sweep_fingerprint_aliases``) and, after a sighting
-whose fingerprinting recorded a merge, right after that sighting commits.
+whose fingerprinting recorded a merge, right after that sighting commits. The problem kept
+then takes the merged fingerprint's (more general) template, and its title while that is
+automatic (``services.follow_template``).
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from prometheus_client import Counter
 
 from knowledge.fingerprint import Fingerprinter, get_fingerprinter
 from knowledge.fingerprint_state import MAX_ALIAS_HOPS
+from knowledge.models import Problem
 from knowledge.services.announce import TITLE_LENGTH
 from knowledge.services.merges import MergeConflict, lock_canonical, merge_problems
+from knowledge.services.problems import follow_template
 
 logger = logging.getLogger(__name__)
 
@@ -128,8 +132,13 @@ def _resolve(aliases: dict[str, str], fingerprint: str) -> str:
 
 
 def _apply(fingerprinter: Fingerprinter, old: str, resolved: str) -> AliasSweep:
+    template = fingerprinter.template_of(resolved)
     with transaction.atomic(), connection.cursor() as cursor:
-        _, outcome = follow_alias(cursor, resolved, old, fingerprinter.template_of(resolved))
+        problem_id, outcome = follow_alias(cursor, resolved, old, template)
+        if problem_id is not None and template:
+            # The kept problem is the older one, titled by a more specific template (the
+            # first key's, or a sibling's): it now stands for the general one.
+            follow_template(Problem.objects.get(pk=problem_id), template)
     ALIASES_APPLIED.labels(outcome or "nothing").inc()
     return AliasSweep(1, outcome == MERGED, outcome == TOMBSTONED)
 
@@ -146,6 +155,10 @@ def sweep_aliases(fingerprinter: Fingerprinter | None = None) -> AliasSweep:
     done = AliasSweep()
     after = fingerprinter.alias_cursor()
     entries, complete = fingerprinter.alias_log_since(after, count=SWEEP_BATCH)
+    if entries or not complete:
+        # The templates merged fingerprints stand for now, in a process (beat, a worker)
+        # that may never have fingerprinted anything since the merges were logged.
+        fingerprinter.refresh()
     if not complete:
         end = fingerprinter.alias_log_end()  # merges logged after this are read next time
         aliases = fingerprinter.aliases()
@@ -161,6 +174,24 @@ def sweep_aliases(fingerprinter: Fingerprinter | None = None) -> AliasSweep:
             break
         entries, _ = fingerprinter.alias_log_since(entries[-1][0], count=SWEEP_BATCH)
     return done
+
+
+def follow_templates(fingerprinter: Fingerprinter | None = None) -> int:
+    """Let every canonical problem follow the template its fingerprint stands for now (see
+    ``services.follow_template``); returns how many changed. For problems whose template
+    generalised before the graph followed templates, or that no sighting or sweep has
+    touched since: run once after upgrading (``manage.py follow_templates``). One short
+    transaction per problem that changes."""
+    fingerprinter = fingerprinter or get_fingerprinter()
+    fingerprinter.refresh()
+    aliases = fingerprinter.aliases()
+    changed = 0
+    for problem in Problem.objects.canonical().exclude(log_template="").order_by("pk"):
+        template = fingerprinter.template_of(_resolve(aliases, problem.fingerprint))
+        if template and template != problem.log_template:
+            with transaction.atomic():
+                changed += bool(follow_template(problem, template))
+    return changed
 
 
 _swept_up_to = 0

@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from knowledge.models import Problem
+from knowledge.models.problems import TITLE_LENGTH
 from knowledge.signals import problem_changed
 
-TITLE_LENGTH = 300
+__all__ = ["TITLE_LENGTH", "announce_problem"]
 
 
 def announce_problem(problem: Problem, *, created: bool = False, **details: Any) -> None:

@@ -1,4 +1,5 @@
-"""Problems: created, edited by curators, re-embedded and resolved (merges: merges.py)."""
+"""Problems: created, edited by curators, re-embedded, retitled as their template generalises
+and resolved (merges: merges.py)."""
 
 from __future__ import annotations
 
@@ -83,6 +84,22 @@ def _embed_batch(batch: list[Problem], provider: embeddings.EmbeddingProvider) -
         problem.embedding_provider = provider.name
     Problem.objects.bulk_update(batch, ["embedding", "embedding_provider"])
     return len(batch)
+
+
+def follow_template(problem: Problem, template: str, *, announce: bool = True) -> list[str]:
+    """Let ``problem`` follow its fingerprint's template once that generalised (the fold of a
+    word slot that turned out to hold values, a family of clusters joined): its log template
+    and, while automatic, its title (see ``Problem.follow_template``: only a generalisation
+    moves them, a curator's title never). Re-embeds, since the vector is computed from both,
+    and announces ``problem.updated`` unless the caller folds that into its own. Returns the
+    fields changed. Runs in the caller's transaction; rare (once per generalisation), so the
+    embedding costs what the first sighting's did."""
+    changed = problem.follow_template(template)
+    if changed:
+        embed_problems([problem])
+        if announce:
+            announce_problem(problem, changed=changed)
+    return changed
 
 
 @transaction.atomic

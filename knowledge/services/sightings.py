@@ -5,6 +5,12 @@ workers. It costs one indexed SELECT, one UPDATE and one upsert of the minute bu
 embedding is computed only the first time a fingerprint is seen, and the insert of a new
 problem is an ``INSERT ... ON CONFLICT DO NOTHING`` so two workers sighting a new
 fingerprint at once create exactly one problem.
+
+The fingerprinter generalises a fingerprint's template after the fact (a word slot turns out
+to hold user names), so the problem, titled at first sight, may read more specifically than
+what it now covers. The counting UPDATE also compares the stored template with the one the
+sighting carries and returns the stored one only when they differ: the common case costs no
+extra round trip, and the rare generalisation is followed then (``follow_template``).
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from knowledge import embeddings
-from knowledge.fingerprint import FingerprintResult, fingerprint_message
+from knowledge.fingerprint import FingerprintResult, fingerprint_message, get_fingerprinter
 from knowledge.grouping import exception_grouping, exception_text, strip_data
 from knowledge.models import (
     Category,
@@ -31,6 +37,7 @@ from knowledge.models import (
 from knowledge.services.aliases import follow_alias, sweep_after_commit
 from knowledge.services.announce import TITLE_LENGTH, announce_problem
 from knowledge.services.occurrences import upsert_occurrence
+from knowledge.services.problems import follow_template
 
 # --- Sightings ----------------------------------------------------------------------------------
 
@@ -59,7 +66,9 @@ UPDATE knowledge_problem AS p SET
 FROM (SELECT id, status FROM knowledge_problem
       WHERE id = %(id)s AND merged_into_id IS NULL FOR UPDATE) AS before
 WHERE p.id = before.id
-RETURNING before.status
+RETURNING before.status,
+          CASE WHEN %(template)s = '' OR p.log_template = %(template)s THEN NULL
+               ELSE p.log_template END
 """
 # No row: the problem was merged away while we waited for its lock (by an alias sweep or
 # another sighting); the condition is re-checked on the row as it is after the wait.
@@ -90,13 +99,25 @@ def _find_problem(cursor: Any, result: FingerprintResult) -> int | None:
     return problem_id
 
 
-def _count_into(cursor: Any, problem_id: int, **update: Any) -> bool:
-    """Count the sighting into its problem; returns whether that reopened it."""
+def _count_into(cursor: Any, problem_id: int, **update: Any) -> tuple[bool, bool]:
+    """Count the sighting into its problem; returns whether that reopened it, and whether
+    its stored template differs from the sighting's ``template``."""
     cursor.execute(_UPDATE_PROBLEM, {**update, "id": problem_id})
     before = cursor.fetchone()
     if before is None:
         raise _MergedAway(problem_id)
-    return before[0] == ProblemStatus.RESOLVED
+    return before[0] == ProblemStatus.RESOLVED, before[1] is not None
+
+
+def _current_template(result: FingerprintResult) -> str:
+    """The template the sighting's fingerprint stands for now, already at hand: the result's
+    own when its key is the fingerprint, else this process's copy of the shared state (a
+    dict lookup). Empty for an exception's grouping: its title is no template."""
+    if result.cluster_id < 0:
+        return ""
+    if result.own in ("", result.fingerprint):
+        return result.template
+    return get_fingerprinter().template_of(result.fingerprint)
 
 
 _COUNT_NEW_EVENTS = """
@@ -199,7 +220,8 @@ def _record(
     severity: str | None,
     count: int | None,
 ) -> Problem:
-    created = reopened = False
+    created = reopened = stale = False
+    template = _current_template(result)
     with connection.cursor() as cursor:
         if count is None:
             count = _count_new_events(cursor, event_ids, at) if event_ids else 1
@@ -209,20 +231,20 @@ def _record(
                     return Problem.objects.get(pk=known)
         problem_id = _find_problem(cursor, result)
         if problem_id is None:
-            template = result.template or message
+            first = result.template or message
             cursor.execute(
                 _INSERT_PROBLEM,
                 [
                     result.fingerprint,
-                    template[:TITLE_LENGTH],
+                    first[:TITLE_LENGTH],
                     category or Category.OTHER,
                     severity or Severity.ERROR,
                     [service] if service else [],
                     json.dumps([message[:1000]]),  # the first sighting, as an example
-                    template,
+                    first,
                     _vector_literal(
                         embeddings.embed_text(
-                            embedding_text(template[:TITLE_LENGTH], "", template, [message[:1000]])
+                            embedding_text(first[:TITLE_LENGTH], "", first, [message[:1000]])
                         )
                     ),
                     embeddings.get_provider().name,
@@ -237,13 +259,19 @@ def _record(
             else:  # another worker inserted it first; READ COMMITTED sees it now
                 problem_id = _find_problem(cursor, result)
         if not created:
-            reopened = _count_into(cursor, problem_id, count=count, at=at, service=service)
+            reopened, stale = _count_into(
+                cursor, problem_id, count=count, at=at, service=service, template=template
+            )
     new_bucket = upsert_occurrence(
         problem_id, at=at, service=service, instance=instance, count=count, event_ids=event_ids
     )
     problem = Problem.objects.get(pk=problem_id)
+    # The row is locked by the count above, so the stored template is the one compared there.
+    changed = follow_template(problem, template, announce=False) if stale else []
     if created:
         announce_problem(problem, created=True, service=service, instance=instance)
-    elif new_bucket or reopened:
-        announce_problem(problem, service=service, instance=instance, reopened=reopened)
+    elif new_bucket or reopened or changed:
+        announce_problem(
+            problem, service=service, instance=instance, reopened=reopened, changed=changed
+        )
     return problem
