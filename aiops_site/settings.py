@@ -312,6 +312,8 @@ LOGIN_REDIRECT_URL = "dashboard:overview"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
+# Exact times on Django-rendered pages (the admin) say their zone: aiops_site/formats/.
+FORMAT_MODULE_PATH = ["aiops_site.formats"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

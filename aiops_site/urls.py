@@ -15,6 +15,9 @@ from aiops_site.api import api
 # 280 px from every changelist: with the filter column beside it the table had ~630 px, and
 # "Last seen" scrolled out of sight. Changelists get the width instead.
 admin.site.enable_nav_sidebar = False
+# Whose admin this is, on every page and tab (not "Django administration").
+admin.site.site_header = "AI-Ops Core administration"
+admin.site.site_title = "AI-Ops Core admin"
 
 urlpatterns = [
     path("", include("dashboard.urls")),

@@ -81,7 +81,8 @@ def render(value: Any, *, links: Links | None = None) -> SafeString:
 
 
 def _render(value: Any, key: str, links: Links, depth: int) -> SafeString:
-    if is_empty(value):
+    # [None, None] (an unknown range) says nothing more than one empty value: not "None, None".
+    if is_empty(value) or (isinstance(value, list | tuple) and all(map(is_empty, value))):
         return format_html('<span class="data-empty">{}</span>', EMPTY)
     if depth >= MAX_DEPTH:
         return format_html("{}", one_line(value))
@@ -113,6 +114,8 @@ def _list(items: list[Any], key: str, links: Links, depth: int) -> SafeString:
 
 
 def _scalar(value: Any, key: str, links: Links) -> SafeString:
+    if value is None:  # in a list beside real values: the empty mark, never Python's "None"
+        return format_html('<span class="data-empty">{}</span>', EMPTY)
     if isinstance(value, bool):
         return format_html("{}", "yes" if value else "no")
     if isinstance(value, int | float):
@@ -148,7 +151,7 @@ def one_line(value: Any, limit: int = 0) -> str:
 
 
 def _words(value: Any) -> str:
-    if is_empty(value):
+    if is_empty(value) or (isinstance(value, list | tuple) and all(map(is_empty, value))):
         return EMPTY
     if isinstance(value, Mapping):
         return "; ".join(f"{label(k)}: {_words(v)}" for k, v in value.items())

@@ -29,6 +29,9 @@ class Line:
 class Tick:
     pos: float
     label: str
+    # The first and last time labels sit at the plot's edges: centred, half of each hung past
+    # the chart and was clipped ("22:38:0"). They grow inwards instead.
+    anchor: str = "middle"
 
 
 @dataclass
@@ -78,9 +81,13 @@ def time_series(series: dict[str, Sequence[tuple[datetime, float]]], *, title: s
         chart.lines.append(Line(label, coords, PALETTE[index % len(PALETTE)], last))
     chart.y_ticks = [Tick(y(top * f), _fmt(top * f)) for f in (0, 0.5, 1)]
     time_format = "%H:%M:%S" if span < SECONDS_LABEL_SPAN else "%H:%M"
-    for f in (0, 0.5, 1):
-        moment = datetime.fromtimestamp(t0 + span * f, tz=all_points[0][0].tzinfo)
-        chart.x_ticks.append(Tick(x(t0 + span * f), moment.strftime(time_format)))
+    zone = all_points[0][0].tzinfo
+    for f, anchor in ((0, "start"), (0.5, "middle"), (1, "end")):
+        moment = datetime.fromtimestamp(t0 + span * f, tz=zone)
+        label = moment.strftime(time_format)
+        if f == 1 and moment.tzname():  # one zone per chart: a clock time says which clock
+            label += f" {moment.tzname()}"
+        chart.x_ticks.append(Tick(x(t0 + span * f), label, anchor))
     return chart
 
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 from dashboard.panels import decide_urls
 from knowledge.incident_text import hypothesis_sentence, percent
 from knowledge.models import Incident, IncidentState, Solution
+from remediation.actions import ActionError, action_title, get_action
 from remediation.models import RemediationRun, RunStatus
 
 SEVERITY_RANK = {"critical": 0, "error": 1, "warning": 2, "info": 3}
@@ -54,23 +55,68 @@ def run_reason(run: RemediationRun) -> str:
     return run.error or reason or run.get_status_display()
 
 
+#: Where a run that has not ended stands, for the "Why" column (which ended runs fill with
+#: their reason): an empty cell beside "Verifying" said nothing.
+IN_PROGRESS = {
+    RunStatus.PROPOSED: "the safety checks are deciding whether it may run on its own",
+    RunStatus.AWAITING_APPROVAL: "waiting for an operator to approve or reject it",
+    RunStatus.APPROVED: "approved; about to run",
+    RunStatus.RUNNING: "running now",
+    RunStatus.VERIFYING: "it ran; watching whether the symptom stops",
+}
+
+
+def run_why(run: RemediationRun) -> str:
+    return run_reason(run) or IN_PROGRESS.get(run.status, "")
+
+
 def next_action(incident: Incident, runs: list[RemediationRun]) -> str:
     if incident.state == IncidentState.RESOLVED:
         return incident.resolution or "resolved"
     waiting = [r for r in runs if r.status == RunStatus.AWAITING_APPROVAL]
     if waiting:
-        return f"Approve or reject: {waiting[0].action}"
+        return f"Approve or reject: {action_title(waiting[0].action)}"
     active = [r for r in runs if r.status in (RunStatus.APPROVED, RunStatus.RUNNING)]
     if active:
-        return f"Fix running: {active[0].action}"
+        return f"Fix running: {action_title(active[0].action)}"
     verifying = [r for r in runs if r.status == RunStatus.VERIFYING]
     if verifying:
-        return f"Checking whether {verifying[0].action} fixed it"
+        return f"Checking whether “{action_title(verifying[0].action)}” fixed it"
     if incident.state == IncidentState.ACKNOWLEDGED:
         return f"{incident.acknowledged_by or 'Someone'} is on it"
     if incident.state == IncidentState.REOPENED:
         return "Needs a person: the automatic fix did not work"
     return "Needs a look: no automatic fix applies"
+
+
+def run_summary(run: RemediationRun, reason: str = "") -> str:
+    """One sentence on a run's page: where it stands and what happens next, in words."""
+    what = (run.preview or action_title(run.action)).rstrip(".")
+    said = {
+        RunStatus.PROPOSED: "Proposed; the safety checks decide next whether it runs on its own.",
+        RunStatus.AWAITING_APPROVAL: f"Waiting for an operator. Approving does this: {what}. "
+        "Rejecting does nothing and leaves the incident to a person.",
+        RunStatus.APPROVED: "Approved; a worker is about to run it.",
+        RunStatus.RUNNING: f"Running now: {what}.",
+        RunStatus.VERIFYING: "It ran; now watching whether the symptom stops before calling "
+        "it fixed.",
+        RunStatus.SUCCEEDED: "It worked: the symptom stopped after the action.",
+    }.get(run.status)
+    if said:
+        return said
+    return f"{run.get_status_display()}: {reason or run_reason(run)}"
+
+
+def rollback_plan(run: RemediationRun) -> str:
+    """What happens if the fix does not help, for the approver to read before clicking."""
+    try:
+        action = get_action(run.action)(run.parameters, service=run.service, instance=run.instance)
+        undoable = action.can_roll_back()
+    except ActionError:  # a removed action or parameters it no longer takes
+        undoable = False
+    if undoable:
+        return "If the symptom does not stop, it is rolled back automatically."
+    return "It cannot be undone automatically: if it does not help, the incident returns to you."
 
 
 def incidents_context() -> dict[str, Any]:
@@ -140,8 +186,8 @@ def incident_detail(incident: Incident, *, can_act: bool) -> dict[str, Any]:
             {"sentence": hypothesis_sentence(h), "problem": h.get("problem")}
             for h in diagnosis.hypotheses or []
         ][:5],
-        "runs": [RunLine(r, run_reason(r)) for r in runs],
-        "prompts": [(r, decide_urls(r.pk)) for r in live],
+        "runs": [RunLine(r, run_why(r)) for r in runs],
+        "prompts": [(r, decide_urls(r.pk), rollback_plan(r)) for r in live],
         "solutions": solutions,
         "next_action": next_action(incident, runs),
         "can_act": can_act,

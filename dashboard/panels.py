@@ -220,6 +220,8 @@ def decide_urls(run_pk: int) -> dict[str, str] | None:
 
 
 def approvals_context() -> dict[str, Any]:
+    from dashboard.incidents import rollback_plan
+
     model = run_model()
     runs = []
     if model is not None:
@@ -228,13 +230,13 @@ def approvals_context() -> dict[str, Any]:
             .select_related("diagnosis__incident")
             .order_by("created_at")
         )
-        runs = [(run, decide_urls(run.pk)) for run in pending[:10]]
+        runs = [(run, decide_urls(run.pk), rollback_plan(run)) for run in pending[:10]]
     return {"approvals_available": model is not None, "approvals": runs}
 
 
 def runs_context() -> dict[str, Any]:
     """The latest runs, each non-success with its reason (cooldown, kill switch, ...)."""
-    from dashboard.incidents import run_reason
+    from dashboard.incidents import run_why
 
     model = run_model()
     runs = []
@@ -242,7 +244,7 @@ def runs_context() -> dict[str, Any]:
         latest = model._default_manager.select_related("diagnosis__incident").prefetch_related(
             "transitions"
         )
-        runs = [(run, run_reason(run)) for run in latest.order_by("-created_at")[:10]]
+        runs = [(run, run_why(run)) for run in latest.order_by("-created_at")[:10]]
     return {"runs_available": model is not None, "runs": runs}
 
 

@@ -6,7 +6,8 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Sum
+from django.conf import settings
+from django.db.models import Q, Sum
 from django.db.models.functions import TruncHour, TruncMinute
 from django.utils import timezone
 from pydantic import ValidationError
@@ -17,7 +18,7 @@ from agents.models import Agent, Service
 from agents.system_events import AgentHeartbeat
 from core.redis import get_redis
 from dashboard import charts
-from knowledge.models import Occurrence, Problem
+from knowledge.models import Diagnosis, Incident, Occurrence, Problem
 from knowledge.similarity import similar_problems
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,19 @@ def occurrence_chart(problem: Problem, *, now: Any = None) -> charts.Chart:
         .order_by("bucket")
     )
     points = [(row["bucket"], float(row["total"])) for row in rows]
-    return charts.time_series({"occurrences": points}, title="occurrences")
+    # The bucket is part of the unit: "12" means nothing until it says per minute or per hour.
+    bucket = "minute" if trunc is TruncMinute else "hour"
+    return charts.time_series({"occurrences": points}, title=f"occurrences per {bucket}")
+
+
+def diagnoses_naming(problem: Problem, limit: int = 10) -> list[Diagnosis]:
+    """Diagnoses of this problem and those that ranked it among their hypotheses: a catalogue
+    problem is usually the second kind (the error fingerprints into a problem of its own), and
+    an operator who follows "its history" from an incident must find that incident here."""
+    named = Q(problem=problem) | Q(hypotheses__contains=[{"problem": problem.pk}])
+    return list(
+        Diagnosis.objects.filter(named).select_related("incident").order_by("-created_at")[:limit]
+    )
 
 
 def problem_detail(problem: Problem) -> dict[str, Any]:
@@ -51,7 +64,7 @@ def problem_detail(problem: Problem) -> dict[str, Any]:
     return {
         "problem": problem,
         "occurrence_chart": occurrence_chart(problem),
-        "diagnoses": list(problem.diagnoses.all()[:10]),
+        "diagnoses": diagnoses_naming(problem),
         "similar": similar,
         "solutions": list(problem.solutions.order_by("-success_lower_bound")),
         "recent_occurrences": list(problem.occurrences.all()[:20]),
@@ -87,6 +100,7 @@ def agent_detail(agent: Agent) -> dict[str, Any]:
     errors = [(e.timestamp, float(beat.errors)) for e, beat in beats]
     return {
         "agent": agent,
+        "heartbeat_seconds": settings.AGENT_HEARTBEAT_SECONDS,
         "heartbeat_age": agent.heartbeat_age(),
         "throughput_chart": charts.time_series(
             {"processed": throughput, "errors": errors}, title="per heartbeat"
@@ -119,19 +133,34 @@ def service_names() -> list[str]:
 
 
 def services_detail() -> dict[str, Any]:
+    """Each service's instances and its open incidents: every instance "up" beside three open
+    incidents is not a healthy service, and the page must not read as one."""
     now = timezone.now()
     services = list(Service.objects.prefetch_related("instances"))
+    incidents: dict[str, list[Incident]] = {}
+    for incident in (
+        Incident.objects.open()
+        .order_by("-opened_at")
+        .only("id", "title", "service", "severity", "opened_at", "state")
+    ):
+        incidents.setdefault(incident.service, []).append(incident)
     return {
-        "services": [(s, [(i, i.get_status(now)) for i in s.instances.all()]) for s in services],
+        "services": [
+            (s, [(i, i.get_status(now)) for i in s.instances.all()], incidents.get(s.name, []))
+            for s in services
+        ],
     }
 
 
 def run_detail(run: Any) -> dict[str, Any]:
     """A remediation run's page: its timeline, preview, outcome, decisions and audit trail."""
+    from dashboard.incidents import rollback_plan, run_summary
     from remediation.models import AuditEntry
 
     return {
         "run": run,
+        "summary": run_summary(run),
+        "undo": rollback_plan(run),
         "transitions": list(run.transitions.all()),
         "attempts": list(run.attempts.all()),
         "decisions": list(run.approvals.select_related("user")),

@@ -135,6 +135,7 @@ def evidence_sentences(
     said = [
         "" if brief else _root_cause(evidence.get("root_cause")),
         "" if brief else _message(evidence.get("message")),
+        _anomaly(evidence.get("trigger")),
         _instances(evidence.get("instances")),
         _users(evidence.get("affected_users")),
         _events(evidence.get("event_ids")),
@@ -151,6 +152,23 @@ def _root_cause(cause: object) -> str:
 
 def _message(message: object) -> str:
     return f"The error read: “{readable(str(message), 300)}”" if message else ""
+
+
+def _anomaly(trigger: object) -> str:
+    """An anomaly trigger in words: what the metric was against what is usual. The title
+    ("Anomaly on api.error_rate") names the metric but not how far off it was."""
+    if not isinstance(trigger, Mapping) or not trigger.get("series"):
+        return ""
+    value, expected = trigger.get("value"), trigger.get("expected")
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (value, expected)):
+        return ""
+    series = readable(str(trigger["series"]), 120)
+    said = f"{series} was {number(value)} where about {number(expected)} is usual"
+    if expected > 0 and value > 0:
+        ratio = value / expected
+        times = f"{max(ratio, 1 / ratio):.1f}".removesuffix(".0")
+        said += f" ({times} times as high)" if ratio >= 1 else f" ({times} times lower)"
+    return said + "."
 
 
 def _instances(instances: object) -> str:

@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
-from core.humane import ago_column
+from core.humane import ago_column, percent_column, words_column
 from core.plain_data import ReadableJSONAdmin
 from knowledge.admin.graph import PROBLEM_LINKS
 from remediation import engine, safety
@@ -93,7 +93,8 @@ class RuleForm(forms.ModelForm):
 class RuleAdmin(admin.ModelAdmin):
     form = RuleForm
     list_display = [
-        "name", "enabled", "service", "cause_class", "exception_type", "signal", "action",
+        "name", "enabled", "service", "cause_class", "exception_type", words_column("signal"),
+        words_column("action"),
         "risk", "requires_approval", "effective_threshold", "circuit_open",
     ]  # fmt: skip
     list_filter = ["enabled", "cause_class", "risk", "requires_approval", "circuit_open"]
@@ -181,8 +182,8 @@ class AttemptInline(TransitionInline):
 
 @admin.register(RemediationRun)
 class RemediationRunAdmin(ReadableJSONAdmin):
-    list_display = ["pk", "action", "service", "signal", "risk", "confidence", "status",
-                    ago_column("created_at")]  # fmt: skip
+    list_display = ["pk", words_column("action"), "service", words_column("signal"), "risk",
+                    percent_column("confidence"), "status", ago_column("created_at")]  # fmt: skip
     list_filter = ["status", "risk", "action"]
     search_fields = ["service", "signal", "action"]
     inlines = [TransitionInline, ApprovalInline, AttemptInline]

@@ -23,6 +23,7 @@ from django.urls import reverse
 
 from knowledge.models import Incident
 from knowledge.signals import incident_changed
+from remediation.actions import action_title
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +85,8 @@ def message(kind: Kind, incident: Incident, run: Any = None) -> Message:
         lines.append(f"Cause: {incident.diagnosis.root_cause}")
     elif kind == "approval" and run is not None:
         target = "/".join(p for p in (run.service, run.instance) if p)
-        lines.append(f"Proposed fix: {run.action} on {target or 'the service'} (risk {run.risk})")
+        fix = action_title(run.action)
+        lines.append(f"Proposed fix: {fix} on {target or 'the service'} (risk {run.risk})")
         lines.append("Approve or reject it on the incident page.")
     elif kind == "resolved":
         lines.append(f"How: {incident.resolution or 'resolved'}")

@@ -78,12 +78,19 @@ def assess(run: RemediationRun, rule: Rule) -> Assessment:
         return Assessment(blocked=blocker)
     conf = current_settings()
     if rule.circuit_open:
-        return Assessment(needs_approval=True, why="circuit open after repeated failures")
+        return Assessment(
+            needs_approval=True,
+            why="the rule failed repeatedly, so a person decides (circuit breaker open)",
+        )
     if rule.requires_approval:
         return Assessment(needs_approval=True, why="the rule requires approval")
+    # The reason is shown to operators beside the run: the mode's words, not its code name.
+    mode = AutonomyMode(conf.autonomy_mode).label
     if not autonomy_allows(run.risk, conf.autonomy_mode):
-        return Assessment(needs_approval=True, why=f"autonomy {conf.autonomy_mode} < {run.risk}")
-    return Assessment(needs_approval=False, why=f"automatic under autonomy {conf.autonomy_mode}")
+        return Assessment(
+            needs_approval=True, why=f"{run.risk} risk needs a person (autonomy is “{mode}”)"
+        )
+    return Assessment(needs_approval=False, why=f"autonomy is “{mode}”")
 
 
 def budget_blocker(run: RemediationRun, rule: Rule) -> str:

@@ -7,7 +7,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from core.humane import ago_column
+from core.humane import ago_column, percent_column, words_column
 from core.plain_data import ReadableJSONAdmin
 from knowledge.admin.panels import node_link
 from knowledge.models import (
@@ -48,8 +48,8 @@ class DiagnosisAdmin(ReadableJSONAdmin):
     data_links = PROBLEM_LINKS
 
     list_display = (
-        ago_column("created_at"), "problem", "service", "signal", "confidence", "event_count",
-        "status",
+        ago_column("created_at"), "problem", "service", words_column("signal"),
+        percent_column("confidence"), "event_count", "status",
     )  # fmt: skip
     list_filter = ("status", "signal", "service")
     search_fields = ("root_cause", "signal", "problem__title", "problem__fingerprint")

@@ -96,5 +96,14 @@ def get_action(name: str) -> type[Action]:
         raise ActionError(f"unknown action {name!r}") from None
 
 
+def action_title(name: str) -> str:
+    """What operators read for an action: its title ("Restart service"); a name no longer
+    registered (old runs keep theirs) as words."""
+    known = _REGISTRY.get(name)
+    if known is not None and known.title:
+        return known.title
+    return name.replace("_", " ").capitalize()
+
+
 def registered_actions() -> dict[str, type[Action]]:
     return dict(_REGISTRY)

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from remediation import audit, events
+from remediation.actions import action_title
 from remediation.engine.common import reopen_incident, step
 from remediation.engine.executing import enqueue_execute
 from remediation.models import (
@@ -79,7 +80,9 @@ def reject(run: RemediationRun | int, user: Any, reason: str = "") -> Remediatio
         Approval.objects.create(run=locked, user=user, decision=Decision.REJECT, reason=reason)
         locked.transition(RunStatus.REJECTED, actor=user, reason=reason or "rejected")
         why = f": {reason}" if reason else ""
-        reopen_incident(locked, f"{locked.action} rejected by {user.get_username()}{why}")
+        reopen_incident(
+            locked, f"“{action_title(locked.action)}” rejected by {user.get_username()}{why}"
+        )
         audit.record("run.rejected", run=locked, rule=locked.rule_id, actor=user, reason=reason)
         events.announce("remediation.rejected", events.run_changed(locked))
     return locked
@@ -87,7 +90,9 @@ def reject(run: RemediationRun | int, user: Any, reason: str = "") -> Remediatio
 
 def _expire(run: RemediationRun) -> bool:
     if run.transition(RunStatus.EXPIRED, reason="no decision in time"):
-        reopen_incident(run, f"Nobody decided on {run.action} in time; the prompt expired")
+        reopen_incident(
+            run, f"Nobody decided on “{action_title(run.action)}” in time; the prompt expired"
+        )
         audit.record("run.expired", run=run, rule=run.rule_id, expires_at=str(run.expires_at))
         events.announce("remediation.expired", events.run_changed(run))
         return True

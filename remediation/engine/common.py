@@ -9,7 +9,7 @@ from django.db import transaction
 
 from knowledge import services as knowledge
 from remediation import audit, events
-from remediation.actions import Action, ActionContext, get_action
+from remediation.actions import Action, ActionContext, action_title, get_action
 from remediation.models import (
     RemediationRun,
     RunStatus,
@@ -32,7 +32,9 @@ def action_context(run: RemediationRun) -> ActionContext:
 def escalate(run: RemediationRun, reason: str) -> None:
     with transaction.atomic():
         if run.transition(RunStatus.ESCALATED, reason=f"needs a human: {reason}"[:500]):
-            reopen_incident(run, f"Needs a human: {run.action} did not fix it ({reason})")
+            reopen_incident(
+                run, f"Needs a human: “{action_title(run.action)}” did not fix it ({reason})"
+            )
             audit.record("run.escalated", run=run, rule=run.rule_id, reason=reason)
             events.announce(
                 "remediation.failed", events.run_changed(run, reason=reason), severity="error"

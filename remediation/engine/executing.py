@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from remediation import audit, events, safety
-from remediation.actions import get_action
+from remediation.actions import action_title, get_action
 from remediation.engine.common import action_context, build_action, escalate, step
 from remediation.engine.verifying import record_outcome, rollback_and_escalate
 from remediation.models import (
@@ -102,7 +102,7 @@ def _perform(run: RemediationRun, attempt: RunAttempt) -> str:
         audit.record("run.executed", run=run, rule=run.rule_id, result=result)
         countdown = 0 if run.dry_run else Rule.objects.get(pk=run.rule_id).verify_after_seconds
         done = "Dry run of" if run.dry_run else "Executed"
-        step(run, f"{done} {run.action}; checking the symptom in {countdown} s")
+        step(run, f"{done} “{action_title(run.action)}”; checking the symptom in {countdown} s")
         enqueue_verify(run.pk, countdown)
     return "verifying"
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from knowledge import services as knowledge
 from knowledge.models import Diagnosis, Pattern, Solution
 from remediation import audit, events, notify, safety
-from remediation.actions import Action, ActionError
+from remediation.actions import Action, ActionError, action_title
 from remediation.engine.common import build_action, step
 from remediation.engine.executing import enqueue_execute
 from remediation.engine.superseding import supersede_older_prompts
@@ -138,7 +138,7 @@ def _create_run(
         parameters=run.parameters, preview=preview, blast_radius=radius, dry_run=run.dry_run,
     )  # fmt: skip
     events.announce("remediation.proposed", events.run_changed(run))
-    step(run, f"Proposed: {preview or run.action} ({run.risk} risk)")
+    step(run, f"Proposed: {preview or action_title(run.action)} ({run.risk} risk)")
     return run
 
 
@@ -149,7 +149,9 @@ def _decide(run: RemediationRun, rule: Rule) -> None:
         audit.record("run.blocked", run=run, rule=rule, reason=decision.blocked)
         step(run, f"Not run: {decision.blocked}")
         return
-    knowledge.start_remediation(run.diagnosis_id, f"Remediating: {run.action} proposed")
+    knowledge.start_remediation(
+        run.diagnosis_id, f"Remediating: “{action_title(run.action)}” proposed"
+    )
     if decision.needs_approval:
         expires = timezone.now() + RemediationRun.approval_ttl()
         run.transition(RunStatus.AWAITING_APPROVAL, reason=decision.why, expires_at=expires)

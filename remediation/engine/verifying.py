@@ -10,7 +10,7 @@ from django.utils import timezone
 from knowledge import services as knowledge
 from knowledge.models import Solution, SolutionSource
 from remediation import audit, events, safety, verification
-from remediation.actions import get_action
+from remediation.actions import action_title, get_action
 from remediation.engine.common import action_context, build_action, escalate, step
 from remediation.metrics import observe_verified
 from remediation.models import (
@@ -39,7 +39,8 @@ def verify(run_id: int) -> str:
         step(run, f"Verified: {detail}" if recovered else f"Verification failed: {detail}")
         if recovered and not run.dry_run:
             # A recurrence after a verified fix is a new incident with its own diagnosis.
-            knowledge.resolve_diagnosis(run.diagnosis_id, f"Fixed by {run.action}: {detail}")
+            fixed_by = f"Fixed by “{action_title(run.action)}”: {detail}"
+            knowledge.resolve_diagnosis(run.diagnosis_id, fixed_by)
         if recovered:
             events.announce("remediation.succeeded", events.run_changed(run, detail=detail))
     observe_verified(

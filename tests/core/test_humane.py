@@ -42,3 +42,16 @@ def test_a_column_sorts_by_its_field_and_is_named_after_it():
     assert column.short_description == "last heartbeat"
     assert column.__name__ == "last_heartbeat"
     assert column(Agent(last_heartbeat=None)) == "-"
+
+
+def test_identifiers_wrap_after_their_separators_and_stay_escaped():
+    from core.humane import breakable, percent_column
+
+    assert breakable("search_latency_high") == "search_<wbr>latency_<wbr>high"
+    assert breakable("api.error_rate") == "api.<wbr>error_<wbr>rate"
+    assert breakable("<b>x_y</b>") == "&lt;b&gt;x_<wbr>y&lt;/b&gt;"
+
+    class Run:
+        confidence = 0.916
+
+    assert percent_column("confidence")(Run()) == "92%"

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from core.plain_data import LIST_ITEMS, label, number, render
+from core.plain_data import LIST_ITEMS, label, number, one_line, render
 
 
 def test_keys_read_as_labels():
@@ -55,6 +55,16 @@ def test_empty_values_say_none():
     assert '<dt>Instances</dt><dd><span class="data-empty">none</span></dd>' in render(
         {"instances": []}
     )
+
+
+def test_a_none_in_a_list_never_reads_as_python_none():
+    # An anomaly's "expected_range" of [None, None] read "Expected range: None, None".
+    html = render({"expected_range": [None, None], "bounds": [1, None]})
+
+    assert "None" not in html
+    assert '<dt>Expected range</dt><dd><span class="data-empty">none</span></dd>' in html
+    assert '1, <span class="data-empty">none</span>' in html
+    assert "None" not in one_line({"expected_range": [None, None]})
 
 
 def test_long_lists_are_shortened_and_scalars_stay_on_one_line():

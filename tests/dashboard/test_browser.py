@@ -277,7 +277,7 @@ def test_an_approved_fix_runs_on_a_real_worker_and_the_page_shows_it_succeeded(
         )
         assert run.diagnosis.signal == "import_timeout"
         expect(prompt).to_have_attribute("id", f"approval-{run.pk}")
-        expect(prompt).to_contain_text("restart_service on bookmarks/web-1")
+        expect(prompt).to_contain_text("Restart service on bookmarks/web-1")
         expect(prompt).to_contain_text("Restart bookmarks instances web-1, web-2 one at a time.")
         expect(page.locator(f"#run-{run.pk} .status")).to_have_class(
             re.compile(r"\bstatus-awaiting_approval\b")

@@ -15,7 +15,7 @@ def test_a_time_series_spans_the_plot_and_labels_its_axes():
     first, *_, last = chart.lines[0].points.split()
     assert first == f"{chart.plot_left}.0,{chart.plot_bottom}.0"
     assert last == f"{chart.plot_right}.0,{chart.plot_top}.0"
-    assert [t.label for t in chart.x_ticks] == ["12:00:00", "12:01:00", "12:02:00"]
+    assert [t.label for t in chart.x_ticks] == ["12:00:00", "12:01:00", "12:02:00 UTC"]
     assert [t.label for t in chart.y_ticks] == ["0", "5", "10"]
 
 
@@ -35,5 +35,15 @@ def test_long_spans_label_minutes():
     assert [t.label for t in charts.time_series({"a": points}).x_ticks] == [
         "12:00",
         "13:00",
-        "14:00",
+        "14:00 UTC",
     ]
+
+
+def test_the_edge_time_labels_grow_inwards_so_none_is_clipped():
+    points = [(T0, 1.0), (T0 + timedelta(minutes=3), 2.0)]
+
+    ticks = charts.time_series({"a": points}).x_ticks
+
+    # Centred on the plot's right edge, half of "12:03:00" hung outside the SVG: "12:03:0".
+    assert [t.anchor for t in ticks] == ["start", "middle", "end"]
+    assert ticks[-1].pos == charts.WIDTH - charts.PAD_RIGHT

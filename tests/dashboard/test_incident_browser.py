@@ -86,7 +86,7 @@ def test_incident_pages_are_readable_live_and_resolvable(
 
         page.goto(f"http://127.0.0.1:{port}/incidents/{incident.pk}/")
         expect(page.locator("#live-state")).to_have_text("live", timeout=10_000)
-        expect(page.locator(f"#prompt-{older.pk}")).to_contain_text("Approve clear_cache?")
+        expect(page.locator(f"#prompt-{older.pk}")).to_contain_text("Approve “Clear cache”?")
         assert "<*>" not in page.title()
         page.evaluate("window.__noReload = true")
 

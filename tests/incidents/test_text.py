@@ -127,3 +127,19 @@ def test_brief_evidence_leaves_out_what_the_title_already_says():
     evidence = {"root_cause": "Import timeout", "message": "ReadTimeout", "affected_users": 2}
 
     assert evidence_sentences(evidence, brief=True) == (["2 users affected."], {})
+
+
+def test_an_anomaly_trigger_says_how_far_the_metric_was_from_usual():
+    from knowledge.incident_text import evidence_sentences
+
+    # "Anomaly on api.error_rate" named the metric; only the raw trigger said how far off.
+    rising = {"trigger": {"series": "api.error_rate", "value": 0.683, "expected": 0.154}}
+    falling = {"trigger": {"series": "search.replicas", "value": 1, "expected": 2}}
+
+    assert evidence_sentences(rising)[0] == [
+        "api.error_rate was 0.683 where about 0.154 is usual (4.4 times as high)."
+    ]
+    assert evidence_sentences(falling)[0] == [
+        "search.replicas was 1 where about 2 is usual (2 times lower)."
+    ]
+    assert evidence_sentences({"trigger": {"error": "Timeout", "value": 3}})[0] == []

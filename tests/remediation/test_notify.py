@@ -108,7 +108,7 @@ def test_approval_needed_names_the_fix(configured):
     texts = [b["text"] for b in configured.bodies]
     assert texts[0].startswith("Incident opened")
     assert texts[1].startswith("Approval needed: import_timeout on bookmarks")
-    assert "Proposed fix: clear_cache on bookmarks/web-1 (risk medium)" in texts[1]
+    assert "Proposed fix: Clear cache on bookmarks/web-1 (risk medium)" in texts[1]
     assert [m.subject.split(":")[0] for m in mail.outbox] == [
         "[Critical] Incident opened",
         "[Critical] Approval needed",

@@ -27,6 +27,20 @@ def test_low_risk_runs_on_its_own_under_auto_low_but_medium_waits(control):
     assert propose(signal="b").status == RunStatus.AWAITING_APPROVAL
 
 
+def test_the_reason_an_operator_reads_names_the_autonomy_mode_in_words(control):
+    set_safety(autonomy_mode="auto_low")
+    make_rule(signal="a", action="clear_cache", risk="low")
+    make_rule(signal="b", action="clear_cache", risk="medium")
+
+    automatic, waiting = propose(signal="a"), propose(signal="b")
+
+    # Shown on the run's timeline and the incident's: not "autonomy auto_low < medium".
+    assert automatic.transitions.first().reason == "autonomy is “automatic for low risk”"
+    assert waiting.transitions.last().reason == (
+        "medium risk needs a person (autonomy is “automatic for low risk”)"
+    )
+
+
 def test_suggest_mode_makes_every_run_wait(control):
     set_safety(autonomy_mode="suggest")
     make_rule(action="clear_cache", risk="low")

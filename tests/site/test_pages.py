@@ -23,7 +23,7 @@ def test_overview_shows_health_to_a_logged_in_user(client, viewer):
 
     assert response.status_code == 200
     assert b"System health" in response.content
-    assert b"database" in response.content
+    assert b"Database (PostgreSQL)" in response.content
 
 
 def test_pages_load_htmx_from_our_static_files_not_a_cdn(client, viewer):
