@@ -1,7 +1,8 @@
 """Incidents: one cause on one service, the unit an operator works on.
 
 An incident wraps the diagnosis that named its cause (one to one: the diagnostic agent
-already keeps one live diagnosis per cause and service) and groups what belongs to it: the
+keeps one live diagnosis per cause and service, and the database one open incident per
+``cause`` and service) and groups what belongs to it: the
 problems and anomalies that were its evidence, the remediation runs proposed for it and
 their approvals (those point at the diagnosis, so ``incident.diagnosis.remediation_runs``).
 
