@@ -22,7 +22,7 @@ from collections import defaultdict
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from agents import mesh
@@ -93,12 +93,15 @@ def diagnose(
             event_ids=[e.id for e in events], at=trigger.timestamp, exception=exception,
         )  # fmt: skip
     with transaction.atomic():
-        open_diagnosis = (
-            _live_diagnoses()
-            .filter(problem=problem, service=service)
-            .order_by("-created_at")
-            .first()
-        )
+        # Its own problem's, or one it already corroborated on this service; an anomaly
+        # read as the symptom of an error burst (on whichever service, as
+        # ``_concurrent_error_diagnosis`` read it) stays that burst's evidence while its
+        # series is out of range.
+        corroborated = Q(evidence__corroborating_problems__contains=[problem.pk])
+        if trigger.type != "anomaly.detected":
+            corroborated &= Q(service=service)
+        live = _live_diagnoses().filter(Q(problem=problem, service=service) | corroborated)
+        open_diagnosis = live.order_by("-created_at").first()
         if open_diagnosis is not None:
             return _reinforce(open_diagnosis, events, text)
         return _open_diagnosis(text, events, problem, service=service, instance=instance)

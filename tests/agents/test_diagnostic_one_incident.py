@@ -161,3 +161,15 @@ def test_the_database_refuses_a_second_open_incident_for_a_cause(seeded):
 
     assert clash.value.incident.pk == first.pk
     assert Incident.objects.count() == 1
+
+
+def test_an_anomaly_read_as_a_bursts_symptom_keeps_joining_that_incident(seeded):
+    diagnose(error_line(TIMED_OUT))
+    diagnose(anomaly())  # during the burst: corroborates it
+    age(5)  # the errors stopped; the series is still out of range past the 90 s window
+
+    diagnose(anomaly())
+
+    [incident] = Incident.objects.all()
+    assert incident.diagnosis.event_count == 3
+    assert any(t.startswith("Seen again after 5 minutes") for t in timeline(incident))
