@@ -20,14 +20,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from aiops_site import embedded
-from aiops_site.env import (
-    env_bool,
-    env_choice,
-    env_int,
-    env_list,
-    env_networks,
-    env_str,
-)
+from aiops_site.env import env_bool, env_choice, env_int, env_list, env_networks, env_str
 from aiops_site.logging_config import logging_config
 from core import redis_retry
 
@@ -230,6 +223,12 @@ REMEDIATION_ATTEMPT_TIMEOUT_SECONDS = env_int(
 REMEDIATION_CRITICAL_NEEDS_TWO_APPROVERS = env_bool(
     "REMEDIATION_CRITICAL_NEEDS_TWO_APPROVERS", True
 )
+# An open incident unseen this long resolves itself (remediation/engine/quieting.py: why 15).
+INCIDENT_QUIET_MINUTES = env_int("INCIDENT_QUIET_MINUTES", 15, minimum=1)
+CELERY_BEAT_SCHEDULE["resolve-quiet-incidents"] = {
+    "task": "remediation.tasks.resolve_quiet_incidents",
+    "schedule": 60.0, "options": {"expires": 55},
+}  # fmt: skip
 
 
 def _allow_list(name: str, key: str, kind: type) -> dict:

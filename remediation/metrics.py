@@ -22,6 +22,13 @@ RUNS_VERIFIED = Counter(
     ["outcome"],
 )
 
+INCIDENTS_QUIET = Counter(
+    "ai_ops_incidents_quiet",
+    "Open incidents whose symptom stopped for the quiet period, by outcome "
+    "(resolved / left_acknowledged: a person acknowledged it, so it was only noted)",
+    ["outcome"],
+)
+
 
 def observe_verified(
     *, succeeded: bool, dry_run: bool, detected_at: datetime, now: datetime

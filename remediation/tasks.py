@@ -7,6 +7,7 @@ from celery import shared_task
 
 from remediation import audit_status, engine
 from remediation import notify as notifications
+from remediation.engine import quieting
 
 
 @shared_task(name="remediation.tasks.execute_run", acks_late=True, ignore_result=True)
@@ -24,6 +25,13 @@ def verify_run(run_id: int) -> str:
 @shared_task(name="remediation.tasks.expire_approvals", ignore_result=True)
 def expire_approvals() -> int:
     return engine.expire_due()
+
+
+@shared_task(name="remediation.tasks.resolve_quiet_incidents", ignore_result=True)
+def resolve_quiet_incidents() -> int:
+    """The quiet rule (scheduled by beat each minute); idempotent: a resolved incident is
+    no longer a candidate, and an acknowledged one is noted once per quiet spell."""
+    return len(quieting.resolve_quiet_incidents().resolved)
 
 
 @shared_task(name="remediation.tasks.verify_audit_chain", ignore_result=True)

@@ -2,11 +2,17 @@
 
 Every error that enters (an import failure, an error log line, a firing alert, an anomaly)
 is fingerprinted and counted in the knowledge graph (problem capture). The first error of a
-problem on a service opens a Diagnosis; more of the same within ``DIAGNOSIS_COALESCE``
-only add to its evidence count while it is open or being remediated (once a fix is verified
-it is resolved, and a recurrence opens a new one), so a burst of ten thousand failures
-yields one diagnosis (and one ``diagnosis.ready`` for the remediation engine), not ten
-thousand.
+problem on a service opens a Diagnosis and its incident; more of the same cause (the same
+problem, or the same catalogue signal, on that service) only adds to its evidence count for
+as long as its incident is open, however long that is (an operator works one incident per
+cause, as with PagerDuty's dedup_key); after a quiet spell the timeline says it was seen
+again. Once it is resolved (a verified fix, by hand, or the quiet rule), a recurrence opens
+a new incident that names the one it repeats. So a burst of ten thousand failures yields one
+diagnosis (and one ``diagnosis.ready`` for the remediation engine), not ten thousand.
+
+Two workers diagnosing one cause at once both miss the other's uncommitted diagnosis; the
+database's one-open-incident-per-cause constraint stops the second, which then joins the
+first (``SameCauseOpen``).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from collections import defaultdict
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from agents import mesh
@@ -30,7 +36,8 @@ from knowledge.incident_text import percent, readable
 from knowledge.models import Diagnosis, DiagnosisStatus, Problem, Solution
 from knowledge.similarity import known_problems_like
 
-DIAGNOSIS_COALESCE = timedelta(minutes=10)
+#: New evidence after this long without any is a recurrence worth a timeline row.
+SEEN_AGAIN_AFTER = timedelta(minutes=5)
 #: An unexplained anomaly this close to a diagnosed error burst is read as its symptom.
 CONCURRENT_WINDOW = timedelta(seconds=90)
 SIMILAR_K = 5
@@ -86,18 +93,39 @@ def diagnose(
             event_ids=[e.id for e in events], at=trigger.timestamp, exception=exception,
         )  # fmt: skip
     with transaction.atomic():
-        open_diagnosis = (
-            _live_diagnoses(DIAGNOSIS_COALESCE)
-            .filter(problem=problem, service=service)
-            .order_by("-created_at")
-            .first()
-        )
+        # Its own problem's, or one it already corroborated on this service; an anomaly
+        # read as the symptom of an error burst (on whichever service, as
+        # ``_concurrent_error_diagnosis`` read it) stays that burst's evidence while its
+        # series is out of range.
+        corroborated = Q(evidence__corroborating_problems__contains=[problem.pk])
+        if trigger.type != "anomaly.detected":
+            corroborated &= Q(service=service)
+        live = _live_diagnoses().filter(Q(problem=problem, service=service) | corroborated)
+        open_diagnosis = live.order_by("-created_at").first()
         if open_diagnosis is not None:
-            Diagnosis.objects.filter(pk=open_diagnosis.pk).update(
-                event_count=F("event_count") + len(events), last_seen=timezone.now()
-            )
-            return open_diagnosis
+            return _reinforce(open_diagnosis, events, text)
         return _open_diagnosis(text, events, problem, service=service, instance=instance)
+
+
+def _reinforce(diagnosis: Diagnosis, events: list[Event], text: str) -> Diagnosis:
+    """The same error again: counted, and said on the timeline after a quiet spell."""
+    gap = timezone.now() - diagnosis.last_seen
+    Diagnosis.objects.filter(pk=diagnosis.pk).update(
+        event_count=F("event_count") + len(events), last_seen=timezone.now()
+    )
+    if gap >= SEEN_AGAIN_AFTER:
+        diagnosis.refresh_from_db(fields=["event_count", "last_seen"])
+        _say_seen_again(diagnosis, gap, text)
+    return diagnosis
+
+
+def _say_seen_again(diagnosis: Diagnosis, gap: timedelta, text: str) -> None:
+    minutes = max(1, int(gap.total_seconds() // 60))
+    services.add_evidence(
+        diagnosis,
+        f"Seen again after {minutes} minutes without it: {readable(text, 200)} "
+        f"({diagnosis.event_count} sightings in all)",
+    )
 
 
 def _problem_of_anomaly(trigger: Event) -> Problem | None:
@@ -132,6 +160,23 @@ def _open_diagnosis(
         explained = _concurrent_error_diagnosis()
         if explained is not None:
             return _corroborate(explained, events, problem, text, confidence)
+    try:
+        with transaction.atomic():
+            return _create_diagnosis(
+                text, events, problem, service=service, instance=instance,
+                hypotheses=hypotheses, confidence=confidence, context=context, similar=similar,
+            )  # fmt: skip
+    except services.SameCauseOpen as clash:  # another worker opened this cause meanwhile
+        first = Diagnosis.objects.select_for_update().get(pk=clash.incident.diagnosis_id)
+        return _corroborate(first, events, problem, text, confidence)
+
+
+def _create_diagnosis(
+    text: str, events: list[Event], problem: Problem, *, service: str, instance: str,
+    hypotheses: list[reasoning.Hypothesis], confidence: float, context: reasoning.Context,
+    similar: list[tuple[Problem, float]],
+) -> Diagnosis:  # fmt: skip
+    trigger, top = events[0], (hypotheses[0] if hypotheses else None)
     diagnosis = Diagnosis.objects.create(
         problem=problem,
         service=service,
@@ -160,23 +205,21 @@ def _open_diagnosis(
     return diagnosis
 
 
-def _live_diagnoses(seen_within: timedelta) -> QuerySet[Diagnosis]:
-    """Open or being remediated, seen recently; locked, as the caller may add to one."""
-    return Diagnosis.objects.select_for_update().filter(
-        status__in=(DiagnosisStatus.OPEN, DiagnosisStatus.REMEDIATING),
-        last_seen__gte=timezone.now() - seen_within,
+def _live_diagnoses(seen_within: timedelta | None = None) -> QuerySet[Diagnosis]:
+    """Open or being remediated (its incident is open), seen within ``seen_within`` when
+    given; locked, as the caller may add to one."""
+    live = Diagnosis.objects.select_for_update().filter(
+        status__in=(DiagnosisStatus.OPEN, DiagnosisStatus.REMEDIATING)
     )
+    if seen_within is None:
+        return live
+    return live.filter(last_seen__gte=timezone.now() - seen_within)
 
 
 def _open_for_signal(signal: str, service: str) -> Diagnosis | None:
     """The open diagnosis of this root cause on this service: one incident per cause, even
     when the fingerprinter keeps two wordings of it apart as two problems."""
-    return (
-        _live_diagnoses(DIAGNOSIS_COALESCE)
-        .filter(signal=signal, service=service)
-        .order_by("-confidence")
-        .first()
-    )
+    return _live_diagnoses().filter(signal=signal, service=service).order_by("-confidence").first()
 
 
 def _concurrent_error_diagnosis() -> Diagnosis | None:
@@ -201,6 +244,7 @@ def _corroborate(
     the same error again; independent evidence combines as a noisy-OR, capped at 0.99. A
     rise is announced again, so a rule whose threshold the first sighting missed can act.
     """
+    gap = timezone.now() - diagnosis.last_seen
     evidence = dict(diagnosis.evidence or {})
     seen = set(evidence.get("corroborating_problems", [])) | {diagnosis.problem_id}
     fields: dict[str, object] = {
@@ -229,6 +273,8 @@ def _corroborate(
             f"More evidence ({events[0].type}): {readable(text, 200)}; "
             f"{percent(diagnosis.confidence)} confident now",
         )
+    elif gap >= SEEN_AGAIN_AFTER:
+        _say_seen_again(diagnosis, gap, text)
     if raised:
         _announce(diagnosis)
     return diagnosis

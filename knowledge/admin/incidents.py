@@ -34,8 +34,8 @@ class IncidentAdmin(admin.ModelAdmin):
     list_filter = ("state", "severity", "service")
     search_fields = ("title", "service")
     readonly_fields = (
-        "diagnosis", "service", "title", "severity", "state", "opened_at", "acknowledged_at",
-        "acknowledged_by", "resolved_at", "resolution", "updated_at",
+        "diagnosis", "service", "cause", "title", "severity", "state", "opened_at",
+        "acknowledged_at", "acknowledged_by", "resolved_at", "resolution", "updated_at",
     )  # fmt: skip
     inlines = (TimelineInline,)
 

@@ -30,6 +30,7 @@ from knowledge.models.incidents import (
     Incident,
     IncidentEvent,
     IncidentState,
+    cause_key,
 )
 from knowledge.models.patterns import PATTERN_CONTENT_FIELDS, Pattern, PatternKind, PatternVersion
 from knowledge.models.problems import (
@@ -58,6 +59,7 @@ __all__ = [
     "INCIDENT_TRANSITIONS",
     "IllegalIncidentTransition",
     "Incident",
+    "cause_key",
     "IncidentEvent",
     "IncidentState",
     "KnowledgeNode",

@@ -1,7 +1,8 @@
 """Incidents: one cause on one service, the unit an operator works on.
 
 An incident wraps the diagnosis that named its cause (one to one: the diagnostic agent
-already keeps one live diagnosis per cause and service) and groups what belongs to it: the
+keeps one live diagnosis per cause and service, and the database one open incident per
+``cause`` and service) and groups what belongs to it: the
 problems and anomalies that were its evidence, the remediation runs proposed for it and
 their approvals (those point at the diagnosis, so ``incident.diagnosis.remediation_runs``).
 
@@ -66,9 +67,20 @@ class IncidentQuerySet(models.QuerySet):
         return self.exclude(state=St.RESOLVED)
 
 
+def cause_key(signal: str, problem_id: int) -> str:
+    """What "the same cause" means (a dedup key, like PagerDuty's): the catalogue signal
+    when the diagnosis names one (two wordings of one failure are one cause), else its
+    problem."""
+    return f"signal:{signal}" if signal else f"problem:{problem_id}"
+
+
 class Incident(models.Model):
     diagnosis = models.OneToOneField(Diagnosis, on_delete=models.CASCADE, related_name="incident")
     service = models.CharField(max_length=100, blank=True, db_index=True)
+    # One open incident per cause and service, kept by the database (``one_open_per_cause``)
+    # so two workers diagnosing at once cannot both open one. Blank: not deduplicated
+    # (incidents from before the key existed that were already duplicates).
+    cause = models.CharField(max_length=120, blank=True, help_text="signal:… or problem:…")
     title = models.CharField(max_length=300, help_text="Plain language, no template tokens.")
     severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.ERROR)
     state = models.CharField(
@@ -85,7 +97,19 @@ class Incident(models.Model):
 
     class Meta:
         ordering = ["-opened_at"]
-        indexes = [models.Index(fields=["state", "-opened_at"], name="knowledge_incident_open")]
+        indexes = [
+            models.Index(fields=["state", "-opened_at"], name="knowledge_incident_open"),
+            models.Index(
+                fields=["service", "cause", "-resolved_at"], name="knowledge_incident_cause"
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["service", "cause"],
+                condition=~models.Q(state="resolved") & ~models.Q(cause=""),
+                name="one_open_per_cause",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"incident {self.pk}: {self.title} on {self.service or '?'} ({self.state})"

@@ -16,10 +16,12 @@ commit*). One module per kind of node, re-exported here so callers say
 from knowledge.services.aliases import AliasSweep, follow_alias, follow_templates, sweep_aliases
 from knowledge.services.edges import as_node, ensure_edge, link
 from knowledge.services.incidents import (
+    SameCauseOpen,
     acknowledge,
     add_evidence,
     add_note,
     incident_for,
+    open_for_cause,
     open_incident,
     record_step,
     remediation_failed,
@@ -46,6 +48,8 @@ from knowledge.services.sightings import prune_counted_events, record_sighting
 from knowledge.services.solutions import add_solution, record_solution_outcome
 
 __all__ = [
+    "SameCauseOpen",
+    "open_for_cause",
     "AliasSweep",
     "follow_alias",
     "follow_templates",

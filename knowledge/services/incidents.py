@@ -23,6 +23,7 @@ from knowledge.models import (
     Incident,
     IncidentState,
     Problem,
+    cause_key,
 )
 from knowledge.signals import incident_changed
 
@@ -69,16 +70,36 @@ def _catalogue_match(diagnosis: Diagnosis) -> str | None:
     return None
 
 
-def open_incident(diagnosis: Diagnosis, *, detected_at: datetime | None = None) -> Incident:
-    """The diagnosis' incident, opened (detected, then diagnosed) if it has none yet."""
+class SameCauseOpen(Exception):  # noqa: N818 (a condition, not a failure)
+    """An incident for this cause is already open on this service: join it instead."""
+
+    def __init__(self, incident: Incident) -> None:
+        super().__init__(f"incident {incident.pk} is open for {incident.cause}")
+        self.incident = incident
+
+
+def open_for_cause(service: str, cause: str) -> Incident | None:
+    return Incident.objects.open().filter(service=service, cause=cause).first()
+
+
+def open_incident(
+    diagnosis: Diagnosis, *, detected_at: datetime | None = None, dedupe: bool = True
+) -> Incident:
+    """The diagnosis' incident, opened (detected, then diagnosed) if it has none yet.
+
+    Raises :class:`SameCauseOpen` when another incident of the same cause is open on the
+    service (the database's ``one_open_per_cause`` decides, so two workers racing get one
+    incident); ``dedupe=False`` opens it unkeyed (a diagnosis from before the key existed).
+    """
     existing = Incident.objects.filter(diagnosis=diagnosis).first()
     if existing is not None:
         return existing
+    cause = cause_key(diagnosis.signal, diagnosis.problem_id) if dedupe else ""
     try:
         with transaction.atomic():
             incident = Incident.objects.create(
                 diagnosis=diagnosis, service=diagnosis.service, title=title_for(diagnosis),
-                severity=diagnosis.problem.severity, state=St.TRIGGERED,
+                severity=diagnosis.problem.severity, state=St.TRIGGERED, cause=cause,
                 opened_at=detected_at or diagnosis.created_at,
             )  # fmt: skip
             message = readable(str((diagnosis.evidence or {}).get("message", "")), 200)
@@ -87,15 +108,43 @@ def open_incident(diagnosis: Diagnosis, *, detected_at: datetime | None = None) 
                 EventKind.DETECTED, f"Detected{where}: {message or incident.title}",
                 at=incident.opened_at,
             )  # fmt: skip
+            _link_to_previous(incident)
             incident.transition(
                 St.DIAGNOSED,
                 reason=f"Diagnosed: {readable(diagnosis.root_cause, 200)} "
                 f"({percent(diagnosis.confidence)} confident)",
             )
-    except IntegrityError:  # another worker opened it first
-        return Incident.objects.get(diagnosis=diagnosis)
+    except IntegrityError:  # another worker opened it (or one for its cause) first
+        mine = Incident.objects.filter(diagnosis=diagnosis).first()
+        if mine is not None:
+            return mine
+        same = open_for_cause(diagnosis.service, cause) if cause else None
+        if same is None:
+            raise
+        raise SameCauseOpen(same) from None
     announce(incident, "opened")
     return incident
+
+
+def _link_to_previous(incident: Incident) -> None:
+    """A recurrence opens a new incident (the resolved one keeps its fix's verified outcome,
+    which learning counts) and says which one it repeats, as PagerDuty and Alertmanager do."""
+    if not incident.cause:
+        return
+    before = (
+        Incident.objects.filter(service=incident.service, cause=incident.cause, state=St.RESOLVED)
+        .exclude(pk=incident.pk)
+        .order_by("-resolved_at")
+        .first()
+    )
+    if before is None or before.resolved_at is None:
+        return
+    how = f" ({readable(before.resolution, 150)})" if before.resolution else ""
+    incident.note(
+        EventKind.NOTE,
+        f"This cause came back: incident {before.pk} was resolved at "
+        f"{before.resolved_at:%H:%M} UTC on {before.resolved_at:%d %b}{how}.",
+    )
 
 
 def incident_for(diagnosis: Diagnosis | int) -> Incident:
@@ -105,7 +154,10 @@ def incident_for(diagnosis: Diagnosis | int) -> Incident:
     if found is not None:
         return found
     row = diagnosis if isinstance(diagnosis, Diagnosis) else Diagnosis.objects.get(pk=pk)
-    return open_incident(row)
+    try:
+        return open_incident(row)
+    except SameCauseOpen:  # an old diagnosis beside a live incident of its cause
+        return open_incident(row, dedupe=False)
 
 
 def add_evidence(diagnosis: Diagnosis, text: str) -> None:
@@ -162,9 +214,14 @@ def resolve_diagnosis(diagnosis: Diagnosis | int, reason: str) -> bool:
 
 
 def acknowledge(incident: Incident, actor: Any) -> bool:
-    """Someone is on it. From remediating it stays a note (the fix carries on)."""
+    """Someone is on it. From remediating it stays a note (the fix carries on), but who
+    took it is still kept: the quiet rule never resolves an incident a person holds."""
     who = getattr(actor, "username", "") or str(actor)
     if incident.state == St.REMEDIATING or not incident.is_open:
+        if incident.is_open:
+            Incident.objects.filter(pk=incident.pk).update(
+                acknowledged_at=timezone.now(), acknowledged_by=who[:150]
+            )
         incident.note(EventKind.NOTE, f"Acknowledged by {who}", actor=actor)
         announce(incident, "note")
         return False

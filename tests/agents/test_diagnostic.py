@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 
 from agents import mesh
@@ -99,17 +97,6 @@ def test_error_log_lines_become_problems_and_info_lines_do_not(seeded):
     diagnosis = Diagnosis.objects.get()
     assert diagnosis.signal == "duplicate_bookmarks"
     assert diagnosis.problem.category == "data-integrity"
-
-
-def test_repeats_after_the_coalescing_window_open_a_new_diagnosis(seeded):
-    mesh.publish(import_failed(1))
-    run_agent(BookmarkDiagnosticAgent)
-    Diagnosis.objects.update(last_seen=Diagnosis.objects.get().last_seen - timedelta(hours=1))
-
-    mesh.publish(import_failed(2))
-    run_agent(BookmarkDiagnosticAgent)
-
-    assert Diagnosis.objects.count() == 2
 
 
 @pytest.mark.parametrize(

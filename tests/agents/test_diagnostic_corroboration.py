@@ -20,7 +20,7 @@ from agents.events import parse_event
 from agents.models import Anomaly, AnomalyDetector
 from agents.monitor.recording import anomaly_event
 from agents.runtime import AgentRunner
-from knowledge import similarity
+from knowledge import services, similarity
 from knowledge.models import Diagnosis, DiagnosisStatus, Problem
 from knowledge.seed import seed_knowledge
 
@@ -138,7 +138,7 @@ def test_a_remediating_diagnosis_still_absorbs_another_wording(seeded):
 def test_a_resolved_diagnosis_does_not_absorb_a_recurrence(seeded):
     diagnose(error_line(TIMED_OUT))
     resolved = Diagnosis.objects.get()
-    Diagnosis.objects.update(status=DiagnosisStatus.RESOLVED)
+    services.resolve_diagnosis(resolved, "resolved by hand")
 
     diagnose(error_line(TIMED_OUT))  # the same problem: no problem-level coalescing either
     diagnose(error_line(SOFT_LIMIT))  # another wording: absorbed by the new one, not the old

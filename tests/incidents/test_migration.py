@@ -8,6 +8,7 @@ import importlib
 import pytest
 from django.apps import apps
 
+from knowledge import services
 from knowledge.models import Incident
 from tests.incidents.conftest import make_diagnosis, make_problem
 
@@ -31,3 +32,20 @@ def test_each_existing_diagnosis_gets_its_incident_in_the_matching_state():
     assert incident.title == "HTMLParseError: bad tag …"
     assert [e.kind for e in incident.timeline.all()] == ["detected", "state"]
     assert Incident.objects.get(diagnosis=fixed).resolved_at is not None
+
+
+cause_migration = importlib.import_module("knowledge.migrations.0008_incident_cause")
+
+
+def test_existing_incidents_are_keyed_and_twins_already_open_are_left_unkeyed():
+    """Twins opened before the key existed: the oldest keeps the cause, the other stays
+    open but unkeyed (not closed behind anyone's back); resolved ones are keyed too."""
+    first, twin, old = (services.open_incident(make_diagnosis(), dedupe=False) for _ in range(3))
+    Incident.objects.filter(pk=old.pk).update(state="resolved")
+    Incident.objects.update(cause="")
+
+    cause_migration.key_incidents(apps, None)
+
+    keys = dict(Incident.objects.values_list("pk", "cause"))
+    cause = "signal:high_memory_usage"
+    assert keys == {first.pk: cause, twin.pk: "", old.pk: cause}
