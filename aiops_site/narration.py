@@ -19,16 +19,22 @@ from django.utils import timezone
 from agents.events import Event, stream_name
 from agents.mesh import EVENT_FIELD
 from core.redis import get_redis
+from knowledge.incident_text import readable
 from knowledge.models import Incident
+from remediation.actions import action_title
 
 NARRATED = ("incident.opened", "incident.resolved", "incident.reopened",
             "remediation.awaiting_approval")  # fmt: skip
 BLOCK_MS = 5000
 RETRY_SECONDS = 5.0
+REASON_LENGTH = 120
 
 
 def line(event: Event, base_url: str) -> str:
-    """One event as one line: time, what, which incident, where, how bad, the link."""
+    """One event as one line: time, what, which incident, where, how bad, the link.
+
+    Words as the pages say them: an action's title ("Clear cache", not ``clear_cache``),
+    titles and reasons through ``readable`` (no ``<*>``, braces or second lines)."""
     p = event.payload
     at = timezone.localtime(event.timestamp).strftime("%H:%M:%S")
     if event.type == "remediation.awaiting_approval":
@@ -40,15 +46,17 @@ def line(event: Event, base_url: str) -> str:
             else reverse("dashboard:run", args=[p.get("run")])
         )
         what = f"#{incident.pk} " if incident else ""
-        return (f"{at}  APPROVAL NEEDED    {what}{p.get('action')} on {target} "
-                f"(risk {p.get('risk')})  {url}")  # fmt: skip
+        action = action_title(str(p.get("action") or ""))
+        return f"{at}  APPROVAL NEEDED    {what}{action} on {target} ({p.get('risk')} risk)  {url}"
     url = base_url + reverse("dashboard:incident", args=[p.get("incident")])
     where = f" on {p.get('service')}" if p.get("service") else ""
     head = {"incident.opened": "INCIDENT OPENED  ", "incident.resolved": "RESOLVED         ",
             "incident.reopened": "REOPENED         "}[event.type]  # fmt: skip
-    text = f"{at}  {head}  #{p.get('incident')} {p.get('title')}{where} ({p.get('severity')})"
-    if event.type != "incident.opened" and p.get("reason"):
-        text += f": {str(p.get('reason'))[:120]}"
+    title = readable(str(p.get("title") or ""))
+    text = f"{at}  {head}  #{p.get('incident')} {title}{where} ({p.get('severity')})"
+    reason = str(p.get("reason") or "").strip()
+    if event.type != "incident.opened" and reason:
+        text += f": {readable(reason, REASON_LENGTH)}"
     return f"{text}  {url}"
 
 

@@ -6,9 +6,9 @@ so the geometry is testable and the markup stays in templates.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 WIDTH, HEIGHT = 900, 180
 PAD_LEFT, PAD_BOTTOM, PAD_TOP, PAD_RIGHT = 44, 22, 8, 8
@@ -23,6 +23,8 @@ class Line:
     points: str  # SVG polyline "x,y x,y"
     colour: str
     last: float
+    # A polyline of one point draws nothing: a lone point is drawn as a dot instead.
+    dot: tuple[float, float] | None = None
 
 
 @dataclass
@@ -64,12 +66,14 @@ def time_series(series: dict[str, Sequence[tuple[datetime, float]]], *, title: s
     chart.empty = False
     t0 = min(t for t, _ in all_points).timestamp()
     t1 = max(t for t, _ in all_points).timestamp()
-    span = max(t1 - t0, 1.0)
+    span = (t1 - t0) or 1.0  # one moment: x() centres it
     top = max(max(v for _, v in all_points), 1.0)
     plot_w = chart.plot_right - chart.plot_left
     plot_h = chart.plot_bottom - chart.plot_top
 
     def x(t: float) -> float:
+        if t1 == t0:  # one moment: in the middle, where its label has room on both sides
+            return round(chart.plot_left + plot_w / 2, 1)
         return round(chart.plot_left + (t - t0) / span * plot_w, 1)
 
     def y(v: float) -> float:
@@ -78,17 +82,36 @@ def time_series(series: dict[str, Sequence[tuple[datetime, float]]], *, title: s
     for index, (label, points) in enumerate(series.items()):
         coords = " ".join(f"{x(t.timestamp())},{y(v)}" for t, v in points)
         last = points[-1][1] if points else 0.0
-        chart.lines.append(Line(label, coords, PALETTE[index % len(PALETTE)], last))
+        dot = (x(points[0][0].timestamp()), y(points[0][1])) if len(points) == 1 else None
+        chart.lines.append(Line(label, coords, PALETTE[index % len(PALETTE)], last, dot))
     chart.y_ticks = [Tick(y(top * f), _fmt(top * f)) for f in (0, 0.5, 1)]
-    time_format = "%H:%M:%S" if span < SECONDS_LABEL_SPAN else "%H:%M"
-    zone = all_points[0][0].tzinfo
-    for f, anchor in ((0, "start"), (0.5, "middle"), (1, "end")):
-        moment = datetime.fromtimestamp(t0 + span * f, tz=zone)
-        label = moment.strftime(time_format)
-        if f == 1 and moment.tzname():  # one zone per chart: a clock time says which clock
-            label += f" {moment.tzname()}"
-        chart.x_ticks.append(Tick(x(t0 + span * f), label, anchor))
+    chart.x_ticks = _time_ticks(t0, t1, all_points[0][0].tzinfo, x)
     return chart
+
+
+def _time_ticks(
+    t0: float, t1: float, zone: tzinfo | None, x: Callable[[float], float]
+) -> list[Tick]:
+    """Start, middle and end of the span, the last saying the zone (one per chart); the
+    edge labels grow inwards. A span whose ends read the same clock time (one point, or
+    points within a second) gets one label, centred: an edge label alone would name a
+    moment nobody saw ("12:00:01" after a point at 12:00:00), and a repeat says nothing."""
+    span = t1 - t0
+    time_format = "%H:%M:%S" if span < SECONDS_LABEL_SPAN else "%H:%M"
+
+    def label(t: float, *, zoned: bool = False) -> str:
+        moment = datetime.fromtimestamp(t, tz=zone)
+        name = moment.tzname() if zoned else None
+        return moment.strftime(time_format) + (f" {name}" if name else "")
+
+    if label(t0) == label(t1):
+        middle = (t0 + t1) / 2
+        return [Tick(x(middle), label(middle, zoned=True))]
+    ticks = [Tick(x(t0), label(t0), "start")]
+    middle = (t0 + t1) / 2
+    if label(middle) not in (label(t0), label(t1)):
+        ticks.append(Tick(x(middle), label(middle)))
+    return [*ticks, Tick(x(t1), label(t1, zoned=True), "end")]
 
 
 def sparkline(values: Sequence[float]) -> str:

@@ -20,17 +20,23 @@ from agents.events import Event, system_event
 from agents.system_events import IncidentChanged, RunChanged
 from aiops_site import embedded, supervision
 from aiops_site.narration import follow, line
+from tests.incidents.conftest import open_incident
 from tests.site.test_stack import ROOT, _free_port, _stack_env, _wait_for_health
 
 WATCH_SECONDS = 75  # past the simulator's 60 s warm-up: its first fault is injected
 
 
 def opened(incident: int = 7, **fields) -> Event:
-    payload = IncidentChanged(
-        incident=incident, diagnosis=3, service="import-worker", title="Import worker memory leak",
-        severity="critical", state="diagnosed", **fields,
-    )  # fmt: skip
-    return system_event("incident.opened", payload, source="knowledge", severity="warning")
+    return changed("opened", incident, **fields)
+
+
+def changed(change: str, incident: int, **fields) -> Event:
+    payload = IncidentChanged(**{
+        "incident": incident, "diagnosis": 3, "service": "import-worker",
+        "title": "Import worker memory leak", "severity": "critical", "state": "diagnosed",
+        **fields,
+    })  # fmt: skip
+    return system_event(f"incident.{change}", payload, source="knowledge", severity="warning")
 
 
 def test_the_narrator_says_what_happened_in_one_line_with_a_link():
@@ -51,8 +57,68 @@ def test_an_approval_without_an_incident_links_to_its_run():
 
     text = line(event, "http://ops:8000")
 
-    assert "APPROVAL NEEDED    restart_service on bookmarks/web-1 (risk high)" in text
+    assert "APPROVAL NEEDED    Restart service on bookmarks/web-1 (high risk)" in text
+    assert "restart_service" not in text
     assert text.endswith("http://ops:8000/runs/42/")
+
+
+def approval(action: str, diagnosis: int = 999999) -> Event:
+    payload = RunChanged(
+        run=42, rule=1, diagnosis=diagnosis, status="awaiting_approval", service="bookmarks",
+        action=action, risk="medium", confidence=0.9,
+    )  # fmt: skip
+    return system_event("remediation.awaiting_approval", payload, instance="remediation")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("action", "title"),
+    [
+        ("clear_cache", "Clear cache"),
+        ("retry_with_smaller_batch", "Retry with a smaller batch"),
+        ("purge_old_sessions", "Purge old sessions"),  # no longer registered: words, no code
+    ],
+)
+def test_an_approval_names_the_action_by_its_title_like_the_pages(action, title):
+    text = line(approval(action), "http://ops:8000")
+
+    assert f"APPROVAL NEEDED    {title} on bookmarks (medium risk)" in text
+    assert action not in text
+
+
+@pytest.mark.django_db
+def test_an_approval_of_an_incident_names_the_incident_and_links_to_it():
+    incident = open_incident()
+
+    text = line(approval("clear_cache", incident.diagnosis_id), "http://ops:8000")
+
+    assert f"APPROVAL NEEDED    #{incident.pk} Clear cache on bookmarks (medium risk)" in text
+    assert text.endswith(f"http://ops:8000/incidents/{incident.pk}/")
+
+
+def test_titles_and_reasons_are_told_in_words_without_tokens_dicts_or_second_lines():
+    event = changed(
+        "reopened", 9, title="HTMLParseError: HTMLParseError: bad tag <*> at line <*>",
+        reason="Needs a human: “Clear cache” did not fix it (HTTPStatusError: "
+        "{'status': 503, 'detail': 'upstream <*>'}\nTraceback (most recent call last): ...)",
+    )  # fmt: skip
+
+    text = line(event, "http://ops:8000")
+
+    assert "#9 HTMLParseError: bad tag … at line … on import-worker (critical): Needs a" in text
+    assert "(HTTPStatusError: ('status': 503, 'detail': 'upstream …') Traceback" in text
+    assert not any(raw in text for raw in ("<*>", "{", "}", "\n"))
+    assert text.endswith("http://ops:8000/incidents/9/")
+
+
+def test_a_long_reason_is_cut_with_an_ellipsis_and_a_blank_one_is_left_out():
+    long = changed("resolved", 5, reason="Fixed by “Clear cache”: " + "no new occurrences " * 20)
+    blank = changed("resolved", 6, reason="  ")
+
+    said = line(long, "http://ops:8000").split("(critical): ")[1]
+    assert said.endswith("…  http://ops:8000/incidents/5/")
+    assert len(said.removesuffix("  http://ops:8000/incidents/5/")) <= 120
+    assert line(blank, "http://ops:8000").endswith("(critical)  http://ops:8000/incidents/6/")
 
 
 def test_the_narrator_follows_only_new_narrated_events(clean_redis):
