@@ -14,7 +14,9 @@ import redis
 from django.urls import reverse
 
 from agents.events import Event
-from agents.mesh import EVENT_FIELD
+from agents.mesh import EVENT_FIELD, Delivery
+from dashboard.live import INCIDENT_PREFIX, Coalescer
+from dashboard.relay import DashboardRelay
 from knowledge import services
 from knowledge.models import EventKind, Incident, Problem
 from tests.incidents.conftest import make_diagnosis, make_problem
@@ -167,3 +169,20 @@ def test_an_incident_of_a_problem_merged_by_the_fold_follows_too(
     assert Problem.objects.get(pk=bob.pk).merged_into_id is not None
     incident.refresh_from_db()
     assert incident.title == GENERAL
+
+
+def test_the_retitle_repaints_the_incidents_panel_and_the_open_page(
+    clean_redis: redis.Redis, django_capture_on_commit_callbacks
+):
+    incident = _open_on_alice()
+    _fold(incident, django_capture_on_commit_callbacks)
+    [(entry, fields)] = clean_redis.xrange("events:incident.retitled")
+    raw = fields[EVENT_FIELD.encode()]
+    relay = DashboardRelay()
+    relay.coalescer = Coalescer(interval=60)  # flushed by hand below
+
+    relay.handle([Delivery("events:incident.retitled", entry.decode(), "", raw)])
+    pushed = relay.coalescer.flush()
+    relay.coalescer.stop()
+
+    assert pushed == [f"{INCIDENT_PREFIX}{incident.pk}", "incidents"]
