@@ -130,9 +130,10 @@ class RunChanged(SystemPayload):
 
 # --- incident.* ------------------------------------------------------------------------------
 
-#: ``incident.<change>``: opened, a state it moved to, or ``note`` (a new timeline row).
+#: ``incident.<change>``: opened, a state it moved to, ``note`` (a new timeline row) or
+#: ``retitled`` (its title followed its problem's as that generalised).
 INCIDENT_CHANGES: tuple[str, ...] = (
-    "opened", "acknowledged", "remediating", "resolved", "reopened", "note",
+    "opened", "acknowledged", "remediating", "resolved", "reopened", "note", "retitled",
 )  # fmt: skip
 
 

@@ -11,5 +11,5 @@ problem_changed = Signal()
 
 #: An incident was opened, moved, or got a timeline row. Sent inside the changing transaction
 #: with ``incident`` (the row after the change), ``change`` (opened, acknowledged,
-#: remediating, resolved, reopened, note) and ``details``.
+#: remediating, resolved, reopened, note, retitled) and ``details``.
 incident_changed = Signal()

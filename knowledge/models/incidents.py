@@ -152,6 +152,20 @@ class Incident(models.Model):
             setattr(self, name, value)
         return True
 
+    def retitle(self, old: str, new: str) -> bool:
+        """Take title ``new`` if the row is open and still titled ``old``; True when exactly
+        one row changed. A resolved incident keeps the words it was resolved under, and a
+        title that moved meanwhile (another retitle, anyone's edit) is not overwritten."""
+        changed = (
+            Incident.objects.open()
+            .filter(pk=self.pk, title=old)
+            .update(title=new, updated_at=timezone.now())
+        )
+        if changed != 1:
+            return False
+        self.title = new
+        return True
+
     def note(
         self, kind: str, text: str, *, actor: Any = None, run_id: int | None = None, at: Any = None
     ) -> IncidentEvent:

@@ -27,6 +27,7 @@ from knowledge.fingerprint import Fingerprinter, get_fingerprinter
 from knowledge.fingerprint_state import MAX_ALIAS_HOPS
 from knowledge.models import Problem
 from knowledge.services.announce import TITLE_LENGTH
+from knowledge.services.incidents import follow_problem_title
 from knowledge.services.merges import MergeConflict, lock_canonical, merge_problems
 from knowledge.services.problems import follow_template
 
@@ -95,6 +96,10 @@ def follow_alias(
                 merge = merge_problems(keep, [duplicate])
             except MergeConflict:
                 break
+            if merge.merged and merge.keep.title_is_automatic:
+                # The duplicate's open incidents still read its specific line; the kept
+                # problem's title may already be the general one (the fold moved it first).
+                follow_problem_title(merge.keep, merge.keep.title)
             return merge.keep.pk, MERGED if merge.merged else ""
         if resolved is None and own is not None:
             if lock_canonical((own,)) is None:

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from knowledge.incident_text import incident_title, is_catalogue, percent, readable
@@ -24,6 +25,7 @@ from knowledge.models import (
     IncidentState,
     Problem,
     cause_key,
+    generalises,
 )
 from knowledge.signals import incident_changed
 
@@ -38,7 +40,7 @@ STATE_OF_DIAGNOSIS = {
 
 
 def announce(incident: Incident, change: str, **details: Any) -> None:
-    """``change``: opened, acknowledged, remediating, resolved, reopened, note."""
+    """``change``: opened, acknowledged, remediating, resolved, reopened, note, retitled."""
     incident_changed.send(sender=Incident, incident=incident, change=change, details=details)
 
 
@@ -50,6 +52,59 @@ def title_for(diagnosis: Diagnosis) -> str:
         catalogue_title=_catalogue_match(diagnosis),
         message=str((diagnosis.evidence or {}).get("message") or problem.log_template or ""),
     )
+
+
+def follow_problem_title(problem: Problem, old_title: str) -> int:
+    """Open incidents of ``problem`` (or of a problem merged into it) take its new title, once
+    its automatic title generalised from ``old_title`` (a word slot folded into a wildcard):
+    an incident opened on "Accepted publickey for alice" must not keep naming one user after
+    its problem covers them all. Only a title derived from the problem is moved (see
+    :func:`_derived_from_problem`); a resolved incident keeps the words it was resolved
+    under. Runs in the caller's transaction, the one that moved the problem's title, so the
+    two commit together. Returns how many incidents changed."""
+    new = readable(problem.title)
+    incidents = (
+        Incident.objects.open()
+        .filter(Q(diagnosis__problem=problem) | Q(diagnosis__problem__merged_into=problem))
+        .select_related("diagnosis__problem__merged_into")
+        .exclude(title=new)
+    )
+    moved = 0
+    for incident in incidents:
+        old = incident.title
+        if not _derived_from_problem(incident, old_title) or not incident.retitle(old, new):
+            continue
+        # Said once on the timeline: the "opened" notification and anyone who looked
+        # earlier read the specific words, and the heading no longer matches them.
+        incident.note(
+            EventKind.NOTE,
+            f"Title generalised: the same error came with other values, so it now reads “{new}”.",
+        )
+        announce(incident, "retitled", reason="its problem's title generalised")
+        moved += 1
+    return moved
+
+
+def _derived_from_problem(incident: Incident, old_title: str) -> bool:
+    """Whether the incident's title is one :func:`title_for` derived from its problem (the
+    error line it opened on, or the problem's automatic title, as they read before the fold or
+    after an earlier one) rather than a catalogue problem's name, which it keeps. Titles are
+    not editable (admin and API show them read-only); one that matches none of these was
+    written some other way and is kept too."""
+    diagnosis, problem = incident.diagnosis, incident.diagnosis.problem
+    if is_catalogue(problem.fingerprint) or _catalogue_match(diagnosis):
+        return False
+    # An incident of a problem merged into the one that moved (a fingerprint merge; a
+    # curator's may join different errors) takes its title only once that covers its own.
+    kept = problem.merged_into
+    moved_on = kept is not None and kept.log_template != problem.log_template
+    if moved_on and not generalises(problem.log_template, kept.log_template):
+        return False
+    message = str((diagnosis.evidence or {}).get("message") or "")
+    derived = {readable(old_title), readable(problem.title)}
+    if message:
+        derived.add(readable(message))
+    return incident.title in derived
 
 
 def _catalogue_match(diagnosis: Diagnosis) -> str | None:

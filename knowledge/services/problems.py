@@ -10,6 +10,7 @@ from django.db import transaction
 from knowledge import embeddings
 from knowledge.models import Category, Problem, Severity
 from knowledge.services.announce import TITLE_LENGTH, announce_problem
+from knowledge.services.incidents import follow_problem_title
 
 # --- Problems -----------------------------------------------------------------------------------
 
@@ -91,12 +92,17 @@ def follow_template(problem: Problem, template: str, *, announce: bool = True) -
     word slot that turned out to hold values, a family of clusters joined): its log template
     and, while automatic, its title (see ``Problem.follow_template``: only a generalisation
     moves them, a curator's title never). Re-embeds, since the vector is computed from both,
-    and announces ``problem.updated`` unless the caller folds that into its own. Returns the
-    fields changed. Runs in the caller's transaction; rare (once per generalisation), so the
+    and announces ``problem.updated`` unless the caller folds that into its own. When the
+    title moved, open incidents titled from the problem follow it in the same transaction
+    (``follow_problem_title``, announced as ``incident.retitled``). Returns the fields
+    changed. Runs in the caller's transaction; rare (once per generalisation), so the
     embedding costs what the first sighting's did."""
+    old_title = problem.log_template[:TITLE_LENGTH]  # what an automatic title read until now
     changed = problem.follow_template(template)
     if changed:
         embed_problems([problem])
+        if "title" in changed:
+            follow_problem_title(problem, old_title)
         if announce:
             announce_problem(problem, changed=changed)
     return changed
