@@ -12,6 +12,8 @@ from django.db import connection
 
 from aiops_site.database.owner import as_owner
 from aiops_site.stack import database_url
+from knowledge import fingerprint
+from knowledge.fingerprint import Fingerprinter
 
 
 def process_env(**extra: str) -> dict[str, str]:
@@ -36,3 +38,12 @@ def owner_cursor() -> Iterator[Any]:
     transactional tests (``django_db(transaction=True)``)."""
     with as_owner(), connection.cursor() as cursor:
         yield cursor
+
+
+def default_fingerprinter(client: Any, monkeypatch: Any, namespace: str) -> Fingerprinter:
+    """A fresh shared Fingerprinter on ``client``, installed as this process's default (the
+    one ``record_sighting`` and the alias sweep use) for one test."""
+    worker = Fingerprinter(client, namespace=namespace)
+    monkeypatch.setattr(fingerprint, "_default", worker)
+    monkeypatch.setattr(fingerprint, "_default_pid", os.getpid())
+    return worker

@@ -4,17 +4,16 @@ template appears once, as the template. Screenshots: var/screenshots/problem-fol
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import redis
 
-from knowledge import fingerprint, services
+from knowledge import services
 from knowledge.fingerprint import Fingerprinter
 from knowledge.models import Problem
 from tests.dashboard.conftest import SCREENSHOTS
 from tests.dashboard.test_admin_layout import OVERFLOWS
 from tests.dashboard.test_browser import _free_port, _log_in, _start_server, _stop
+from tests.support import default_fingerprinter
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -23,10 +22,7 @@ USERS = ["alice", "bob", "carol", "dave", "erin", "frank"]
 
 @pytest.fixture
 def shared(clean_redis: redis.Redis, monkeypatch) -> Fingerprinter:
-    worker = Fingerprinter(clean_redis, namespace="test:fp:title-page")
-    monkeypatch.setattr(fingerprint, "_default", worker)
-    monkeypatch.setattr(fingerprint, "_default_pid", os.getpid())
-    return worker
+    return default_fingerprinter(clean_redis, monkeypatch, "test:fp:title-page")
 
 
 def test_the_problem_page_reads_the_general_title_after_the_fold(

@@ -10,7 +10,6 @@ tells the fingerprinter early that the name is a value: each name splits at firs
 
 from __future__ import annotations
 
-import os
 import threading
 from datetime import timedelta
 
@@ -22,10 +21,11 @@ from prometheus_client import REGISTRY
 
 from agents.tasks import sweep_fingerprint_aliases
 from aiops_site.celery import app
-from knowledge import fingerprint, services
+from knowledge import services
 from knowledge.fingerprint import Fingerprinter
 from knowledge.models import Occurrence, Problem, ProblemStatus
 from knowledge.services import AliasSweep
+from tests.support import default_fingerprinter
 
 from .conftest import T0
 
@@ -41,10 +41,7 @@ def _login(user: str, n: int) -> str:
 @pytest.fixture
 def shared(clean_redis: redis.Redis, monkeypatch) -> Fingerprinter:
     """This process's fingerprinter, fresh for the test (the Redis database was flushed)."""
-    worker = Fingerprinter(clean_redis, namespace="test:fp:alias")
-    monkeypatch.setattr(fingerprint, "_default", worker)
-    monkeypatch.setattr(fingerprint, "_default_pid", os.getpid())
-    return worker
+    return default_fingerprinter(clean_redis, monkeypatch, "test:fp:alias")
 
 
 def _two_problems_then_a_family(shared: Fingerprinter) -> tuple[Problem, Problem]:

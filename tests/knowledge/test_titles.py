@@ -11,7 +11,6 @@ template. A curator's title is never replaced, and a template that is not a gene
 from __future__ import annotations
 
 import json
-import os
 import threading
 from datetime import timedelta
 from io import StringIO
@@ -24,10 +23,11 @@ from django.urls import reverse
 
 from agents.events import Event
 from agents.mesh import EVENT_FIELD
-from knowledge import embeddings, fingerprint, services
+from knowledge import embeddings, services
 from knowledge.fingerprint import Fingerprinter
 from knowledge.incident_text import readable
 from knowledge.models import Problem, generalises
+from tests.support import default_fingerprinter
 
 from .conftest import T0
 
@@ -49,10 +49,7 @@ def _login(user: str, n: int) -> str:
 @pytest.fixture
 def shared(clean_redis: redis.Redis, monkeypatch) -> Fingerprinter:
     """This process's fingerprinter, fresh for the test (the Redis database was flushed)."""
-    worker = Fingerprinter(clean_redis, namespace="test:fp:titles")
-    monkeypatch.setattr(fingerprint, "_default", worker)
-    monkeypatch.setattr(fingerprint, "_default_pid", os.getpid())
-    return worker
+    return default_fingerprinter(clean_redis, monkeypatch, "test:fp:titles")
 
 
 def _updates(client: redis.Redis) -> list[dict]:
