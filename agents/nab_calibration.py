@@ -209,7 +209,8 @@ def calibrated_alarms(
     per-series level. Rows in a refractory period (an incident's aftermath) teach nothing. A
     row that alarms teaches as a *censored* value, "at least the level it crossed"
     (``max(floor, level)``): dropping it, as SPOT drops alarms, cuts the fitted tail off at the
-    level and drags it down row after row (measured: a heavy-tailed stream paged 4x its
+    level and drags it down row after row (measured with a moments fit: a heavy-tailed stream
+    paged 4x its
     budget), while learning its full value would let one incident raise the level that should
     catch the next. Only rows above ``min(floor, base)`` can alarm or teach, so only they are
     visited; the others just count.
