@@ -151,7 +151,8 @@ def test_host_names_and_lone_unmarked_dotted_names_in_one_slot_still_join():
     # hosts of one domain too (they share an ending); a dotted name with no mark of code and
     # no sibling in its module cannot be told from a host, and joins alike.
     r = random.Random(5)
-    hosts = ["mail.example.org", "smtp.gmail.com", "mx1.example.net", "relay.example.net", "mx.ya.ru"]
+    hosts = ["mail.example.org", "smtp.gmail.com", "mx1.example.net", "relay.example.net"]
+    hosts.append("mx.ya.ru")
     relays = [f"relay {h}[10.0.0.{n}] refused the connection" for n, h in enumerate(hosts * 3)]
     assert len(set(_ids(relays))) == 1
     lone = ["tasks.add", "billing.charge", "app.mailer.send", "reports.build", "search.index"]
