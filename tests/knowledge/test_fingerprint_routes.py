@@ -18,6 +18,7 @@ import redis
 from knowledge import fingerprint_family
 from knowledge.fingerprint import Fingerprinter
 from knowledge.fingerprint_family import valued_route
+from tests.knowledge.lockless import CountingRedis
 
 NAMESPACE = "test:fp:routes"
 
@@ -37,7 +38,9 @@ def test_the_parts_of_a_route_that_hold_a_digit_are_values():
     assert valued_route("/oauth2/token?per_page=<*>") == "/oauth2/token?per_page=<*>"
 
 
-def test_hashed_asset_names_are_one_event_from_the_first_line(clean_redis: redis.Redis):
+def test_hashed_asset_names_are_one_event_from_the_first_line(
+    clean_redis: redis.Redis, monkeypatch
+):
     r = random.Random(5)
     names = [_hashed(r) for _ in range(6)] + ["bfhqgsqatw"]  # the last one has no digit
     worker = Fingerprinter(clean_redis, namespace=NAMESPACE)
@@ -51,8 +54,13 @@ def test_hashed_asset_names_are_one_event_from_the_first_line(clean_redis: redis
     assert styles.fingerprint != scripts[0].fingerprint  # another route: another event
     assert worker.aliases() == {}  # nothing handed out had to be merged later
     restarted = Fingerprinter(clean_redis, namespace=NAMESPACE)
-    late = restarted.fingerprint_message(_asset("/static/js/app.zzzzqqqqxx.js", 11))
-    assert (late.fingerprint, late.own) == (scripts[0].own, scripts[0].own)
+    calls: list[str] = []
+    monkeypatch.setattr(restarted, "redis", CountingRedis(clean_redis, calls))
+    late = restarted.fingerprint_messages(
+        [_asset(f"/static/js/app.{name}.js", 11) for name in ("zzzzqqqqxx", "k2j4h6g8f0")]
+    )
+    assert {(r.fingerprint, r.own) for r in late} == {(scripts[0].own, scripts[0].own)}
+    assert calls == ["pipeline"]  # unseen hashed names: answered from the state, no lock
 
 
 def test_versioned_routes_stay_apart(clean_redis: redis.Redis):
