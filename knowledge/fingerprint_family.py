@@ -1,4 +1,4 @@
-"""The second pass's rules (``knowledge.logfinal``), applied forward-only in the shared state.
+r"""The second pass's rules (``knowledge.logfinal``), applied forward-only in the shared state.
 
 Offline, once all lines are in, drain3 clusters that differ at one many-valued position (or
 whose templates one covers the other) are one *family*, and a route segment that took many
@@ -16,19 +16,56 @@ must keep its meaning. So the same rule functions run whenever the shared drain3
   segments ``logfinal.route_keys`` finds many-valued read as ``<*>``. The routes seen at a
   family's position are kept (bounded: a route an existing ``<*>`` pattern already covers is
   not added), so every worker derives the same keys.
+- **Values inside a route.** Before that, a part of a segment that holds a digit is read as
+  ``<*>`` (``app.mmgv2ur1cy.js`` -> ``app.<*>.js``, ``by841izzyg.webp``), as the key already
+  reads every token with a digit in a message: a value, never a word. Otherwise each of an
+  asset's first ``MAX_WORD_VALUES`` hashed names is handed a fingerprint of its own before
+  the segment generalises (HaproxyLog's static files, events of 652 and 93 lines, were handed
+  5 and 4 fingerprints; NginxError's, 91 lines, 4). A name with a version number
+  (``[A-Za-z]+\d+``: ``v1``, ``oauth2``) stays a name: ``/api/v1/`` and ``/api/v2/`` are
+  routes, and every versioned route in the corpora has that shape.
 
 The index is part of the state document; old documents (format 1) have none and read as
-"every cluster its own family, no routes yet".
+"every cluster its own family, no routes yet". Route slots saved before values inside routes
+were read (no ``valued`` mark) keep their raw routes (``raw``), so the keys and fingerprints
+they hold do not move on upgrade.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from knowledge.logfinal import families, route_keys
 from knowledge.logmask import PARAM
 from knowledge.logparse import MAX_WORD_VALUES
+
+# A route segment's parts (split at its punctuation, which is kept) and the one shape of a
+# part with a digit that is a name, not a value: letters then a number (``v1``, ``oauth2``).
+_PARTS = re.compile(r"([^A-Za-z0-9<>*]+)")
+_VERSIONED = re.compile(r"[A-Za-z]+\d+")
+_DIGIT = re.compile(r"\d")
+
+
+@functools.lru_cache(maxsize=1024)
+def _part_pattern(segment: str) -> re.Pattern[str]:
+    """A key's segment with values inside (``app.<*>.js``) as a pattern: each ``<*>`` stands
+    for one part, letters or digits. A slot proven to hold values there holds them whatever
+    their letters: a hashed name that happens to have no digit (``app.bfhqgsqatw.js``) is one
+    more value, as a word beside a name is at a word slot (``fingerprint_evidence``)."""
+    return re.compile(re.escape(segment).replace(re.escape(PARAM), "[A-Za-z0-9]+"))
+
+
+def valued_route(route: str) -> str:
+    """``route`` with each segment part that holds a digit read as ``<*>`` (module docstring)."""
+    if not _DIGIT.search(route):
+        return route  # most routes: no work
+    return "".join(
+        PARAM if _DIGIT.search(part) and not _VERSIONED.fullmatch(part) else part
+        for part in _PARTS.split(route)
+    )
 
 
 class FamilyIndex:
@@ -39,11 +76,13 @@ class FamilyIndex:
         family: dict[int, int] | None = None,
         routes: dict[str, list[str]] | None = None,
         max_values: int = MAX_WORD_VALUES,
+        raw: set[str] | None = None,
     ) -> None:
         self.max_values = max_values
         self.family: dict[int, int] = family or {}  # only clusters outside their own family
         self.roots = set(self.family.values())  # families of more than one cluster
         self.routes: dict[str, list[str]] = routes or {}  # "family:pos" -> routes seen
+        self.raw: set[str] = raw or set()  # slots saved before routes' values were read
         self._tokens: dict[int, tuple[str, ...]] = {}  # family -> merged template (derived)
         self._route_maps: dict[str, tuple[dict[str, str], list[list[str]]]] = {}  # derived
 
@@ -106,6 +145,8 @@ class FamilyIndex:
 
         Read-only: a route seen before maps as ``route_keys`` says; an unseen one that a
         ``<*>`` pattern already covers takes that pattern (checked in the order they arose)."""
+        if slot not in self.raw:
+            route = valued_route(route)
         derived = self._route_maps.get(slot)
         if derived is None:
             seen = self.routes.get(slot)
@@ -119,13 +160,16 @@ class FamilyIndex:
         segments = route.split("/")
         for pattern in patterns:
             if len(pattern) == len(segments) and all(
-                p in (s, PARAM) for p, s in zip(pattern, segments, strict=True)
+                p in (s, PARAM) or (PARAM in p and _part_pattern(p).fullmatch(s))
+                for p, s in zip(pattern, segments, strict=True)
             ):
                 return "/".join(pattern)
         return None
 
     def add_route(self, slot: str, route: str) -> tuple[str, bool]:
         """Record an unseen ``route``; its key, and whether an older route's key changed."""
+        if slot not in self.raw:
+            route = valued_route(route)
         before = dict(self._derive(slot)[0]) if slot in self.routes else {}
         self.routes.setdefault(slot, []).append(route)
         keys, _ = self._derive(slot)
@@ -146,19 +190,35 @@ class FamilyIndex:
     def merge_routes(self, source: int, target: int, length: int) -> None:
         """Family ``source`` joined ``target``: its routes are ``target``'s too."""
         for pos in range(length):
-            seen = self.routes.pop(f"{source}:{pos}", None)
+            source_slot, slot = f"{source}:{pos}", f"{target}:{pos}"
+            seen = self.routes.pop(source_slot, None)
+            was_raw = source_slot in self.raw
+            self.raw.discard(source_slot)
             if seen:
-                into = self.routes.setdefault(f"{target}:{pos}", [])
+                if was_raw and slot not in self.routes:
+                    self.raw.add(slot)  # raw routes moving to an empty slot stay raw
+                elif slot not in self.raw:
+                    seen = [valued_route(route) for route in seen]
+                into = self.routes.setdefault(slot, [])
                 into.extend(route for route in seen if route not in into)
-                self._route_maps.pop(f"{target}:{pos}", None)
-            self._route_maps.pop(f"{source}:{pos}", None)
+                self._route_maps.pop(slot, None)
+            self._route_maps.pop(source_slot, None)
 
     # -- the state document -----------------------------------------------------------------------
 
     def dump(self) -> dict[str, Any]:
-        return {"family": {str(c): f for c, f in self.family.items()}, "routes": self.routes}
+        return {
+            "family": {str(c): f for c, f in self.family.items()},
+            "routes": self.routes,
+            "valued": True,
+            "raw": sorted(self.raw & self.routes.keys()),
+        }
 
     @classmethod
     def load(cls, document: Mapping[str, Any]) -> FamilyIndex:
-        raw = document.get("families") or {}
-        return cls({int(c): f for c, f in raw.get("family", {}).items()}, raw.get("routes", {}))
+        saved = document.get("families") or {}
+        routes = saved.get("routes", {})
+        # Saved before values inside routes were read: every slot then keeps its raw routes.
+        raw = set(saved.get("raw", ())) if saved.get("valued") else set(routes)
+        family = {int(c): f for c, f in saved.get("family", {}).items()}
+        return cls(family, routes, raw=raw)

@@ -193,7 +193,7 @@ class KeyFolding:
             # are aliased to it. The lender's own key can never be met again (a parameter
             # stays one), so it is dropped rather than kept as history.
             own = self.keys[key]
-            lend = None if own in self.aliases else own
+            lend = self.resolve(own)  # what this key's lines are handed out (see below)
             folded, created = self._key_fingerprint(family, folded_key, template, lend)
             if folded == own:
                 del self.keys[key]

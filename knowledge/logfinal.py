@@ -130,12 +130,17 @@ def families(
     shop.tasks.send_email[<*>] received`` and ``Task shop.tasks.charge_card[<*>] received``
     stay two events however many tasks a worker runs, as an operator reads them (and as the
     unseen CeleryWorker format's labels have them), like a Java ``a.b.Foo@<*>``. A code path
-    is a dotted identifier with a mark no host name has (``_``, ``$``, camel case): host names
-    in that place (postfix's ``relay mail.example.org[<*>] refused``) still join, and so do
-    dotted names with no such mark (``tasks.add``, ``app.tasks.x``), since shape alone cannot
-    tell them from a host. The rule changes no figure of the Loghub folds (either label set)
-    nor of the generated, hold-out and unseen formats, offline or live: none has more than
-    ``max_values`` code names in one slot.
+    is a dotted identifier with a mark no host name has (``_``, ``$``, camel case), or one
+    that shares all but its last label with another value of the slot (``tasks.add`` and
+    ``tasks.mul``, ``billing.charge`` and ``billing.refund``): a code path is read from the
+    left (package, module, function), so the functions of one module share a beginning,
+    whereas a DNS name is read from the right, and the hosts of one domain share an ending
+    (``mx1.example.net``, ``mx2.example.net``). Host names in that place (postfix's ``relay
+    mail.example.org[<*>] refused``) still join, and so do lone dotted names with no mark
+    (``billing.charge`` beside ``tasks.add``), since nothing tells them from a host. Neither
+    rule changes a figure of the Loghub folds (either label set) nor of the generated,
+    hold-out and unseen formats, offline or live: none has more than ``max_values`` code
+    names in one slot.
 
     ``early`` (online only, ``knowledge.fingerprint_evidence``): given the tokens at a slot
     and the token before it, whether fewer than ``max_values`` tokens are evidence enough.
@@ -173,7 +178,8 @@ def families(
         for p in range(len(tokens)):
             buckets.setdefault((p, tokens[:p] + tokens[p + 1 :]), []).append(d)
     for (p, rest), members in buckets.items():
-        members = [d for d in members if not _code_named(templates[d][p])]
+        modules = _shared_modules({templates[d][p] for d in members})
+        members = [d for d in members if not _code_named(templates[d][p], modules)]
         if len(members) < 2:
             continue
         varying = {templates[d][p] for d in members}
@@ -195,11 +201,31 @@ def families(
     return {d: find(d) for d in drain_ids}
 
 
-def _code_named(token: str) -> bool:
-    """A value named by a code path (``shop.tasks.send_email[<*>]``, ``a.b.Foo@<*>``): the
-    name is the event's, however many names the slot takes (see ``families``)."""
+def _code_named(token: str, modules: Collection[str] = ()) -> bool:
+    """A value named by a code path (``shop.tasks.send_email[<*>]``, ``a.b.Foo@<*>``, or a
+    function of one of ``modules``): the name is the event's, however many names the slot
+    takes (see ``families``)."""
     match = _DOTTED_NAMED.fullmatch(token)
-    return match is not None and _CODE_MARK.search(match.group(1)) is not None
+    if match is None:
+        return False
+    name = match.group(1)
+    return _CODE_MARK.search(name) is not None or name.rpartition(".")[0] in modules
+
+
+def _shared_modules(tokens: Collection[str]) -> set[str]:
+    """The dotted prefixes (all labels but the last) that two named values among ``tokens``
+    share: ``tasks`` for ``tasks.add[<*>]`` and ``tasks.mul[<*>]`` (see ``families``)."""
+    seen: dict[str, str] = {}
+    shared: set[str] = set()
+    for token in tokens:
+        if "." not in token:  # most slots: no dotted name, no regex
+            continue
+        match = _DOTTED_NAMED.fullmatch(token)
+        if match is not None:
+            module, _, _ = match.group(1).rpartition(".")
+            if seen.setdefault(module, match.group(1)) != match.group(1):
+                shared.add(module)
+    return shared
 
 
 def _compatible(a: tuple[str, ...], b: tuple[str, ...]) -> bool:

@@ -146,13 +146,34 @@ def test_many_task_names_in_one_slot_stay_events_apart_offline_and_live(
     assert len(set().union(*live.values())) == len(MANY_TASKS)
 
 
-def test_host_names_and_unmarked_dotted_names_in_one_slot_still_join():
-    # A host name (RFC 1123: no ``_``) glued to its address is a value once many are seen;
-    # a dotted name with no mark of code cannot be told from one, and joins alike.
+def test_host_names_and_lone_unmarked_dotted_names_in_one_slot_still_join():
+    # A host name (RFC 1123: no ``_``) glued to its address is a value once many are seen,
+    # hosts of one domain too (they share an ending); a dotted name with no mark of code and
+    # no sibling in its module cannot be told from a host, and joins alike.
     r = random.Random(5)
-    hosts = ["mail.example.org", "smtp.gmail.com", "mx1.example.net", "relay.corp", "mx.ya.ru"]
+    hosts = ["mail.example.org", "smtp.gmail.com", "mx1.example.net", "relay.example.net"]
+    hosts.append("mx.ya.ru")
     relays = [f"relay {h}[10.0.0.{n}] refused the connection" for n, h in enumerate(hosts * 3)]
     assert len(set(_ids(relays))) == 1
-    plain = ["tasks.add", "tasks.mul", "tasks.xsum", "app.tasks.x", "app.tasks.y"]
-    received = [f"Task {n}[{uuid.UUID(int=r.getrandbits(128))}] received" for n in plain * 3]
+    lone = ["tasks.add", "billing.charge", "app.mailer.send", "reports.build", "search.index"]
+    received = [f"Task {n}[{uuid.UUID(int=r.getrandbits(128))}] received" for n in lone * 3]
     assert len(set(_ids(received))) == 1
+
+
+SIBLINGS = ["tasks.add", "tasks.mul", "tasks.xsum", "billing.charge", "billing.refund"]
+
+
+def test_functions_of_one_module_stay_events_apart_offline_and_live(clean_redis: redis.Redis):
+    # ``tasks.add`` and ``tasks.mul`` share their module (a code path is read from the left):
+    # each is its own event however many the slot takes, as a name marked as code is.
+    r = random.Random(11)
+    names = [r.choice(SIBLINGS) for _ in range(200)]
+    messages = [f"Task {n}[{uuid.UUID(int=r.getrandbits(128))}] received" for n in names]
+    offline = _by_event(names, _ids(messages))
+    assert all(len(ids) == 1 for ids in offline.values())
+    assert len(set().union(*offline.values())) == len(SIBLINGS)
+    worker = Fingerprinter(clean_redis, namespace="test:fp:siblings")
+    handed = [worker.fingerprint_message(m).fingerprint for m in messages]
+    live = _by_event(names, handed)
+    assert all(len(ids) == 1 for ids in live.values())
+    assert len(set().union(*live.values())) == len(SIBLINGS)
