@@ -24,9 +24,11 @@ class DatabaseCreation(creation.DatabaseCreation):
     ) -> None:
         # Made by the test administrator, the database must still be the owner's: the owner
         # owns its public schema then, where migrate creates the tables.
-        owner = self.connection.ops.quote_name(testing.owner(self.connection.settings_dict))
-        options = parameters["suffix"].removeprefix("WITH").strip()
-        parameters = {**parameters, "suffix": f"WITH OWNER {owner} {options}".strip()}
+        owner = testing.owner(self.connection.settings_dict)
+        if owner:  # no user in the URL: the server's default, who creates it, owns it
+            options = parameters["suffix"].removeprefix("WITH").strip()
+            clause = f"WITH OWNER {self.connection.ops.quote_name(owner)} {options}"
+            parameters = {**parameters, "suffix": clause.strip()}
         super()._execute_create_test_db(cursor, parameters, keepdb)
 
 

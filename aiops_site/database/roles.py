@@ -23,6 +23,11 @@ Why no passwords: pgserver serves only a unix socket, in ``var/pg`` (mode 0700) 
 path too long for a socket, a runtime folder; ``unix_socket_permissions = 0700`` is set
 too. Only the OS account that owns the data can reach it, and that account can read and
 write the data files themselves, so a password kept beside them would protect nothing.
+What the split does protect against is SQL reaching the app's connection (an injection, a
+library running queries): that connection cannot alter, empty or disable the audit table.
+A deployment that must also resist code execution in the app keeps the owner's password
+away from the app processes (docs/deploy.md).
+
 The test administrator (``aiops_test_admin``) exists because tests need what no production
 role should hold: ``CREATEDB`` (pytest-django's ``test_aiops``, the Wagtail site's
 databases, scratch databases) and ``pg_signal_backend`` (ending the app's sessions to stage an
@@ -30,14 +35,9 @@ outage). It is a member of the owner, because PostgreSQL 16 lets only a member h
 database to a role (``CREATE DATABASE ... OWNER aiops_owner``) or drop it. Why not the
 bootstrap superuser: a superuser skips every permission check, so a test that used it for
 setup would hide a missing grant, and it can run programs on the server (``COPY ... FROM
-PROGRAM``); this role can do no more than the owner plus those two powers. Only
-``aiops_site/database/testing.py`` connects as it, for tests and benchmarks; the app
-never does. roles.sh (a deployment) does not create it.
-
-What the split does protect against is SQL reaching the app's connection (an injection, a
-library running queries): that connection cannot alter, empty or disable the audit table.
-A deployment that must also resist code execution in the app keeps the owner's password
-away from the app processes (docs/deploy.md).
+PROGRAM``); this role can do no more than the owner plus those two powers. Only the
+test-database creation (``base.py``) and ``testing.py`` (tests, benchmarks) connect as it;
+the app never does. roles.sh (a deployment) does not create it.
 """
 
 from __future__ import annotations
