@@ -173,3 +173,42 @@ def check_runtime_role(app_configs: Any = None, databases: Any = None, **kwargs:
             id="aiops.W007",
         )
     ]
+
+
+@register(Tags.database)
+def check_owner_role(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list:
+    """The owner role (``DATABASE_MIGRATE_URL``) should own the app's schema and tables and
+    hold no power beyond them: not a superuser, no ``CREATEDB``, no ``CREATEROLE``."""
+    owner = (connections["default"].settings_dict.get("MIGRATE_AS") or {}).get("USER")
+    if not databases or "default" not in databases or not owner:
+        return []
+    try:
+        with connections["default"].cursor() as cursor:
+            cursor.execute(
+                "SELECT rolsuper, rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = %s",
+                [owner],
+            )
+            found = cursor.fetchone()
+    except DatabaseError:
+        return []  # aiops.E004 reports it
+    if found is None:
+        return []  # no such role: migrate itself fails, naming it
+    superuser, createdb, createrole = found
+    powers = (
+        ["is a superuser"] if superuser
+        else [power for held, power in ((createdb, "can create databases"),
+                                        (createrole, "can create roles")) if held]
+    )  # fmt: skip
+    if not powers:
+        return []
+    return [
+        Warning(
+            f"The role that runs migrations, {owner} (DATABASE_MIGRATE_URL), "
+            f"{' and '.join(powers)}. It only needs to own AI-Ops Core's tables: anyone who "
+            "learns its password could use the rest.",
+            hint=f"As an administrator: ALTER ROLE {owner} NOSUPERUSER NOCREATEDB NOCREATEROLE; "
+            "and create the vector extension yourself (deploy/postgres/roles.sh and init.sql "
+            "do both; docs/deploy.md, Database roles).",
+            id="aiops.W008",
+        )
+    ]

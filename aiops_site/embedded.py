@@ -142,6 +142,12 @@ def owner_url(url: str) -> str:
     return as_role(url, roles.OWNER_ROLE)
 
 
+def test_admin_url(url: str) -> str:
+    """The test administrator's URL (``DATABASE_TEST_ADMIN_URL``): tests create and drop
+    databases and end sessions as it, nothing else (``database/testing.py``)."""
+    return as_role(url, roles.TEST_ADMIN_ROLE)
+
+
 def postgres_running(var_dir: Path) -> bool:
     pid_file = _pg_dir(var_dir) / "postmaster.pid"
     return pid_file.exists() and pid_alive(int(pid_file.read_text().split()[0]))

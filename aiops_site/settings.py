@@ -16,10 +16,10 @@ import secrets
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
-import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from aiops_site import embedded
+from aiops_site.database.config import database_settings
 from aiops_site.env import env_bool, env_choice, env_int, env_list, env_networks, env_str
 from aiops_site.logging_config import logging_config
 from core import redis_retry
@@ -87,39 +87,28 @@ if TESTING:
 else:
     _with_redis_db(REDIS_URL, 0)  # validates the scheme
 
-_database = dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
-if _database["ENGINE"] != "django.db.backends.postgresql":
-    raise ImproperlyConfigured("DATABASE_URL must be a postgresql:// URL (pgvector is required)")
-# Two roles (aiops_site/database/): DATABASE_URL is the app's runtime role (rows, no DDL, the
-# audit table append-only); DATABASE_MIGRATE_URL the owner's, for `migrate`, `flush` and test
-# databases. Unset with an external DATABASE_URL: one role does everything (aiops.W007).
-_database["ENGINE"] = "aiops_site.database"  # django-prometheus's backend, owner-made test DBs
+# The runtime role (DATABASE_URL), the owner (migrate, flush) and, for tests only, an
+# administrator that creates databases and ends sessions: aiops_site/database/config.py.
+# Unset with an external DATABASE_URL: one role does everything (aiops.W007).
 DATABASE_MIGRATE_URL = env_str("DATABASE_MIGRATE_URL") or (
     "" if env_str("DATABASE_URL") else embedded.owner_url(DATABASE_URL)
 )
-# Who the audit grants of remediation migration 0007 are pinned for.
-DATABASE_RUNTIME_ROLE = str(_database.get("USER") or "")
-if DATABASE_MIGRATE_URL:
-    _owner = dj_database_url.parse(DATABASE_MIGRATE_URL)
-    if _owner["NAME"] != _database["NAME"]:
-        raise ImproperlyConfigured("DATABASE_MIGRATE_URL must name DATABASE_URL's database")
-    _database["MIGRATE_AS"] = {key: _owner[key] for key in ("USER", "PASSWORD", "HOST", "PORT")}
-# The plan's dedicated schema: every table in it, pgvector's types found in public.
+DATABASE_TEST_ADMIN_URL = env_str("DATABASE_TEST_ADMIN_URL") or (
+    "" if env_str("DATABASE_URL") else embedded.test_admin_url(DATABASE_URL)
+)
 AIOPS_DB_SCHEMA = env_str("AIOPS_DB_SCHEMA").strip()
-if AIOPS_DB_SCHEMA:
-    if not AIOPS_DB_SCHEMA.isidentifier() or AIOPS_DB_SCHEMA.lower() != AIOPS_DB_SCHEMA:
-        raise ImproperlyConfigured(
-            f"AIOPS_DB_SCHEMA={AIOPS_DB_SCHEMA!r} must be a lower-case identifier (e.g. ai_ops)"
-        )
-    _database.setdefault("OPTIONS", {})["options"] = f"-c search_path={AIOPS_DB_SCHEMA},public"
-# Lets parallel test runs on one server keep apart (default: test_<name>).
-_database["TEST"] = {"NAME": env_str("AIOPS_TEST_DB_NAME") or None}
-if TESTING:
-    # Django empties tables between tests with TRUNCATE, which the audit log's trigger
-    # refuses unless a superuser session sets this (remediation migration 0004).
-    options = _database.setdefault("OPTIONS", {})
-    options["options"] = f"{options.get('options', '')} -c aiops.allow_audit_truncate=on".strip()
-DATABASES = {"default": _database}
+DATABASES = {
+    "default": database_settings(
+        DATABASE_URL,
+        migrate_url=DATABASE_MIGRATE_URL,
+        test_admin_url=DATABASE_TEST_ADMIN_URL,
+        schema=AIOPS_DB_SCHEMA,
+        test_name=env_str("AIOPS_TEST_DB_NAME"),
+        testing=TESTING,
+    )
+}
+# Who the audit grants of remediation migration 0007 are pinned for.
+DATABASE_RUNTIME_ROLE = str(DATABASES["default"].get("USER") or "")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {
@@ -352,7 +341,7 @@ INGEST_RATE_LIMIT_PER_MINUTE = env_int("INGEST_RATE_LIMIT_PER_MINUTE", 600, mini
 # host names. Development (PostgreSQL on this machine's unix socket, as the embedded server
 # and its child processes use) allows loopback; a deployment allows nothing until an admin
 # names its networks. Link-local/metadata is always refused.
-_LOCAL_DATABASE = str(_database.get("HOST") or "").startswith("/")
+_LOCAL_DATABASE = str(DATABASES["default"].get("HOST") or "").startswith("/")
 _DEV_CONTROL_NETWORKS = "127.0.0.0/8,::1/128,localhost" if _LOCAL_DATABASE else ""
 CONTROL_URL_ALLOWED_NETWORKS = env_list("CONTROL_URL_ALLOWED_NETWORKS", _DEV_CONTROL_NETWORKS)
 # /metrics answers scrapers from these networks (default: loopback and private ranges, where

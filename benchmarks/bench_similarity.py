@@ -26,7 +26,7 @@ import numpy as np
 from django.core.management import call_command
 from django.db import connection, connections
 
-from aiops_site.database.owner import as_owner
+from aiops_site.database import testing
 from knowledge import embeddings
 from knowledge.similarity import EF_SEARCH, similar_problems
 
@@ -131,10 +131,10 @@ def messages(count: int, rng: random.Random) -> list[str]:
 
 def _scratch_db() -> str:
     name = f"{connection.settings_dict['NAME']}_bench_similarity"[:63]
-    # A scratch copy the benchmark loads with COPY and indexes: the owner role's, not the app's.
-    with as_owner(), connection.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cursor.execute(f'CREATE DATABASE "{name}"')
+    # A scratch copy the benchmark loads with COPY and indexes: the owner role's, not the app's,
+    # made by the test administrator (the owner may not create databases).
+    testing.drop_database(name)
+    testing.create_database(name)
     owner = connection.settings_dict.get("MIGRATE_AS") or {}
     connections.databases[ALIAS] = {**connection.settings_dict, **owner, "NAME": name}
     call_command("migrate", database=ALIAS, verbosity=0)
@@ -143,8 +143,7 @@ def _scratch_db() -> str:
 
 def _drop_scratch_db(name: str) -> None:
     connections[ALIAS].close()
-    with as_owner(), connection.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    testing.drop_database(name)
 
 
 def _vec(vector: Sequence[float]) -> str:

@@ -1,9 +1,12 @@
-"""The embedded PostgreSQL's roles: ``aiops_owner`` owns the tables, ``aiops_app`` uses them.
+"""The embedded PostgreSQL's roles: ``aiops_owner`` owns the tables, ``aiops_app`` uses them,
+``aiops_test_admin`` creates and drops databases and ends sessions for the test suite.
 
 Run by :func:`aiops_site.embedded.ensure_postgres` as the bootstrap superuser (``postgres``),
 under the embedded servers' file lock, before any process connects:
 
-* both roles are created (or their attributes reset) idempotently;
+* the roles are created (or their attributes and memberships reset) idempotently; the owner
+  holds no power beyond its objects (no ``CREATEDB``, no ``pg_signal_backend``: a ``var/``
+  from a checkout that gave it those loses them on its next start);
 * every database but ``postgres`` and the templates is handed to the owner, and so is what
   an older checkout created in it as ``postgres`` (tables, views, sequences, functions,
   schemas; extension members such as pgvector's stay the superuser's);
@@ -24,6 +27,17 @@ What the split does protect against is SQL reaching the app's connection (an inj
 library running queries): that connection cannot alter, empty or disable the audit table.
 A deployment that must also resist code execution in the app keeps the owner's password
 away from the app processes (docs/deploy.md).
+
+The test administrator (``aiops_test_admin``) exists because tests need what no production
+role should hold: ``CREATEDB`` (pytest-django's ``test_aiops``, the Wagtail site's
+databases, scratch databases) and ``pg_signal_backend`` (ending the app's sessions to stage an
+outage). It is a member of the owner, because PostgreSQL 16 lets only a member hand a new
+database to a role (``CREATE DATABASE ... OWNER aiops_owner``) or drop it. Why not the
+bootstrap superuser: a superuser skips every permission check, so a test that used it for
+setup would hide a missing grant, and it can run programs on the server (``COPY ... FROM
+PROGRAM``); this role can do no more than the owner plus those two powers. Only the
+test-database creation (``base.py``) and ``testing.py`` (tests, benchmarks) connect as it;
+the app never does. roles.sh (a deployment) does not create it.
 """
 
 from __future__ import annotations
@@ -34,9 +48,10 @@ from psycopg import sql
 SUPERUSER = "postgres"  # what pgserver's initdb creates
 OWNER_ROLE = "aiops_owner"
 RUNTIME_ROLE = "aiops_app"
+TEST_ADMIN_ROLE = "aiops_test_admin"
 AUDIT_TABLE = "remediation_auditentry"
 # Bump when the bootstrap below changes, so existing var/ folders run it again.
-VERSION = "aiops roles v1"
+VERSION = "aiops roles v2"
 
 ROLES_SQL = f"""
 DO $$ BEGIN
@@ -46,13 +61,22 @@ DO $$ BEGIN
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{RUNTIME_ROLE}') THEN
         CREATE ROLE {RUNTIME_ROLE};
     END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{TEST_ADMIN_ROLE}') THEN
+        CREATE ROLE {TEST_ADMIN_ROLE};
+    END IF;
+    -- v1 gave the owner these for the tests; the test administrator holds them now.
+    IF EXISTS (SELECT FROM pg_auth_members WHERE roleid = 'pg_signal_backend'::regrole
+                  AND member = '{OWNER_ROLE}'::regrole) THEN
+        REVOKE pg_signal_backend FROM {OWNER_ROLE};
+    END IF;
 END $$;
--- CREATEDB: the test suite creates its databases as the owner. pg_signal_backend: tests
--- (and an operator) can end the app's sessions, e.g. to simulate an outage.
-ALTER ROLE {OWNER_ROLE} LOGIN NOSUPERUSER CREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
-GRANT pg_signal_backend TO {OWNER_ROLE};
+ALTER ROLE {OWNER_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
 ALTER ROLE {RUNTIME_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS
     NOINHERIT;
+ALTER ROLE {TEST_ADMIN_ROLE} LOGIN NOSUPERUSER CREATEDB NOCREATEROLE NOREPLICATION
+    NOBYPASSRLS INHERIT;
+GRANT pg_signal_backend TO {TEST_ADMIN_ROLE};
+GRANT {OWNER_ROLE} TO {TEST_ADMIN_ROLE};
 """  # noqa: S608  (built from the module's constants, no input)
 # Its own statement (ALTER SYSTEM refuses a transaction block); read at the next start.
 SOCKET_SQL = "ALTER SYSTEM SET unix_socket_permissions = '0700'"

@@ -1,5 +1,4 @@
 -- Run once by the postgres image on an empty data directory (compose.yaml mounts it).
--- The plan's dedicated schema (AIOPS_DB_SCHEMA=ai_ops) and pgvector, which the first
--- migration would also create.
-CREATE SCHEMA IF NOT EXISTS ai_ops;
+-- pgvector, which the first migration would also create (as the owner, it may not: creating
+-- an extension needs a superuser). roles.sh, run next, creates the schema (AIOPS_DB_SCHEMA).
 CREATE EXTENSION IF NOT EXISTS vector;

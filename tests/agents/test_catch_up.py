@@ -14,6 +14,7 @@ from django.db import connection
 
 from agents import mesh
 from agents.models import Agent
+from aiops_site.database import testing
 from tests.agents.test_runtime import effects, start_worker, stop, test_agents, wait_for, work
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -23,11 +24,8 @@ BACKLOG = 3000
 
 
 def connect(dbname: str) -> psycopg.Connection:
-    # As the owner role: it owns the test database and may end the app's sessions.
-    db = {**connection.settings_dict, **(connection.settings_dict.get("MIGRATE_AS") or {})}
-    return psycopg.connect(host=db["HOST"], port=db["PORT"] or None, user=db["USER"],
-                           password=db["PASSWORD"] or None, dbname=dbname,
-                           autocommit=True)  # fmt: skip
+    # As the test administrator: neither the app nor the owner may end the app's sessions.
+    return testing.connect(dbname)
 
 
 @contextlib.contextmanager

@@ -15,9 +15,10 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
 from aiops_site.checks import check_redis_eviction, check_schema
+from aiops_site.database import testing
 from aiops_site.stack import database_url
 from tests.deploy.promql import ROOT
-from tests.support import owner_cursor, process_env
+from tests.support import process_env
 
 
 @pytest.fixture
@@ -65,9 +66,8 @@ def test_migrations_run_into_the_dedicated_schema():
     """A fresh database (public must not already hold the tables: they would be found on the
     search_path), the schema created as compose's init script does, then a real migrate."""
     name = f"aiops_schema_{os.getpid()}"
-    with owner_cursor() as cursor:  # the owner role creates databases, as deploy/ does
-        cursor.execute(f"DROP DATABASE IF EXISTS {name}")
-        cursor.execute(f"CREATE DATABASE {name}")
+    testing.drop_database(name)
+    testing.create_database(name)  # the owner's, as a DBA would create it for deploy/
     url = database_url().rsplit("/", 1)[0] + f"/{name}"
     owner_url = database_url(as_owner=True).rsplit("/", 1)[0] + f"/{name}"
     try:
@@ -90,5 +90,4 @@ def test_migrations_run_into_the_dedicated_schema():
                 "agents_agent", "knowledge_nodes"} <= in_schema  # fmt: skip
         assert [t for s, t in rows if s == "public"] == []
     finally:
-        with owner_cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        testing.drop_database(name)

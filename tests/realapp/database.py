@@ -17,21 +17,17 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
+from aiops_site.database import testing
 from aiops_site.stack import database_url
 
 TEMPLATE = "realapp_wagtail_" + version("wagtail").replace(".", "_")
 
 
 def url_for(name: str) -> str:
-    """The URL of database ``name`` on the server this test run uses, as the owner role (it
-    may create databases; the Wagtail site owns its own)."""
+    """The URL of database ``name`` on the server this test run uses, as the owner role: the
+    Wagtail site owns its own database, as the owner owns AI-Ops Core's."""
     parts = urlsplit(database_url(as_owner=True))
     return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def _admin() -> psycopg.Connection:
-    # CREATE / DROP DATABASE cannot run inside a transaction block.
-    return psycopg.connect(url_for("postgres"), autocommit=True)
 
 
 def _exists(connection: psycopg.Connection, name: str) -> bool:
@@ -45,15 +41,15 @@ def ensure_template(migrate: Callable[[str], None]) -> None:
     It is built under a scratch name and renamed only once migrated, so an interrupted build
     is never taken for a finished one.
     """
-    with _admin() as admin:
+    # Created and renamed by the test administrator (the owner may not create databases).
+    with testing.connect() as admin:
         if _exists(admin, TEMPLATE):
             return
-        scratch = TEMPLATE + "_building"
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(scratch)))  # fmt: skip
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
+    scratch = TEMPLATE + "_building"
+    testing.drop_database(scratch)
+    testing.create_database(scratch)
     migrate(url_for(scratch))
-    with _admin() as admin:
+    with testing.connect() as admin:
         admin.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
             sql.Identifier(scratch), sql.Identifier(TEMPLATE)))  # fmt: skip
 
@@ -61,13 +57,9 @@ def ensure_template(migrate: Callable[[str], None]) -> None:
 def create_copy() -> str:
     """A fresh copy of the template for one run; returns its name."""
     name = f"realapp_site_{secrets.token_hex(4)}"
-    with _admin() as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-            sql.Identifier(name), sql.Identifier(TEMPLATE)))  # fmt: skip
+    testing.create_database(name, template=TEMPLATE)
     return name
 
 
 def drop(name: str) -> None:
-    with _admin() as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))  # fmt: skip
+    testing.drop_database(name)

@@ -1,15 +1,18 @@
 """Least privilege in PostgreSQL: the app runs as a role that can read and append the audit
-log but not rewrite, empty or unguard it; tables belong to an owner role that migrates.
+log but not rewrite, empty or unguard it; tables belong to an owner role that migrates and
+holds no other power; only the tests' administrator creates databases and ends sessions.
 
-The test database is created and migrated as the owner (pytest-django through our backend
-and ``migrate``), and gets no embedded bootstrap: what the runtime role may do to the audit
-table here comes from default privileges and remediation migration 0007 alone, as on an
-external server.
+The test database is created by the test administrator for the owner and migrated as the
+owner (pytest-django through our backend and ``migrate``), and gets no embedded bootstrap:
+what the runtime role may do to the audit table here comes from default privileges and
+remediation migration 0007 alone, as on an external server.
 """
 
 from __future__ import annotations
 
+import os
 import warnings
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import psycopg
@@ -18,7 +21,8 @@ from django.contrib.auth.models import User
 from django.db import ProgrammingError, connection, transaction
 
 from aiops_site import checks, embedded
-from aiops_site.database import roles
+from aiops_site.database import roles, testing
+from aiops_site.stack import database_url
 from remediation import audit
 from remediation.models import AuditEntry
 from tests.support import owner_cursor
@@ -67,6 +71,7 @@ def test_it_appends_and_reads_audit_entries():
         ("ALTER TABLE remediation_auditentry DISABLE TRIGGER ALL", "must be owner of table"),
         ("DROP TABLE remediation_auditentry", "must be owner of table"),
         (f"SET ROLE {roles.OWNER_ROLE}", "permission denied to set role"),
+        (f"SET ROLE {roles.TEST_ADMIN_ROLE}", "permission denied to set role"),
         ("CREATE TABLE sneaky (id int)", "permission denied for schema public"),
     ],
 )
@@ -115,6 +120,80 @@ def test_the_check_warns_only_when_the_app_could_rewrite_the_audit_log():
         [warning] = checks.check_runtime_role(databases=["default"])
 
     assert warning.id == "aiops.W007" and "the audit table's owner" in warning.msg
+
+
+POWERS = """
+SELECT rolsuper, rolcreatedb, rolcreaterole, pg_has_role(rolname, 'pg_signal_backend', 'MEMBER')
+  FROM pg_roles WHERE rolname = %s
+"""
+
+
+def powers(cursor: Any, role: str) -> dict[str, bool]:
+    cursor.execute(POWERS, [role])
+    return dict(zip(("superuser", "createdb", "createrole", "signal"), cursor.fetchone(),
+                    strict=True))  # fmt: skip
+
+
+def test_the_owner_holds_no_power_beyond_its_objects_the_test_admin_only_two():
+    with connection.cursor() as cursor:
+        owner = powers(cursor, roles.OWNER_ROLE)
+        admin = powers(cursor, roles.TEST_ADMIN_ROLE)
+        cursor.execute("SELECT datdba::regrole::text FROM pg_database"
+                       " WHERE datname = current_database()")  # fmt: skip
+        [database_owner] = cursor.fetchone()
+
+    assert owner == {"superuser": False, "createdb": False, "createrole": False, "signal": False}
+    assert admin == {"superuser": False, "createdb": True, "createrole": False, "signal": True}
+    # Made by the test administrator, the test database is still the owner's.
+    assert database_owner == roles.OWNER_ROLE
+
+
+def app_session() -> psycopg.Connection:
+    """A second session of the app's runtime role, as a worker would hold one."""
+    return psycopg.connect(database_url(), autocommit=True)
+
+
+def test_only_the_test_admin_may_create_databases_or_end_the_app_s_sessions():
+    with app_session() as app:
+        pid = app.info.backend_pid
+        with owner_cursor() as cursor:
+            with pytest.raises(ProgrammingError, match="permission denied to create database"):
+                cursor.execute("CREATE DATABASE owner_made")
+            with pytest.raises(ProgrammingError, match="permission denied to terminate"):
+                cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+        assert app.execute("SELECT 1").fetchone() == (1,)  # still there
+
+        with testing.connect() as admin:
+            ended = admin.execute("SELECT pg_terminate_backend(%s, 5000)", [pid]).fetchone()
+        assert ended == (True,)
+        with pytest.raises(psycopg.OperationalError):
+            app.execute("SELECT 1")
+
+    name = f"admin_made_{os.getpid()}"
+    testing.create_database(name)
+    try:
+        with testing.connect() as admin:
+            found = admin.execute("SELECT datdba::regrole::text FROM pg_database"
+                                  " WHERE datname = %s", [name]).fetchone()  # fmt: skip
+        assert found == (roles.OWNER_ROLE,)
+    finally:
+        testing.drop_database(name)
+
+
+def test_the_check_warns_when_the_migrating_role_holds_powers(monkeypatch):
+    assert checks.check_owner_role(databases=["default"]) == []
+    owner = connection.settings_dict["MIGRATE_AS"]
+
+    as_owner = {**owner, "USER": roles.TEST_ADMIN_ROLE}  # has CREATEDB
+    monkeypatch.setitem(connection.settings_dict, "MIGRATE_AS", as_owner)
+    [createdb] = checks.check_owner_role(databases=["default"])
+    monkeypatch.setitem(connection.settings_dict, "MIGRATE_AS", {**owner, "USER": roles.SUPERUSER})
+    [superuser] = checks.check_owner_role(databases=["default"])
+
+    assert createdb.id == superuser.id == "aiops.W008"
+    assert f"{roles.TEST_ADMIN_ROLE} (DATABASE_MIGRATE_URL), can create databases." in createdb.msg
+    assert "can create roles" not in createdb.msg
+    assert f"{roles.SUPERUSER} (DATABASE_MIGRATE_URL), is a superuser." in superuser.msg
 
 
 OLD_LAYOUT = """
@@ -179,5 +258,48 @@ def test_a_var_folder_from_before_the_roles_is_converted_on_start(tmp_path):
         # Once converted, a later start does nothing more (one query).
         again = embedded.ensure_servers(var_dir, need_database=True, need_redis=False)
         assert again.database_url == url
+    finally:
+        embedded.stop_servers(var_dir)
+
+
+MEMBER = "SELECT pg_has_role(%s, %s, 'MEMBER')"
+V1_OWNER = f"""
+ALTER ROLE {roles.OWNER_ROLE} CREATEDB;
+GRANT pg_signal_backend TO {roles.OWNER_ROLE};
+DROP ROLE {roles.TEST_ADMIN_ROLE};
+COMMENT ON ROLE {roles.RUNTIME_ROLE} IS 'aiops roles v1';
+"""
+
+
+def test_a_var_folder_whose_owner_held_test_powers_is_converted_on_start(tmp_path):
+    """The previous checkout gave the owner CREATEDB and pg_signal_backend for the tests; the
+    next start takes both back and gives them to the test administrator, once."""
+    var_dir = tmp_path / "var"
+    try:
+        url = embedded.ensure_servers(var_dir, need_database=True, need_redis=False).database_url
+        with psycopg.connect(embedded.as_role(url, roles.SUPERUSER), autocommit=True) as admin:
+            admin.execute(V1_OWNER)  # as roles v1 left it
+            assert powers(admin.cursor(), roles.OWNER_ROLE)["createdb"]
+
+        embedded.stop_servers(var_dir)
+        again = embedded.ensure_servers(var_dir, need_database=True, need_redis=False)
+
+        assert again.database_url == url
+        with psycopg.connect(again.database_url) as app:
+            owner = powers(app.cursor(), roles.OWNER_ROLE)
+            admin = powers(app.cursor(), roles.TEST_ADMIN_ROLE)
+            member = app.execute(MEMBER, [roles.TEST_ADMIN_ROLE, roles.OWNER_ROLE]).fetchone()
+            current = roles.bootstrapped(app)
+        assert owner == {"superuser": False, "createdb": False, "createrole": False,
+                         "signal": False}  # fmt: skip
+        assert admin == {"superuser": False, "createdb": True, "createrole": False,
+                         "signal": True}  # fmt: skip
+        assert member == (True,) and current
+        # The administrator makes a database the owner can migrate into.
+        admin_url = embedded.test_admin_url(url).rsplit("/", 1)[0] + "/postgres"
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f"CREATE DATABASE scratch OWNER {roles.OWNER_ROLE}")
+        with psycopg.connect(embedded.owner_url(url).rsplit("/", 1)[0] + "/scratch") as owner:
+            owner.execute("CREATE TABLE public.made_by_the_owner (id int)")
     finally:
         embedded.stop_servers(var_dir)
