@@ -211,8 +211,8 @@ def calibrated_alarms(
     (``max(floor, level)``): dropping it, as SPOT drops alarms, cuts the fitted tail off at the
     level and drags it down row after row (measured with a moments fit: a heavy-tailed stream
     paged 4x its budget), while learning its full value would let one incident raise the level
-    that should catch the next. Only rows above ``min(floor, base)`` can alarm or teach, so only they are
-    visited; the others just count.
+    that should catch the next. Only rows above ``min(floor, base)`` can alarm or teach, so only
+    they are visited; the others just count.
     """
     out = np.zeros(len(surprise), dtype=bool)
     last, alarms_so_far = -(1 << 30), 0
