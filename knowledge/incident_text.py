@@ -39,13 +39,24 @@ def is_catalogue(fingerprint: str) -> bool:
 
 
 def incident_title(
-    *, problem_title: str, problem_fingerprint: str, catalogue_title: str | None, message: str
+    *,
+    problem_title: str,
+    problem_fingerprint: str,
+    catalogue_title: str | None,
+    message: str,
+    general: bool = False,
 ) -> str:
-    """The catalogue problem's name when the diagnosis matched one, else the error, readable."""
+    """The catalogue problem's name when the diagnosis matched one, else the error, readable.
+
+    ``general``: the problem covers values the error names as words (its template has a slot
+    where the line has a user name), so its title, not the line, says what the incident is.
+    """
     if is_catalogue(problem_fingerprint):
         return readable(problem_title)
     if catalogue_title:
         return readable(catalogue_title)
+    if general:
+        return readable(problem_title)
     return readable(message or problem_title)
 
 

@@ -40,6 +40,7 @@ from knowledge.models.problems import (
     Problem,
     ProblemQuerySet,
     embedding_text,
+    folds_a_word,
     generalises,
 )
 from knowledge.models.solutions import Solution, SolutionSource
@@ -81,6 +82,7 @@ __all__ = [
     "SolutionSource",
     "beta_cdf",
     "beta_quantile",
+    "folds_a_word",
     "generalises",
     "embedding_text",
     "success_interval",

@@ -38,12 +38,36 @@ def generalises(old: str, new: str) -> bool:
         if before == after:
             continue
         moved = True
-        if WILDCARD not in after:
-            return False
-        pattern = ".+?".join(re.escape(part) for part in after.split(WILDCARD))
-        if re.fullmatch(pattern, before, re.DOTALL) is None:
+        if not _slot_covers(after, before):
             return False
     return moved
+
+
+def folds_a_word(line: str, template: str) -> bool:
+    """Whether ``template`` has a slot where ``line`` (one message, its values already masked
+    as the fingerprinter masks them) has a word: the word position was folded (user names),
+    so the line names one value of many. Where the line has a masked value, the template may
+    read anything (a slot, or a value it kept); a word the template has otherwise is a
+    different event."""
+    line_words, words = line.split(), template.split()
+    if len(line_words) != len(words):
+        return False
+    folded = False
+    for seen, general in zip(line_words, words, strict=True):
+        if seen == general or WILDCARD in seen:
+            continue
+        if not _slot_covers(general, seen):
+            return False
+        folded = True
+    return folded
+
+
+def _slot_covers(general: str, word: str) -> bool:
+    """Whether template word ``general`` has wildcards and reads ``word`` with them filled."""
+    if WILDCARD not in general:
+        return False
+    pattern = ".+?".join(re.escape(part) for part in general.split(WILDCARD))
+    return re.fullmatch(pattern, word, re.DOTALL) is not None
 
 
 class NodeMixin:

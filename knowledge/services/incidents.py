@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from knowledge.grouping import strip_data
 from knowledge.incident_text import incident_title, is_catalogue, percent, readable
 from knowledge.models import (
     Diagnosis,
@@ -25,6 +26,7 @@ from knowledge.models import (
     IncidentState,
     Problem,
     cause_key,
+    folds_a_word,
     generalises,
 )
 from knowledge.signals import incident_changed
@@ -46,12 +48,23 @@ def announce(incident: Incident, change: str, **details: Any) -> None:
 
 def title_for(diagnosis: Diagnosis) -> str:
     problem = diagnosis.problem
+    message = str((diagnosis.evidence or {}).get("message") or "")
     return incident_title(
         problem_title=problem.title,
         problem_fingerprint=problem.fingerprint,
         catalogue_title=_catalogue_match(diagnosis),
-        message=str((diagnosis.evidence or {}).get("message") or problem.log_template or ""),
+        message=message or problem.log_template,
+        general=covers_more_than(problem, message),
     )
+
+
+def covers_more_than(problem: Problem, message: str) -> bool:
+    """Whether ``problem``'s template has a slot where ``message`` (the error as seen) has a
+    word: the fingerprinter folded that word position (user names) before this line came, so
+    the line names one value of many. Compared with the line as the fingerprinter saw it
+    (data stripped, numbers and addresses masked), so the slots every line has anyway (an IP,
+    a port) do not count: an unfolded problem's incident keeps the line's fuller words."""
+    return bool(message) and folds_a_word(strip_data(message), problem.log_template)
 
 
 def follow_problem_title(problem: Problem, old_title: str) -> int:

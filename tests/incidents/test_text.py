@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from knowledge.incident_text import evidence_phrase, hypothesis_sentence, incident_title, readable
+from knowledge.models import folds_a_word
 
 
 @pytest.mark.parametrize(
@@ -37,6 +38,40 @@ def test_a_learned_template_is_summarised():
     )  # fmt: skip
     assert "<*>" not in title and title.startswith("SoftTimeLimitExceeded: batch …")
     assert len(title) <= 120 and title.endswith("…")
+
+
+@pytest.mark.parametrize(
+    ("line", "template", "folded"),
+    [
+        # The user slot folded: the line names one user of many.
+        ("Accepted publickey for bob from <*> port <*> ssh2",
+         "Accepted publickey for <*> from <*> port <*> ssh2", True),
+        ("login user=bob failed", "login user=<*> failed", True),
+        # Slots only where the line has a masked value anyway: nothing folded.
+        ("Accepted publickey for alice from <*> port <*> ssh2",
+         "Accepted publickey for alice from <*> port <*> ssh2", False),
+        # A value the template kept where the line's is masked does not count either way.
+        ("Accepted publickey for bob from <*> port <*> ssh2",
+         "Accepted publickey for <*> from 10.0.1.7 port 22 ssh2", True),
+        ("Accepted publickey for bob from <*> port <*> ssh2",
+         "Accepted publickey for bob from 10.0.1.7 port 22 ssh2", False),
+        # Another word, or another length, is another event.
+        ("Rejected publickey for bob from <*> port <*> ssh2",
+         "Accepted publickey for <*> from <*> port <*> ssh2", False),
+        ("Accepted publickey for bob smith from <*>", "Accepted publickey for <*> from <*>", False),
+    ],
+)  # fmt: skip
+def test_a_template_folds_a_word_of_the_line(line, template, folded):
+    assert folds_a_word(line, template) is folded
+
+
+def test_a_folded_problem_names_the_incident_by_its_title():
+    title = incident_title(
+        problem_title="Accepted publickey for <*> from <*> port <*> ssh2",
+        problem_fingerprint="tpl:abc", catalogue_title=None, general=True,
+        message="Accepted publickey for bob from 10.0.2.7 port 22 ssh2",
+    )  # fmt: skip
+    assert title == "Accepted publickey for … from … port … ssh2"
 
 
 def test_hypotheses_read_as_sentences_without_dicts():

@@ -186,3 +186,89 @@ def test_the_retitle_repaints_the_incidents_panel_and_the_open_page(
     relay.coalescer.stop()
 
     assert pushed == [f"{INCIDENT_PREFIX}{incident.pk}", "incidents"]
+
+
+# --- Incidents opened after the fold -------------------------------------------------------------
+
+
+def _open_on(user: str, n: int, **fields) -> Incident:
+    """What the diagnostic agent does with a later line: sighted into the (folded) problem,
+    a diagnosis quoting the line, and its incident."""
+    problem = services.record_sighting(_ssh(user, n), service="sshd", at=T0)
+    diagnosis = make_diagnosis(
+        problem, service="sshd", **{"signal": "", "evidence": {"message": _ssh(user, n)}, **fields}
+    )
+    return services.open_incident(diagnosis)
+
+
+def _fold_first(capture) -> Problem:
+    """Alice's line, then the others': the slot folds and their problems merge into hers."""
+    with capture(execute=True):
+        for n, user in enumerate(USERS, start=1):
+            services.record_sighting(_ssh(user, n), service="sshd", at=T0)
+    return Problem.objects.get(merged_into=None)
+
+
+def test_an_incident_opened_after_the_fold_reads_the_general_title(
+    django_capture_on_commit_callbacks,
+):
+    problem = _fold_first(django_capture_on_commit_callbacks)
+    assert problem.title == GENERAL_SSH and problem.title_is_automatic
+
+    incident = _open_on("bob", 2)
+
+    incident.refresh_from_db()
+    assert incident.diagnosis.problem_id == problem.pk
+    assert incident.title == GENERAL
+    assert "bob" not in incident.title and "<*>" not in incident.title
+    # The record still quotes the line as it came: the "Detected" row and the evidence.
+    detected = incident.timeline.get(kind=EventKind.DETECTED).text
+    assert detected == f"Detected on sshd: {_ssh('bob', 2)}"
+    assert incident.diagnosis.evidence["message"] == _ssh("bob", 2)
+    # Nothing to say on the timeline: it was never titled otherwise.
+    assert not incident.timeline.filter(text__startswith="Title generalised").exists()
+
+
+def test_an_incident_opened_after_the_fold_still_follows_a_later_fold():
+    line = _ssh("alice", 1)
+    problem = services.ensure_problem(fingerprint="fp:ssh", title=line, log_template=line)[0]
+    services.follow_template(problem, "Accepted publickey for <*> from 10.0.1.7 port 22 ssh2")
+    problem.refresh_from_db()
+    incident = _open_on_alice(problem)  # opened on the line, after the first fold
+    assert incident.title == "Accepted publickey for … from 10.0.1.7 port 22 ssh2"
+
+    services.follow_template(problem, GENERAL_SSH)
+
+    incident.refresh_from_db()
+    assert incident.title == GENERAL
+
+
+def test_a_catalogue_name_still_wins_after_the_fold(django_capture_on_commit_callbacks):
+    _fold_first(django_capture_on_commit_callbacks)
+    catalogue = make_problem("catalogue:ssh-key-login", "SSH key logins", "ssh_key_login")
+
+    incident = _open_on(
+        "bob", 2, signal="ssh_key_login",
+        hypotheses=[{"problem": catalogue.pk, "cause": "SSH key logins"}],
+    )  # fmt: skip
+
+    assert incident.title == "SSH key logins"
+
+
+def test_a_curators_title_wins_after_the_fold(django_capture_on_commit_callbacks):
+    problem = _fold_first(django_capture_on_commit_callbacks)
+    Problem.objects.filter(pk=problem.pk).update(title="SSH key logins on the bastion")
+
+    incident = _open_on("bob", 2)
+
+    assert incident.title == "SSH key logins on the bastion"
+
+
+def test_an_unfolded_problems_incident_is_titled_from_its_line():
+    """Alice alone: the template has slots (the address and the port), but only where every
+    line has a value; the line's words say more than "from … port …"."""
+    incident = _open_on("alice", 1)
+
+    problem = incident.diagnosis.problem
+    assert problem.title == "Accepted publickey for alice from <*> port <*> ssh2"
+    assert incident.title == _ssh("alice", 1)
