@@ -1,0 +1,143 @@
+"""Small Flask and FastAPI apps with the SDK's middleware, served by real servers in threads.
+
+The Flask app runs under Werkzeug's own threaded server, the FastAPI app under uvicorn; both
+report through an :class:`~aiops_sdk.AIOpsClient` the test hands them (pointed at the live
+ingest API). The apps have the same routes so the tests can ask the same of both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, WebSocket
+from fastapi.responses import StreamingResponse
+from flask import Flask, Response, stream_with_context
+from werkzeug.serving import make_server
+
+from aiops_sdk import AIOpsClient
+from aiops_sdk.asgi import AIOpsMiddleware as ASGIMiddleware
+from aiops_sdk.wsgi import AIOpsMiddleware as WSGIMiddleware
+
+SLOW_SECONDS = 0.2
+STREAM_CHUNKS = 3
+CHUNK_SECONDS = 0.1
+
+
+class StockLedgerError(RuntimeError):
+    """The app's own exception: grouped by its type and the in-app frames it went through."""
+
+
+def reserve_stock(item: int) -> None:
+    raise StockLedgerError(f"stock ledger for item {item} is locked")
+
+
+def flask_app(client: AIOpsClient) -> Flask:
+    app = Flask("shop")
+
+    @app.get("/items/<int:id>")
+    def show_item(id: int) -> dict[str, Any]:
+        return {"id": id}
+
+    @app.get("/slow")
+    def slow() -> dict[str, Any]:
+        time.sleep(SLOW_SECONDS)
+        return {"slow": True}
+
+    @app.post("/items/<int:id>/reserve")
+    def reserve(id: int) -> dict[str, Any]:
+        reserve_stock(id)
+        return {"reserved": id}
+
+    @app.get("/stream")
+    def stream() -> Response:
+        def chunks() -> Iterator[str]:
+            for n in range(STREAM_CHUNKS):
+                time.sleep(CHUNK_SECONDS)
+                yield f"chunk {n}\n"
+
+        return Response(stream_with_context(chunks()), mimetype="text/plain")
+
+    # The two lines an operator adds (the client is made once, beside the app).
+    app.wsgi_app = WSGIMiddleware(app.wsgi_app, client)  # type: ignore[method-assign]
+    return app
+
+
+def fastapi_app(client: AIOpsClient, lifespan_log: list[str]) -> Any:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> Any:
+        lifespan_log.append("startup")
+        yield
+        lifespan_log.append("shutdown")
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/items/{id}")
+    async def show_item(id: int) -> dict[str, Any]:
+        return {"id": id}
+
+    @app.get("/slow")
+    def slow() -> dict[str, Any]:
+        time.sleep(SLOW_SECONDS)  # a sync endpoint: FastAPI runs it in its thread pool
+        return {"slow": True}
+
+    @app.post("/items/{id}/reserve")
+    async def reserve(id: int) -> dict[str, Any]:
+        reserve_stock(id)
+        return {"reserved": id}
+
+    @app.get("/stream")
+    async def stream() -> StreamingResponse:
+        import asyncio
+
+        async def chunks() -> Any:
+            for n in range(STREAM_CHUNKS):
+                await asyncio.sleep(CHUNK_SECONDS)
+                yield f"chunk {n}\n"
+
+        return StreamingResponse(chunks(), media_type="text/plain")
+
+    @app.websocket("/echo")
+    async def echo(socket: WebSocket) -> None:
+        await socket.accept()
+        await socket.send_text("echo: " + await socket.receive_text())
+        await socket.close()
+
+    return ASGIMiddleware(app, client)
+
+
+class ThreadedServer:
+    """A real server in a daemon thread: ``url`` while it runs, ``stop()`` to end it."""
+
+    def __init__(self, serve: Any, stop: Any, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self._stop = stop
+        self._thread = threading.Thread(target=serve, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop()
+        self._thread.join(timeout=10)
+
+
+def serve_wsgi(app: Any) -> ThreadedServer:
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    return ThreadedServer(server.serve_forever, server.shutdown, server.server_port)
+
+
+def serve_asgi(app: Any) -> ThreadedServer:
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    runner = ThreadedServer(server.run, lambda: setattr(server, "should_exit", True), 0)
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not runner._thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    runner.url = f"http://127.0.0.1:{port}"
+    return runner
