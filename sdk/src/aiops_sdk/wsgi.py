@@ -1,7 +1,8 @@
 """Any WSGI app (PEP 3333): Flask, Bottle, Falcon, Pyramid, a bare callable. Two lines::
 
     from aiops_sdk.wsgi import AIOpsMiddleware
-    app.wsgi_app = AIOpsMiddleware(app.wsgi_app, client)   # Flask; else app = AIOpsMiddleware(app, client)
+    app.wsgi_app = AIOpsMiddleware(app.wsgi_app, client)  # Flask (app stays a Flask app)
+    application = AIOpsMiddleware(application, client)    # any other WSGI callable
 
 One ``api.request`` per request, the same event the Django middleware sends (see
 :mod:`aiops_sdk.web`). The latency runs until the server closes the response body, so a
