@@ -141,3 +141,29 @@ def serve_asgi(app: Any) -> ThreadedServer:
     port = server.servers[0].sockets[0].getsockname()[1]
     runner.url = f"http://127.0.0.1:{port}"
     return runner
+
+
+def bare_wsgi_app(client: AIOpsClient, max_paths: int) -> Any:
+    """A WSGI callable with no framework and no routes: every path answers 200."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    return WSGIMiddleware(app, client, max_paths=max_paths)
+
+
+def bare_asgi_app(client: AIOpsClient, max_paths: int) -> Any:
+    """An ASGI 3 coroutine with no framework and no routes: every path answers 200."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                kind = (await receive())["type"]  # lifespan.startup, then lifespan.shutdown
+                await send({"type": kind + ".complete"})
+                if kind == "lifespan.shutdown":
+                    return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    return ASGIMiddleware(app, client, max_paths=max_paths)
