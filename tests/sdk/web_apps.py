@@ -8,6 +8,7 @@ ingest API). The apps have the same routes so the tests can ask the same of both
 from __future__ import annotations
 
 import contextlib
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -36,6 +37,23 @@ def reserve_stock(item: int) -> None:
     raise StockLedgerError(f"stock ledger for item {item} is locked")
 
 
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+#: The price service the shop calls: nothing listens there, so calls are refused (a real
+#: ConnectionRefusedError from the kernel, as when an upstream is down).
+PRICE_SERVICE = ("127.0.0.1", _closed_port())
+
+
+def fetch_price(item: int) -> float:
+    with socket.create_connection(PRICE_SERVICE, timeout=2) as upstream:
+        upstream.sendall(f"PRICE {item}\n".encode())
+        return float(upstream.recv(64))
+
+
 def flask_app(client: AIOpsClient) -> Flask:
     app = Flask("shop")
 
@@ -52,6 +70,10 @@ def flask_app(client: AIOpsClient) -> Flask:
     def reserve(id: int) -> dict[str, Any]:
         reserve_stock(id)
         return {"reserved": id}
+
+    @app.get("/items/<int:id>/price")
+    def price(id: int) -> dict[str, Any]:
+        return {"id": id, "price": fetch_price(id)}
 
     @app.get("/stream")
     def stream() -> Response:
