@@ -22,7 +22,7 @@ from tests.sdk import web_apps
 from tests.sdk.web_events import SERVICE, arrived, live_client, requests_to
 
 pytestmark = pytest.mark.django_db(transaction=True)
-FRAMEWORKS = ("flask", "fastapi")
+FRAMEWORKS = ("flask", "fastapi", "starlette")
 ERROR_TYPE = "tests.sdk.web_apps.StockLedgerError"
 
 
@@ -41,8 +41,10 @@ def lifespan_log() -> list[str]:
 def shop(request: pytest.FixtureRequest, client: AIOpsClient, lifespan_log: list[str]):
     if request.param == "flask":
         server = web_apps.serve_wsgi(web_apps.flask_app(client))
-    else:
+    elif request.param == "fastapi":
         server = web_apps.serve_asgi(web_apps.fastapi_app(client, lifespan_log))
+    else:
+        server = web_apps.serve_asgi(web_apps.starlette_app(client))
     yield server
     server.stop()
 

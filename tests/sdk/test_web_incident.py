@@ -1,6 +1,6 @@
 """End to end: a Flask app that is not Django breaks, and AI-Ops opens an incident for it.
 
-The Flask shop (``web_apps.flask_app``, the two-line WSGI middleware) runs under
+The Flask shop (``web_apps.flask_app``, instrumented by ``aiops_sdk.flask.instrument``) runs under
 Werkzeug's server and reports to the live ingest API; the real monitor and diagnostic
 agents read the mesh (``tests.realapp.harness.Operations``, as for the Wagtail site). After
 a few seconds of healthy traffic, its price service goes away (nothing listens on its port:
@@ -42,7 +42,7 @@ def traffic(url: str, stop: threading.Event, statuses: list[int]) -> None:
 
 def test_a_burst_of_500s_from_a_flask_app_opens_an_incident(live_server: Any) -> None:
     client = live_client(live_server.url, service=SERVICE)
-    server = web_apps.serve_wsgi(web_apps.flask_app(client))
+    server = web_apps.serve_wsgi(web_apps.flask_app(client, helper=True))
     ops = Operations()
     stop, statuses = threading.Event(), []
     trickle = threading.Thread(target=traffic, args=(server.url, stop, statuses))

@@ -7,6 +7,8 @@ server and a bare ASGI coroutine under uvicorn, reporting to the live ingest API
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -107,6 +109,26 @@ def test_the_cap_holds_under_concurrent_requests() -> None:
         thread.join()
     assert len(set(admitted) - {OTHER_ENDPOINT}) == 50
     assert admitted.count(OTHER_ENDPOINT) == 800 - 50
+
+
+def test_the_middlewares_import_no_framework() -> None:
+    """``aiops_sdk.wsgi`` / ``asgi`` work in any app: importing them (and wrapping a bare
+    app) must not import Flask, Werkzeug, Starlette, FastAPI or Django, installed or not."""
+    script = (
+        "import sys\n"
+        "from aiops_sdk.asgi import AIOpsMiddleware as A\n"
+        "from aiops_sdk.wsgi import AIOpsMiddleware as W\n"
+        "from aiops_sdk import AIOpsClient\n"
+        "client = AIOpsClient('http://127.0.0.1:9', 't', service='s', instance='i')\n"
+        "W(lambda environ, start: [], client), A(lambda scope, receive, send: None, client)\n"
+        "frameworks = ('flask', 'werkzeug', 'starlette', 'fastapi', 'django')\n"
+        "print([name for name in frameworks if name in sys.modules])\n"
+        "client.close(timeout=0)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert run.stdout.strip() == "[]"
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ ingest API). The apps have the same routes so the tests can ask the same of both
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import threading
@@ -18,10 +19,15 @@ import uvicorn
 from fastapi import FastAPI, WebSocket
 from fastapi.responses import StreamingResponse
 from flask import Flask, Response, stream_with_context
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
 from werkzeug.serving import make_server
 
 from aiops_sdk import AIOpsClient
 from aiops_sdk.asgi import AIOpsMiddleware as ASGIMiddleware
+from aiops_sdk.flask import instrument
 from aiops_sdk.wsgi import AIOpsMiddleware as WSGIMiddleware
 
 SLOW_SECONDS = 0.2
@@ -54,7 +60,9 @@ def fetch_price(item: int) -> float:
         return float(upstream.recv(64))
 
 
-def flask_app(client: AIOpsClient) -> Flask:
+def flask_app(client: AIOpsClient, *, helper: bool = False) -> Flask:
+    """The shop in Flask, wrapped by hand (``app.wsgi_app = AIOpsMiddleware(...)``) or, with
+    ``helper``, by ``aiops_sdk.flask.instrument``."""
     app = Flask("shop")
 
     @app.get("/items/<int:id>")
@@ -85,7 +93,41 @@ def flask_app(client: AIOpsClient) -> Flask:
         return Response(stream_with_context(chunks()), mimetype="text/plain")
 
     # The two lines an operator adds (the client is made once, beside the app).
+    if helper:
+        return instrument(app, client)
     app.wsgi_app = WSGIMiddleware(app.wsgi_app, client)  # type: ignore[method-assign]
+    return app
+
+
+def starlette_app(client: AIOpsClient) -> Any:
+    """The shop in plain Starlette: its items under a ``Mount`` (route templates relative to
+    it, with convertors: ``/{id:int}``), the middleware added inside Starlette's own stack
+    (so inside the error middleware that writes the 500 page)."""
+
+    async def show_item(request: Request) -> JSONResponse:
+        return JSONResponse({"id": request.path_params["id"]})
+
+    def slow(request: Request) -> JSONResponse:
+        time.sleep(SLOW_SECONDS)
+        return JSONResponse({"slow": True})
+
+    async def reserve(request: Request) -> JSONResponse:
+        reserve_stock(request.path_params["id"])
+        return JSONResponse({"reserved": True})
+
+    async def stream(request: Request) -> StreamingResponse:
+        async def chunks() -> Any:
+            for n in range(STREAM_CHUNKS):
+                await asyncio.sleep(CHUNK_SECONDS)
+                yield f"chunk {n}\n"
+
+        return StreamingResponse(chunks(), media_type="text/plain")
+
+    items = [Route("/{id:int}", show_item), Route("/{id:int}/reserve", reserve, methods=["POST"])]
+    app = Starlette(
+        routes=[Mount("/items", routes=items), Route("/slow", slow), Route("/stream", stream)]
+    )
+    app.add_middleware(ASGIMiddleware, client=client)
     return app
 
 
@@ -114,8 +156,6 @@ def fastapi_app(client: AIOpsClient, lifespan_log: list[str]) -> Any:
 
     @app.get("/stream")
     async def stream() -> StreamingResponse:
-        import asyncio
-
         async def chunks() -> Any:
             for n in range(STREAM_CHUNKS):
                 await asyncio.sleep(CHUNK_SECONDS)

@@ -24,7 +24,7 @@ from typing import Any
 
 from aiops_sdk.base import ClientBase
 from aiops_sdk.core import logger
-from aiops_sdk.paths import DEFAULT_MAX_PATHS, PathLabels, normalise_path
+from aiops_sdk.paths import DEFAULT_MAX_PATHS, PathLabels, normalise_path, template_label
 from aiops_sdk.web import Exchange, correlation_id
 
 Scope = MutableMapping[str, Any]
@@ -76,8 +76,8 @@ def _route_template(scope: Scope) -> str | None:
     root, app_root = scope.get("root_path", ""), scope.get("app_root_path")
     prefix = root[len(app_root) :] if app_root is not None and root.startswith(app_root) else ""
     if prefix:
-        return normalise_path(prefix).rstrip("/") + "/" + template.lstrip("/")
-    return "/" + template.lstrip("/")
+        return normalise_path(prefix).rstrip("/") + template_label(template)
+    return template_label(template)
 
 
 class AIOpsMiddleware:

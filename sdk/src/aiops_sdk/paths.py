@@ -48,6 +48,8 @@ _ID_SEGMENT = re.compile(
 )
 # Flask / Werkzeug rule variables: <name>, <int:name>, <any(a, b):name>.
 _RULE_VARIABLE = re.compile(r"<(?:[^<>:]+:)?([^<>:]+)>")
+# Starlette path parameters with a convertor: {id:int}, {rest:path}.
+_CONVERTED_PARAM = re.compile(r"\{(\w+):\w+\}")
 
 
 def is_id(segment: str) -> bool:
@@ -69,6 +71,11 @@ def normalise_path(path: str) -> str:
 def rule_label(rule: str) -> str:
     """A Flask/Werkzeug rule (``/items/<int:id>``) written as ``/items/{id}``."""
     return "/" + _RULE_VARIABLE.sub(lambda m: "{" + m.group(1).strip() + "}", rule).lstrip("/")
+
+
+def template_label(template: str) -> str:
+    """A Starlette/FastAPI route template (``/items/{id:int}``) as ``/items/{id}``."""
+    return "/" + _CONVERTED_PARAM.sub(r"{\1}", template).lstrip("/")
 
 
 class PathLabels:
