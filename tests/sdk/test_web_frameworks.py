@@ -69,19 +69,35 @@ def test_endpoints_are_route_templates_never_ids(
     with httpx.Client(base_url=shop.url) as http:
         assert http.get("/items/42", headers={"X-Request-ID": "req-42"}).status_code == 200
         assert http.get("/items/7", headers={"X-Correlation-ID": "corr-7"}).status_code == 200
-        assert http.get("/nowhere/123").status_code == 404
-    events = arrived(clean_redis, client, "api.request", count=3)
-    assert [e["payload"]["endpoint"] for e in events] == [
-        "/items/{id}",
-        "/items/{id}",
-        "<unmatched>",
-    ]
-    assert [e["correlation_id"] for e in events[:2]] == ["req-42", "corr-7"]
-    assert [e["payload"]["status"] for e in events] == [200, 200, 404]
-    assert {(e["source"], e["instance"], e["severity"]) for e in events} == {
+        assert http.get("/nowhere/123", headers={"X-Request-ID": "typo"}).status_code == 404
+    # Keyed by correlation id: each is emitted once its response is sent, in any order.
+    events = {e["correlation_id"]: e for e in arrived(clean_redis, client, "api.request", 3)}
+    assert {
+        key: (e["payload"]["endpoint"], e["payload"]["status"]) for key, e in events.items()
+    } == {
+        "req-42": ("/items/{id}", 200),
+        "corr-7": ("/items/{id}", 200),
+        "typo": ("<unmatched>", 404),  # never the raw path
+    }
+    assert {(e["source"], e["instance"], e["severity"]) for e in events.values()} == {
         (SERVICE, "web-1", "info")
     }
-    assert all(e["payload"]["method"] == "GET" and "error_type" not in e["payload"] for e in events)
+    for event in events.values():
+        assert event["payload"]["method"] == "GET" and "error_type" not in event["payload"]
+        assert event["payload"]["latency_ms"] >= 0 and "user_id" not in event["payload"]
+
+
+def test_the_signed_in_user_is_named(
+    shop: web_apps.ThreadedServer, client: AIOpsClient, clean_redis: redis.Redis
+) -> None:
+    # Flask: REMOTE_USER set by the app's auth; Starlette/FastAPI: scope["user"].
+    with httpx.Client(base_url=shop.url) as http:
+        headers = {"Authorization": "Bearer ada", "X-Request-ID": "signed-in"}
+        assert http.get("/items/5", headers=headers).status_code == 200
+        assert http.get("/items/6", headers={"X-Request-ID": "anonymous"}).status_code == 200
+    events = {e["correlation_id"]: e for e in arrived(clean_redis, client, "api.request", 2)}
+    assert events["signed-in"]["payload"]["user_id"] == "ada"
+    assert "user_id" not in events["anonymous"]["payload"]
 
 
 def test_a_slow_handler_reports_its_whole_latency(

@@ -18,9 +18,15 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, WebSocket
 from fastapi.responses import StreamingResponse
-from flask import Flask, Response, stream_with_context
+from flask import Flask, Response, request, stream_with_context
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.authentication import (
+    AuthCredentials,
+    AuthenticationBackend,
+    SimpleUser,
+)
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 from werkzeug.serving import make_server
@@ -41,6 +47,18 @@ class StockLedgerError(RuntimeError):
 
 def reserve_stock(item: int) -> None:
     raise StockLedgerError(f"stock ledger for item {item} is locked")
+
+
+def bearer(header: str | None) -> str | None:
+    """The user a (toy) ``Authorization: Bearer <name>`` header names."""
+    scheme, _, name = (header or "").partition(" ")
+    return name if scheme == "Bearer" and name else None
+
+
+class BearerAuth(AuthenticationBackend):
+    async def authenticate(self, conn: HTTPConnection) -> Any:
+        user = bearer(conn.headers.get("Authorization"))
+        return (AuthCredentials(["authenticated"]), SimpleUser(user)) if user else None
 
 
 def _closed_port() -> int:
@@ -64,6 +82,13 @@ def flask_app(client: AIOpsClient, *, helper: bool = False) -> Flask:
     """The shop in Flask, wrapped by hand (``app.wsgi_app = AIOpsMiddleware(...)``) or, with
     ``helper``, by ``aiops_sdk.flask.instrument``."""
     app = Flask("shop")
+
+    @app.before_request
+    def sign_in() -> None:
+        # What an auth layer does for the middleware: the user in CGI's REMOTE_USER.
+        user = bearer(request.headers.get("Authorization"))
+        if user:
+            request.environ["REMOTE_USER"] = user
 
     @app.get("/items/<int:id>")
     def show_item(id: int) -> dict[str, Any]:
@@ -127,7 +152,8 @@ def starlette_app(client: AIOpsClient) -> Any:
     app = Starlette(
         routes=[Mount("/items", routes=items), Route("/slow", slow), Route("/stream", stream)]
     )
-    app.add_middleware(ASGIMiddleware, client=client)
+    app.add_middleware(AuthenticationMiddleware, backend=BearerAuth())
+    app.add_middleware(ASGIMiddleware, client=client)  # added last: the outermost
     return app
 
 
@@ -139,6 +165,7 @@ def fastapi_app(client: AIOpsClient, lifespan_log: list[str]) -> Any:
         lifespan_log.append("shutdown")
 
     app = FastAPI(lifespan=lifespan)
+    app.add_middleware(AuthenticationMiddleware, backend=BearerAuth())
 
     @app.get("/items/{id}")
     async def show_item(id: int) -> dict[str, Any]:
@@ -186,8 +213,10 @@ class ThreadedServer:
         self._thread.join(timeout=10)
 
 
-def serve_wsgi(app: Any) -> ThreadedServer:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+def serve_wsgi(app: Any, *, threaded: bool = True) -> ThreadedServer:
+    """Werkzeug's server; ``threaded=False`` handles one request at a time, body closed
+    before the next is read (so events leave in the order the requests were made)."""
+    server = make_server("127.0.0.1", 0, app, threaded=threaded)
     return ThreadedServer(server.serve_forever, server.shutdown, server.server_port)
 
 
