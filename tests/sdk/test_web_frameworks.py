@@ -8,6 +8,7 @@ sends (``tests/sdk/test_django.py``), with route templates as endpoints.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +19,7 @@ import redis
 from websockets.sync.client import connect
 
 from aiops_sdk import AIOpsClient, LogHandler
+from aiops_sdk.asgi import AIOpsMiddleware as ASGIMiddleware
 from tests.sdk import web_apps
 from tests.sdk.web_events import SERVICE, arrived, live_client, requests_to
 
@@ -166,3 +168,32 @@ def test_websocket_and_lifespan_pass_through_untouched(
     assert lifespan_log == ["startup", "shutdown"]
     events = arrived(clean_redis, client, "api.request")
     assert [e["payload"]["endpoint"] for e in events] == ["/items/{id}"]  # no websocket request
+
+
+def test_a_request_the_server_cancels_is_not_a_server_error(
+    client: AIOpsClient, clean_redis: redis.Redis
+) -> None:
+    """Daphne cancels an app's task once its client went away: that request is a 499
+    (nginx's "client closed request"), not a 500 that would raise the error rate."""
+    entered = asyncio.Event()
+
+    async def hanging(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        entered.set()
+        await asyncio.sleep(3600)  # waits on something that never answers
+
+    app = ASGIMiddleware(hanging, client)
+
+    async def serve_and_cancel() -> None:
+        scope = {"type": "http", "method": "GET", "path": "/reports/7", "headers": []}
+        task = asyncio.create_task(app(scope, None, None))
+        await entered.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(serve_and_cancel())
+    (event,) = arrived(clean_redis, client, "api.request")
+    assert event["payload"]["status"] == 499 and event["severity"] == "info"
+    assert event["payload"]["endpoint"] == "/reports/{id}"
+    assert "error_type" not in event["payload"]
+    assert arrived(clean_redis, client, "log.line", count=0) == []

@@ -169,3 +169,23 @@ def test_a_bare_app_reports_normalised_paths_up_to_its_cap(
         OTHER_ENDPOINT,
         "/orders/{id}/lines/{id}",
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_mounted_apps_raw_prefix_counts_under_the_cap(
+    client: AIOpsClient, clean_redis: redis.Redis
+) -> None:
+    # Starlette leaves only the inner route in the scope; what the Mount matched is raw.
+    server = web_apps.serve_asgi(web_apps.mounted_shops_app(client, max_paths=2))
+    try:
+        with httpx.Client(base_url=server.url) as http:
+            for n, shop in enumerate(("17", "acme", "globex")):
+                assert http.get(f"/shops/{shop}/items/{n}").status_code == 200
+    finally:
+        server.stop()
+    events = arrived(clean_redis, client, "api.request", count=3)
+    assert [event["payload"]["endpoint"] for event in events] == [
+        "/shops/{id}/items/{id}",
+        "/shops/acme/items/{id}",
+        OTHER_ENDPOINT,
+    ]

@@ -258,3 +258,13 @@ def bare_asgi_app(client: AIOpsClient, max_paths: int) -> Any:
         await send({"type": "http.response.body", "body": b"ok"})
 
     return ASGIMiddleware(app, client, max_paths=max_paths)
+
+
+def mounted_shops_app(client: AIOpsClient, max_paths: int) -> Any:
+    """Starlette with a ``Mount`` whose prefix has a parameter: ``/shops/{shop}/items/{id}``."""
+
+    async def item(request: Request) -> JSONResponse:
+        return JSONResponse(dict(request.path_params))
+
+    shop = Mount("/shops/{shop}", routes=[Route("/items/{id:int}", item)])
+    return ASGIMiddleware(Starlette(routes=[shop]), client, max_paths=max_paths)

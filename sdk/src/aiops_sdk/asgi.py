@@ -10,15 +10,18 @@ been sent, so a streamed response is timed to its last chunk, and background wor
 it is not counted. An exception out of the app is reported as a ``log.line`` with its
 in-app frames, counted as a 500 when the response was not complete (Starlette has sent its
 500 page by then; a stream that broke midway is a 500 too), and re-raised for the server.
+A request the server cancels before it was answered is a 499 (client closed request).
 
 Endpoint labels: the matched route's template, which Starlette and FastAPI leave in
-``scope["route"]`` (``.path``: ``/items/{id}``; under a ``Mount`` its prefix is prepended),
+``scope["route"]`` (``.path``: ``/items/{id}``; under a ``Mount`` the raw prefix it matched,
+normalised and counted under the cap, goes before it),
 else the normalised path (:mod:`aiops_sdk.paths`). The user id defaults to Starlette's
 ``scope["user"]`` when authenticated. Nothing here imports a framework.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -35,6 +38,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 UserOf = Callable[[Scope], Any]
 
 LOGGER_NAME = "asgi"
+CLIENT_CLOSED = 499
 _FINAL_MESSAGES = ("http.response.pathsend", "http.response.zerocopysend")
 
 
@@ -66,7 +70,7 @@ def _header(scope: Scope) -> Callable[[str], str | None]:
     return find
 
 
-def _route_template(scope: Scope) -> str | None:
+def _route_template(scope: Scope, labels: PathLabels) -> str | None:
     """The matched route's template; a ``Mount``'s matched prefix goes before it."""
     template = getattr(scope.get("route"), "path", None)
     if not isinstance(template, str):
@@ -76,7 +80,9 @@ def _route_template(scope: Scope) -> str | None:
     root, app_root = scope.get("root_path", ""), scope.get("app_root_path")
     prefix = root[len(app_root) :] if app_root is not None and root.startswith(app_root) else ""
     if prefix:
-        return normalise_path(prefix).rstrip("/") + template_label(template)
+        # The prefix is the raw path the Mount matched (its own template is gone from the
+        # scope by now): normalised, and counted under the cap like any raw path.
+        return labels.admit(normalise_path(prefix).rstrip("/") + template_label(template))
     return template_label(template)
 
 
@@ -112,7 +118,9 @@ class AIOpsMiddleware:
             method=str(scope.get("method") or "GET"),
             path=path,
             correlation=correlation_id(_header(scope)),
-            endpoint=lambda status: _route_template(scope) or self.paths.label(path, status),
+            endpoint=lambda status: (
+                _route_template(scope, self.paths) or self.paths.label(path, status)
+            ),
             logger_name=LOGGER_NAME,
         )
 
@@ -127,6 +135,12 @@ class AIOpsMiddleware:
 
         try:
             await self.app(scope, receive, send_and_time)
+        except asyncio.CancelledError:
+            # The server gave up on the request (daphne does when the client went away):
+            # not a server error. 499 is nginx's "client closed request".
+            if exchange.status is None:
+                exchange.status = CLIENT_CLOSED
+            raise
         except Exception as exc:
             exchange.failed(exc)
             raise

@@ -92,7 +92,11 @@ class PathLabels:
         """The label of a request no route template names."""
         if status == 404:
             return UNMATCHED_ENDPOINT
-        label = normalise_path(path)
+        return self.admit(normalise_path(path))
+
+    def admit(self, label: str) -> str:
+        """``label`` while fewer than ``limit`` distinct ones were admitted, else ``<other>``
+        (also for a template behind a path prefix, whose raw part no rule may have seen)."""
         if label in self._seen:
             return label
         with self._lock:
