@@ -21,6 +21,8 @@ import httpx
 import pytest
 
 from agents.models import Anomaly
+from agents.monitor.store import ENDPOINTS_KEY
+from core.redis import get_redis
 from knowledge.models import Incident
 from tests.realapp.harness import Operations
 from tests.sdk import web_apps
@@ -78,4 +80,7 @@ def test_a_burst_of_500s_from_a_flask_app_opens_an_incident(live_server: Any) ->
     assert diagnosis.event_count >= 40  # the burst joined one diagnosis, not forty
     anomaly = Anomaly.objects.get(series="api.error_rate", detector="burst")
     assert anomaly.problem_id in diagnosis.evidence["corroborating_problems"]
+    # The monitor keeps per-endpoint series by route, as for a Django app: two, not 100+.
+    endpoints = {name.decode() for name in get_redis().smembers(ENDPOINTS_KEY)}
+    assert endpoints == {"/items/{id}", "/items/{id}/price"}
     assert time.monotonic() - began < 60
