@@ -39,7 +39,8 @@ UserOf = Callable[[Scope], Any]
 
 LOGGER_NAME = "asgi"
 CLIENT_CLOSED = 499
-_FINAL_MESSAGES = ("http.response.pathsend", "http.response.zerocopysend")
+#: Body chunks (the last has no ``more_body``); ``http.response.pathsend`` is always whole.
+_BODY_MESSAGES = ("http.response.body", "http.response.zerocopysend")
 
 
 def scope_user(scope: Scope) -> str | None:
@@ -129,8 +130,8 @@ class AIOpsMiddleware:
             if kind == "http.response.start":
                 exchange.status = int(message["status"])
             await send(message)
-            final_body = kind == "http.response.body" and not message.get("more_body", False)
-            if final_body or kind in _FINAL_MESSAGES:
+            last_chunk = kind in _BODY_MESSAGES and not message.get("more_body", False)
+            if last_chunk or kind == "http.response.pathsend":
                 exchange.complete()
 
         try:
