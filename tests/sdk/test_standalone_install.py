@@ -22,8 +22,10 @@ IGNORED_IN_SOURCE = shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
 # Runs inside the fresh virtualenv: proves what is (not) installed, then sends one event.
 SERVICE_SCRIPT = """
 import importlib.util, json, sys
-absent = [m for m in ("django", "redis", "ulid", "agents", "celery") if importlib.util.find_spec(m)]
+absent = [m for m in ("django", "redis", "ulid", "agents", "celery", "flask", "starlette")
+          if importlib.util.find_spec(m)]
 from aiops_sdk import AIOpsClient
+import aiops_sdk.asgi, aiops_sdk.wsgi  # no framework needed to import them
 url, token = sys.argv[1], sys.argv[2]
 with AIOpsClient(url, token, service="bookmarks", instance="standalone-1") as client:
     event_id = client.emit("import.failed", {"import_id": "i-9", "error": "timeout"},

@@ -69,6 +69,16 @@ def frames_of(tb: TracebackType | None) -> list[dict[str, Any]]:
     return frames[-MAX_FRAMES:]
 
 
+def past_own_frames(tb: TracebackType | None) -> TracebackType | None:
+    """The traceback from its first frame outside the SDK: a middleware that catches an
+    exception is the outermost frame of its traceback, and is no part of what failed."""
+    while tb is not None and str(tb.tb_frame.f_globals.get("__name__", "")).startswith(
+        _OWN_MODULES
+    ):
+        tb = tb.tb_next
+    return tb
+
+
 def exception_payload(exc: BaseException, tb: TracebackType | None = None) -> dict[str, Any]:
     """The ``exception`` object of a ``log.line`` / ``import.failed`` payload."""
     try:

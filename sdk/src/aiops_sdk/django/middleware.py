@@ -13,18 +13,15 @@ from aiops_sdk.core import logger
 from aiops_sdk.django.conf import get_client
 from aiops_sdk.django.refused import install_hook, is_refusal, pin, refusal_of
 from aiops_sdk.django.routes import endpoint_of, view_label
-from aiops_sdk.exceptions import exception_payload, first_report, type_name
+from aiops_sdk.exceptions import type_name
+from aiops_sdk.web import CORRELATION_HEADERS, correlation_id, emit_request, report_exception
 
-CORRELATION_HEADERS = ("X-Correlation-ID", "X-Request-ID")
+__all__ = ["CORRELATION_HEADERS", "AIOpsRequestMiddleware"]
 _ERROR_ATTR = "_aiops_exception_type"
 
 
 def _correlation_id(request: HttpRequest) -> str | None:
-    for header in CORRELATION_HEADERS:
-        value = request.headers.get(header)
-        if value:
-            return value[:200]
-    return None
+    return correlation_id(request.headers.get)
 
 
 def _user_id(user: Any) -> str | None:
@@ -83,20 +80,14 @@ class AIOpsRequestMiddleware:
                 pin(request, exception)
                 return
             setattr(request, _ERROR_ATTR, type_name(type(exception)))
-            if not first_report(exception):
-                return
-            endpoint = endpoint_of(request)
-            get_client().emit(
-                "log.line",
-                {
-                    "level": "ERROR",
-                    "message": f"Internal Server Error: {request.method} {endpoint}",
-                    "logger": "django.request",
-                    "fields": {"path": request.path[:500], "endpoint": endpoint},
-                    "exception": exception_payload(exception),
-                },
-                severity="error",
-                correlation_id=_correlation_id(request),
+            report_exception(
+                get_client(),
+                exception,
+                method=request.method or "GET",
+                endpoint=endpoint_of(request),
+                path=request.path,
+                correlation=_correlation_id(request),
+                logger_name="django.request",
             )
         except Exception:
             logger.warning("could not report an exception", exc_info=True)
@@ -109,30 +100,24 @@ class AIOpsRequestMiddleware:
         user_id: str | None,
     ) -> None:
         try:
-            payload: dict[str, Any] = {
-                "method": request.method or "GET",
-                "endpoint": endpoint_of(request),
-                "status": response.status_code,
-                "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-            }
+            endpoint = endpoint_of(request)
             view = view_label(request)
-            if view is not None:
-                payload["view"] = view
-            if user_id is not None:
-                payload["user_id"] = user_id
             error_type = getattr(request, _ERROR_ATTR, None)
             refusal = refusal_of(request, response) if 400 <= response.status_code < 500 else None
             if refusal is not None:
                 error_type = refusal["type"]
-                self._report_refusal(request, payload["endpoint"], refusal)
-            if error_type is not None:
-                payload["error_type"] = error_type
-            failed = response.status_code >= 500 or refusal is not None
-            get_client().emit(
-                "api.request",
-                payload,
-                severity="error" if failed else "info",
-                correlation_id=_correlation_id(request),
+                self._report_refusal(request, endpoint, refusal)
+            emit_request(
+                get_client(),
+                method=request.method or "GET",
+                endpoint=endpoint,
+                status=response.status_code,
+                latency_ms=(time.perf_counter() - started) * 1000,
+                correlation=_correlation_id(request),
+                user_id=user_id,
+                error_type=error_type,
+                failed=response.status_code >= 500 or refusal is not None,
+                **({"view": view} if view is not None else {}),
             )
         except Exception:
             # Telemetry must never fail the request it describes.

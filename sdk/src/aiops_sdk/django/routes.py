@@ -15,7 +15,8 @@ from typing import Any
 
 from django.http import HttpRequest
 
-UNMATCHED_ENDPOINT = "<unmatched>"  # a 404 before any route matched: never the raw path
+from aiops_sdk.paths import UNMATCHED_ENDPOINT  # a 404 before any route matched
+
 UNNAMED = "<var>"
 _REGEX_HINTS = frozenset("^$()[]\\?*+{|")
 _NAMED_GROUP = re.compile(r"\?P<(\w+)>")
