@@ -167,11 +167,19 @@ def _words(value: Any) -> str:
 # --- The admin -----------------------------------------------------------------------------------
 
 
-def readable_field(name: str, description: str, links: Links) -> Callable[[Any], SafeString]:
-    """A read-only admin field showing JSON field ``name`` through :func:`render`."""
+#: A field's own renderer: the stored value and the admin's links -> HTML.
+Renderer = Callable[[Any, Links], SafeString]
+
+
+def readable_field(
+    name: str, description: str, links: Links, renderer: Renderer | None = None
+) -> Callable[[Any], SafeString]:
+    """A read-only admin field showing JSON field ``name`` through ``renderer`` (a shape the
+    admin knows, said in sentences) or else :func:`render`."""
 
     def show(obj: Any) -> SafeString:
-        return render(getattr(obj, name), links=links)
+        value = getattr(obj, name)
+        return renderer(value, links) if renderer else render(value, links=links)
 
     # The row keeps the class "field-<name>" a plain field gets, for styles and tests.
     show.__name__ = name
@@ -189,6 +197,9 @@ class ReadableJSONAdmin(admin.ModelAdmin):
 
     #: key -> URL name, for ids in the data that name objects (see :func:`render`).
     data_links: ClassVar[dict[str, str]] = {}
+    #: field -> renderer, for a field whose shape is known and reads better in sentences
+    #: (a diagnosis' evidence, a worker's last beat) than as the generic lists.
+    data_renderers: ClassVar[dict[str, Renderer]] = {}
 
     def _json_fields(self, names: Any) -> dict[str, models.JSONField]:
         found = {}
@@ -208,7 +219,9 @@ class ReadableJSONAdmin(admin.ModelAdmin):
         shown = self.__dict__.setdefault("_readable_fields", {})
         for name, field in self._json_fields(names).items():
             if name not in shown:
-                shown[name] = readable_field(name, str(field.verbose_name), self.data_links)
+                shown[name] = readable_field(
+                    name, str(field.verbose_name), self.data_links, self.data_renderers.get(name)
+                )
         return [shown.get(n, n) if isinstance(n, str) else n for n in names]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:

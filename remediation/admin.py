@@ -13,9 +13,12 @@ from django.http import HttpRequest, HttpResponse
 
 from core.humane import ago_column, percent_column, words_column
 from core.plain_data import ReadableJSONAdmin
+from knowledge.admin import readable
 from knowledge.admin.graph import PROBLEM_LINKS
+from knowledge.admin.solutions import SolutionAdmin
+from knowledge.models import Solution
 from remediation import engine, safety
-from remediation.actions import registered_actions
+from remediation.actions import action_title, registered_actions
 from remediation.audit import canonical_json
 from remediation.models import (
     Approval,
@@ -26,6 +29,39 @@ from remediation.models import (
     RunAttempt,
     RunTransition,
 )
+
+
+@admin.display(description="action", ordering="action")
+def action_name(obj: Any) -> str:
+    """An action by its title ("Restart service"), as the dashboard names it; the code it is
+    stored as is in the rule's form and the filters."""
+    return action_title(obj.action)
+
+
+class ActionFilter(admin.SimpleListFilter):
+    """Runs by action, each named by its title (the codes of actions no longer registered
+    still show, in words)."""
+
+    title = "action"
+    parameter_name = "action"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        used = model_admin.get_queryset(request).values_list("action", flat=True).distinct()
+        return sorted(((name, action_title(name)) for name in used), key=lambda c: c[1])
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(action=self.value()) if self.value() else queryset
+
+
+class ActionTitledSolutionAdmin(SolutionAdmin):
+    """The knowledge graph's solutions, their actions named by title. The knowledge layer
+    cannot know the actions (they live here, above it), so this layer completes its admin."""
+
+    list_display = tuple(action_name if f == "action" else f for f in SolutionAdmin.list_display)
+
+
+admin.site.unregister(Solution)
+admin.site.register(Solution, ActionTitledSolutionAdmin)
 
 
 @admin.register(RemediationSettings)
@@ -94,7 +130,7 @@ class RuleAdmin(admin.ModelAdmin):
     form = RuleForm
     list_display = [
         "name", "enabled", "service", "cause_class", "exception_type", words_column("signal"),
-        words_column("action"),
+        action_name,
         "risk", "requires_approval", "effective_threshold", "circuit_open",
     ]  # fmt: skip
     list_filter = ["enabled", "cause_class", "risk", "requires_approval", "circuit_open"]
@@ -182,16 +218,21 @@ class AttemptInline(TransitionInline):
 
 @admin.register(RemediationRun)
 class RemediationRunAdmin(ReadableJSONAdmin):
-    list_display = ["pk", words_column("action"), "service", words_column("signal"), "risk",
+    list_display = ["pk", action_name, "service", words_column("signal"), "risk",
                     percent_column("confidence"), "status", ago_column("created_at")]  # fmt: skip
-    list_filter = ["status", "risk", "action"]
+    list_filter = ["status", "risk", ActionFilter]
     search_fields = ["service", "signal", "action"]
     inlines = [TransitionInline, ApprovalInline, AttemptInline]
     actions = ["approve_runs", "reject_runs"]
 
-    # Runs change only through the engine (state machine, audit), never by form.
-    readonly_fields = [f.name for f in RemediationRun._meta.fields]
+    # Runs change only through the engine (state machine, audit), never by form. The action
+    # is shown by its title, in the stored field's place.
+    readonly_fields = [
+        action_name if f.name == "action" else f.name for f in RemediationRun._meta.fields
+    ]
+    exclude = ["action"]
     data_links = PROBLEM_LINKS  # its evidence is its diagnosis' evidence
+    data_renderers = {"evidence": readable.evidence}
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -220,7 +261,7 @@ class RemediationRunAdmin(ReadableJSONAdmin):
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(ReadableJSONAdmin):
-    list_display = ["pk", ago_column("at"), "kind", "run_id", "rule_id", "actor"]
+    list_display = ["pk", ago_column("at"), "kind_label", "run_id", "rule_id", "actor"]
     list_filter = ["kind"]
     search_fields = ["kind", "actor", "run_id"]
     actions = ["export_jsonl"]
@@ -231,6 +272,10 @@ class AuditEntryAdmin(ReadableJSONAdmin):
         "solution": "admin:knowledge_solution_change",
         "diagnosis": "admin:knowledge_diagnosis_change",
     }
+
+    @admin.display(description="what happened", ordering="kind")
+    def kind_label(self, entry: AuditEntry) -> str:
+        return entry.kind_label
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

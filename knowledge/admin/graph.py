@@ -9,6 +9,7 @@ from django.utils.safestring import SafeString
 
 from core.humane import ago_column, percent_column, words_column
 from core.plain_data import ReadableJSONAdmin
+from knowledge.admin import readable
 from knowledge.admin.panels import node_link
 from knowledge.models import (
     Diagnosis,
@@ -46,6 +47,11 @@ class DiagnosisAdmin(ReadableJSONAdmin):
     """What the diagnostic agent concluded, with its evidence; curators may dismiss one."""
 
     data_links = PROBLEM_LINKS
+    data_renderers = {
+        "evidence": readable.evidence,
+        "hypotheses": readable.hypotheses,
+        "suggestions": readable.suggestions,
+    }
 
     list_display = (
         ago_column("created_at"), "problem", "service", words_column("signal"),

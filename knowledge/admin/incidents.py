@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.safestring import SafeString
 
 from core.humane import ago_column
-from knowledge.models import Incident, IncidentEvent
+from knowledge.admin.panels import node_link
+from knowledge.models import Incident, IncidentEvent, NodeKind
 
 
 class TimelineInline(admin.TabularInline):
@@ -34,10 +36,21 @@ class IncidentAdmin(admin.ModelAdmin):
     list_filter = ("state", "severity", "service")
     search_fields = ("title", "service")
     readonly_fields = (
-        "diagnosis", "service", "cause", "title", "severity", "state", "opened_at",
+        "diagnosis", "service", "cause_words", "title", "severity", "state", "opened_at",
         "acknowledged_at", "acknowledged_by", "resolved_at", "resolution", "updated_at",
     )  # fmt: skip
+    exclude = ("cause",)
     inlines = (TimelineInline,)
+
+    @admin.display(description="cause")
+    def cause_words(self, incident: Incident) -> SafeString | str:
+        """The dedup key (``signal:import_timeout``, ``problem:12``) as what it means."""
+        kind, _, name = incident.cause.partition(":")
+        if kind == "problem" and name.isdigit():
+            return node_link((NodeKind.PROBLEM, int(name)))
+        if kind == "signal" and name:
+            return f"the signal {name} (every diagnosis naming it on this service is one cause)"
+        return incident.cause or "-"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -16,6 +16,7 @@ from django.utils.safestring import SafeString
 
 from core.humane import ago_column
 from knowledge import backup, services
+from knowledge.admin import readable
 from knowledge.admin.panels import (
     OCCURRENCES_SHOWN,
     SIMILAR_SHOWN,
@@ -62,7 +63,7 @@ class LatestOccurrences(BaseInlineFormSet):
 class OccurrenceInline(admin.TabularInline):
     model = Occurrence
     formset = LatestOccurrences
-    fields = ("at", "service", "instance", "count", "last_at", "event_ids")
+    fields = ("at", "service", "instance", "count", "last_at", "events")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -73,6 +74,10 @@ class OccurrenceInline(admin.TabularInline):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    @admin.display(description="events")
+    def events(self, obj: Occurrence) -> SafeString:
+        return readable.event_ids(obj.event_ids)
 
 
 class SolutionInline(admin.TabularInline):

@@ -11,6 +11,7 @@ from django.db import connection, models
 from django.utils import timezone
 from pgvector.django import HnswIndex, VectorField
 
+from core.humane import exact
 from knowledge.embeddings import EMBEDDING_DIMENSIONS
 from knowledge.logmask import PARAM as WILDCARD  # drain3's and the fingerprinter's parameter
 from knowledge.models.choices import (
@@ -234,7 +235,8 @@ class Occurrence(models.Model):
         indexes = [models.Index(fields=["at"], name="knowledge_occurrence_at")]
 
     def __str__(self) -> str:
-        return f"{self.problem_id} @ {self.at:%Y-%m-%d %H:%M} x{self.count}"
+        times = "once" if self.count == 1 else f"{self.count} times"
+        return f"Seen {times} in the minute from {exact(self.at)}"
 
     @staticmethod
     def bucket(moment: datetime) -> datetime:

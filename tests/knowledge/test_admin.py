@@ -294,7 +294,9 @@ def test_a_diagnosis_shows_its_evidence_as_words_escaped_with_problems_linked(cu
 
     html = curator.get(change("diagnosis", diagnosis.pk)).content.decode()
 
-    assert 'class="form-row field-evidence"' in html and "<dt>Affected users</dt>" in html
+    # Said in sentences, as on the incident page; the rest (the trigger) readably beneath.
+    assert 'class="form-row field-evidence"' in html and "3 users affected." in html
+    assert "<dt>Message</dt>" in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert(1)" not in html
     assert f'<a href="{change("problem", problem.pk)}">{problem.pk}</a>' in html
     assert '"affected_users": 3' not in html and "[{&quot;" not in html
