@@ -26,7 +26,7 @@ URL_FIELDS = {models.URLField: {"assume_scheme": "http"}}
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(ReadableJSONAdmin):
     list_display = (
         "name",
         "service",
@@ -38,6 +38,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_filter = ("service", ("revoked_at", admin.EmptyFieldListFilter))
     search_fields = ("name", "service", "prefix")
     readonly_fields = ("prefix", "created_at", "last_used_at", "revoked_at")
+    line_fields = ("also_services", "scopes")
     actions = ("revoke_tokens",)
 
     @admin.display(description="state")

@@ -18,7 +18,9 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
+from django import forms
 from django.contrib import admin
+from django.contrib.postgres.forms import SimpleArrayField
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.http import HttpRequest
@@ -26,6 +28,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.text import capfirst
 
 from core.humane import ago
 
@@ -186,14 +189,40 @@ def readable_field(
     return admin.display(description=description)(show)
 
 
+class LinesField(SimpleArrayField):
+    """A JSON list of words edited one item a line: ``["events:write", "registry"]`` in a
+    text box made people type brackets and quotes (and a missing quote refused the form).
+    Blank lines are skipped (a trailing newline is not an empty item); each line is stripped
+    (browsers send ``\r\n``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 3, "cols": 60}))
+        super().__init__(forms.CharField(), delimiter="\n", **kwargs)
+
+    def to_python(self, value: Any) -> list[str]:
+        if isinstance(value, str):
+            value = "\n".join(line for line in value.splitlines() if line.strip())
+        return super().to_python(value)
+
+    def prepare_value(self, value: Any) -> Any:
+        # Non-words (a number someone stored) are shown as their text rather than refused.
+        if isinstance(value, list):
+            return "\n".join(str(item) for item in value)
+        return super().prepare_value(value)
+
+
 class ReadableJSONAdmin(admin.ModelAdmin):
     """Shows each read-only JSON field readably instead of as JSON text.
 
     Django's ``lookup_field`` prefers a model field over an admin attribute of the same name,
     so each read-only JSON field is swapped for a display callable named like it, and the
-    field itself excluded from the form. Editable JSON fields stay as they are: a curator
-    edits JSON (rule parameters, pattern matchers) as JSON.
+    field itself excluded from the form. Editable JSON fields that are lists of words
+    (``line_fields``) are edited one item a line; the others stay JSON, where a curator's
+    data has a shape of its own (rule parameters, pattern matchers, tags).
     """
+
+    #: Editable JSON lists of words (instances, scopes, example messages): one a line.
+    line_fields: ClassVar[tuple[str, ...]] = ()
 
     #: key -> URL name, for ids in the data that name objects (see :func:`render`).
     data_links: ClassVar[dict[str, str]] = {}
@@ -226,6 +255,14 @@ class ReadableJSONAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
         return self._swap(super().get_readonly_fields(request, obj))
+
+    def formfield_for_dbfield(self, db_field: Any, request: Any, **kwargs: Any) -> Any:
+        if db_field.name in self.line_fields:
+            return LinesField(
+                required=not db_field.blank, label=capfirst(db_field.verbose_name),
+                help_text=f"One a line. {db_field.help_text}".strip(),
+            )  # fmt: skip
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def get_exclude(self, request: HttpRequest, obj: Any = None) -> list[str]:
         raw = list(super().get_readonly_fields(request, obj))

@@ -126,8 +126,9 @@ class RuleForm(forms.ModelForm):
 
 
 @admin.register(Rule)
-class RuleAdmin(admin.ModelAdmin):
+class RuleAdmin(ReadableJSONAdmin):
     form = RuleForm
+    line_fields = ("instances",)  # instance names; parameters stay JSON (their shape varies)
     list_display = [
         "name", "enabled", "service", "cause_class", "exception_type", words_column("signal"),
         action_name,

@@ -15,6 +15,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from core.humane import ago_column
+from core.plain_data import ReadableJSONAdmin
 from knowledge import backup, services
 from knowledge.admin import readable
 from knowledge.admin.panels import (
@@ -123,7 +124,7 @@ def merge_messages(selected: list[Problem], merge: services.MergeResult) -> list
 
 
 @admin.register(Problem)
-class ProblemAdmin(admin.ModelAdmin):
+class ProblemAdmin(ReadableJSONAdmin):
     list_display = (
         "title",
         "category",
@@ -139,6 +140,8 @@ class ProblemAdmin(admin.ModelAdmin):
     list_select_related = ("merged_into",)
     date_hierarchy = "last_seen"
     exclude = ("embedding",)
+    # Example messages and regular expressions (which may hold commas): one a line.
+    line_fields = ("error_patterns",)
     readonly_fields = (
         "occurrence_count",
         "first_seen",

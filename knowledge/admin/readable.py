@@ -51,7 +51,9 @@ def hypotheses(value: Any, links: Links) -> SafeString:
     said = [
         hypothesis_sentence(h) if isinstance(h, Mapping) else readable(str(h), 300) for h in value
     ]
-    return format_html("{}{}", _sentences(said), _details(value, links, "Scores and evidence"))
+    # The cause is said above, readably; the details would repeat it as its raw template.
+    rest = [{k: v for k, v in h.items() if k != "cause"} for h in value if isinstance(h, Mapping)]
+    return format_html("{}{}", _sentences(said), _details(rest, links, "Scores and evidence"))
 
 
 def suggestions(value: Any, links: Links) -> SafeString:

@@ -77,6 +77,8 @@ def test_problem_change_page_shows_similar_problems_edges_and_occurrences(curato
 def test_problem_edit_reembeds(curator):
     problem = Problem.objects.get(signal="redis_oom")
     before = list(problem.embedding)
+    data_patterns = list(problem.error_patterns)
+    assert data_patterns  # the seeded examples, kept as they were
     data = {
         "title": "Redis maxmemory reached, writes refused",
         "status": "open",
@@ -85,7 +87,7 @@ def test_problem_edit_reembeds(curator):
         "signal": "redis_oom",
         "description": problem.description,
         "services": ",".join(problem.services),
-        "error_patterns": json.dumps(problem.error_patterns),
+        "error_patterns": "\r\n".join(problem.error_patterns) + "\r\n",  # one a line
         "log_template": "",
         "solutions-TOTAL_FORMS": "0",
         "solutions-INITIAL_FORMS": "0",
@@ -96,6 +98,7 @@ def test_problem_edit_reembeds(curator):
     assert response.status_code == 302, response.context["adminform"].form.errors
     problem.refresh_from_db()
     assert problem.title.startswith("Redis maxmemory") and list(problem.embedding) != before
+    assert problem.error_patterns == data_patterns
 
 
 def test_merge_action_keeps_the_oldest(curator):
