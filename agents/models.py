@@ -228,7 +228,7 @@ class Agent(models.Model):
     current_activity = models.CharField(max_length=300, blank=True)
     last_error = models.TextField(blank=True)
     workers = models.JSONField(
-        default=dict, blank=True, help_text="Consumer name → last beat (Unix time)."
+        default=dict, blank=True, help_text="Each consumer and when it last beat."
     )
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -217,21 +217,28 @@ class AttemptInline(TransitionInline):
     exclude = []
 
 
+# A run's fields shown in words in their stored value's place: the action by its title, the
+# confidence and threshold as percents (the list and the dashboard say "87%").
+RUN_SHOWN_AS = {
+    "action": action_name,
+    "confidence": percent_column("confidence"),
+    "threshold": percent_column("threshold"),
+}
+
+
 @admin.register(RemediationRun)
 class RemediationRunAdmin(ReadableJSONAdmin):
-    list_display = ["pk", action_name, "service", words_column("signal"), "risk",
+    list_display = ["id", action_name, "service", words_column("signal"), "risk",
                     percent_column("confidence"), "status", ago_column("created_at")]  # fmt: skip
     list_filter = ["status", "risk", ActionFilter]
     search_fields = ["service", "signal", "action"]
     inlines = [TransitionInline, ApprovalInline, AttemptInline]
     actions = ["approve_runs", "reject_runs"]
 
-    # Runs change only through the engine (state machine, audit), never by form. The action
-    # is shown by its title, in the stored field's place.
-    readonly_fields = [
-        action_name if f.name == "action" else f.name for f in RemediationRun._meta.fields
-    ]
-    exclude = ["action"]
+    # Runs change only through the engine (state machine, audit), never by form. Some fields
+    # are shown in words in their stored value's place (RUN_SHOWN_AS).
+    readonly_fields = [RUN_SHOWN_AS.get(f.name, f.name) for f in RemediationRun._meta.fields]
+    exclude = list(RUN_SHOWN_AS)
     data_links = PROBLEM_LINKS  # its evidence is its diagnosis' evidence
     data_renderers = {"evidence": readable.evidence}
 
@@ -262,7 +269,7 @@ class RemediationRunAdmin(ReadableJSONAdmin):
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(ReadableJSONAdmin):
-    list_display = ["pk", ago_column("at"), "kind_label", "run_id", "rule_id", "actor"]
+    list_display = ["id", ago_column("at"), "kind_label", "run_id", "rule_id", "actor"]
     list_filter = ["kind"]
     search_fields = ["kind", "actor", "run_id"]
     actions = ["export_jsonl"]

@@ -63,9 +63,10 @@ class DiagnosisAdmin(ReadableJSONAdmin):
     list_select_related = ("problem",)
     readonly_fields = (
         "problem", "service", "instance", "trigger_event_id", "trigger_type", "root_cause",
-        "signal", "confidence", "hypotheses", "evidence", "suggestions", "event_count",
-        "created_at", "last_seen",
+        "signal", percent_column("confidence"), "hypotheses", "evidence", "suggestions",
+        "event_count", "created_at", "last_seen",
     )  # fmt: skip
+    exclude = ("confidence",)  # shown as a percent above, as the list and dashboard say it
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

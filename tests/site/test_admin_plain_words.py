@@ -154,6 +154,7 @@ def test_a_diagnosis_names_similar_problems_readably_never_by_their_template(cur
     html = curator.get(change(Diagnosis, diagnosis.pk)).content.decode()
 
     assert "Similar known problems: Import worker … out of memory (71%)." in html
+    assert '<div class="readonly">80%</div>' in html  # its confidence
     assert "It looks like a known problem: Known: Import worker … out of memory." in html
     assert "<*>" not in html and "&lt;*&gt;" not in html
     # What sentences do not say is still there, readably, one click away.
@@ -169,6 +170,8 @@ def test_a_run_shows_its_evidence_in_the_diagnosis_sentences(curator, problem):
     html = curator.get(change(RemediationRun, run.pk)).content.decode()
 
     assert "Import worker … out of memory (71%)" in html and "&lt;*&gt;" not in html
+    # Confidence and threshold as the list and the dashboard say them, not 0.8 and 0.7.
+    assert '<div class="readonly">80%</div>' in html and '<div class="readonly">70%</div>' in html
 
 
 def test_a_patterns_versions_read_as_words_not_json(curator, admin_user):
