@@ -338,3 +338,21 @@ def test_a_rules_instances_are_edited_one_a_line_and_its_parameters_stay_json(cu
     assert response.status_code == 302, response.context["adminform"].form.errors
     rule.refresh_from_db()
     assert rule.instances == ["web-1", "web-2"] and rule.parameters == {"pattern": "search:*"}
+
+
+def test_a_template_title_reads_without_tokens_in_lists_and_headings(curator):
+    problem = Problem.objects.create(
+        fingerprint="abc", title=TEMPLATE_TITLE, log_template=TEMPLATE_TITLE
+    )
+    diagnosis_of(problem)
+
+    problems = curator.get(changelist(Problem)).content.decode()
+    diagnoses = curator.get(changelist(Diagnosis)).content.decode()
+    page = curator.get(change(Problem, problem.pk)).content.decode()
+
+    assert "Import worker … out of memory</a>" in problems and "&lt;*&gt;" not in problems
+    assert "Import worker … out of memory" in diagnoses and "&lt;*&gt;" not in diagnoses
+    assert heading(page) == "Import worker … out of memory"
+    # The field itself still holds the template, which is what keeps the title automatic.
+    assert f'value="{TEMPLATE_TITLE.replace("<", "&lt;").replace(">", "&gt;")}"' in page
+    assert "Automatic: the log template." in page
