@@ -38,19 +38,32 @@ def action_name(obj: Any) -> str:
     return action_title(obj.action)
 
 
-class ActionFilter(admin.SimpleListFilter):
-    """Runs by action, each named by its title (the codes of actions no longer registered
-    still show, in words)."""
+class WordsFilter(admin.SimpleListFilter):
+    """A filter on a code field whose choices are the codes in use, each said in words
+    (``words``); the query string keeps the code."""
 
-    title = "action"
-    parameter_name = "action"
+    words: Any = staticmethod(str)
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        used = model_admin.get_queryset(request).values_list("action", flat=True).distinct()
-        return sorted(((name, action_title(name)) for name in used), key=lambda c: c[1])
+        used = model_admin.get_queryset(request).values_list(self.parameter_name, flat=True)
+        return sorted(((c, self.words(c)) for c in used.distinct()), key=lambda c: c[1])
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        return queryset.filter(action=self.value()) if self.value() else queryset
+        return queryset.filter(**{self.parameter_name: self.value()}) if self.value() else queryset
+
+
+class ActionFilter(WordsFilter):
+    """Runs by action, each named by its title."""
+
+    title = parameter_name = "action"
+    words = staticmethod(action_title)
+
+
+class KindFilter(WordsFilter):
+    """Audit entries by what happened ("Run auto approved", not ``run.auto_approved``)."""
+
+    title, parameter_name = "what happened", "kind"
+    words = staticmethod(lambda kind: AuditEntry(kind=kind).kind_label)
 
 
 class ActionTitledSolutionAdmin(SolutionAdmin):
@@ -270,7 +283,7 @@ class RemediationRunAdmin(ReadableJSONAdmin):
 @admin.register(AuditEntry)
 class AuditEntryAdmin(ReadableJSONAdmin):
     list_display = ["id", ago_column("at"), "kind_label", "run_id", "rule_id", "actor"]
-    list_filter = ["kind"]
+    list_filter = [KindFilter]
     search_fields = ["kind", "actor", "run_id"]
     actions = ["export_jsonl"]
 

@@ -300,6 +300,7 @@ def test_edges_incidents_audit_entries_and_faults_are_named_in_words(curator, pr
     assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC · Detected: ", incident_page)
     audit_list = curator.get(changelist(AuditEntry)).content.decode()
     assert '<td class="field-kind_label">Run auto approved</td>' in audit_list
+    assert '<a href="?kind=run.auto_approved">Run auto approved</a>' in audit_list  # filter
     assert heading(curator.get(change(AuditEntry, entry.pk)).content.decode()) == (
         f"#{entry.pk}: Run auto approved by engine"
     )
