@@ -8,7 +8,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from core.humane import ago_column, percent_column, words_column
-from core.plain_data import ReadableJSONAdmin
+from core.plain_data import ReadableJSONAdmin, one_line
 from knowledge.admin import readable
 from knowledge.admin.panels import node_link
 from knowledge.models import (
@@ -72,10 +72,17 @@ class DiagnosisAdmin(ReadableJSONAdmin):
         return False
 
 
+@admin.display(description="value")
+def value(recommendation: Recommendation) -> str:
+    """A learned value on one line: "Batch size: 250", never ``{"batch_size": 250}``. The
+    form keeps it as JSON: a curator overriding it writes the value the agents read."""
+    return one_line(recommendation.value, 160)
+
+
 @admin.register(Recommendation)
 class RecommendationAdmin(ReadableJSONAdmin):
     """Values learned from traffic (e.g. the import batch size RetryWithSmallerBatch uses)."""
 
-    list_display = ("key", "value", "confidence", ago_column("updated_at"))
+    list_display = ("key", value, "confidence", ago_column("updated_at"))
     search_fields = ("key",)
     readonly_fields = ("evidence", "updated_at")

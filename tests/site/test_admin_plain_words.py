@@ -357,3 +357,20 @@ def test_a_template_title_reads_without_tokens_in_lists_and_headings(curator):
     # The field itself still holds the template, which is what keeps the title automatic.
     assert f'value="{TEMPLATE_TITLE.replace("<", "&lt;").replace(">", "&gt;")}"' in page
     assert "Automatic: the log template." in page
+
+
+def test_a_learned_value_reads_as_words_in_the_list_and_stays_editable_json(curator):
+    from knowledge.models import Recommendation
+
+    learned = Recommendation.objects.create(key="import.batch", value={"batch_size": 250})
+    url = change(Recommendation, learned.pk)
+
+    listing = curator.get(changelist(Recommendation)).content.decode()
+    data = form_data(curator.get(url))
+    data.update(value='{"batch_size": 100}', confidence="0.9")
+    response = curator.post(url, data)
+
+    assert '<td class="field-value">Batch size: 250</td>' in listing
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    learned.refresh_from_db()
+    assert learned.value == {"batch_size": 100}
