@@ -15,6 +15,7 @@ from core.humane import ago_column, percent_column, words_column
 from core.plain_data import ReadableJSONAdmin
 from knowledge.admin import readable
 from knowledge.admin.graph import PROBLEM_LINKS
+from knowledge.admin.incidents import actor_label
 from knowledge.admin.solutions import SolutionAdmin
 from knowledge.models import Solution
 from remediation import engine, safety
@@ -211,8 +212,8 @@ class TransitionInline(admin.TabularInline):
     model = RunTransition
     extra = 0
     can_delete = False
-    readonly_fields = ["from_status", "to_status", "at", "actor_label", "reason"]
-    exclude = ["actor"]
+    readonly_fields = ["from_status", "to_status", "at", actor_label, "reason"]
+    exclude = ["actor", "actor_label"]  # "by" is shown read-only above
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

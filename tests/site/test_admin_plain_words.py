@@ -248,6 +248,7 @@ def test_a_runs_timeline_and_decisions_read_as_sentences(curator, problem, admin
     html = curator.get(change(RemediationRun, run.pk)).content.decode()
 
     assert "Proposed → Awaiting Approval by system" in html
+    assert "Actor label" not in html and 'name="transitions-0-actor_label"' not in html
     assert f"ada rejected run {run.pk}" in html and "rejectd" not in html
 
 
@@ -298,6 +299,7 @@ def test_edges_incidents_audit_entries_and_faults_are_named_in_words(curator, pr
     incident_page = curator.get(change(type(incident), incident.pk)).content.decode()
     assert "the signal import_oom" in incident_page and "signal:import_oom" not in incident_page
     assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC · Detected: ", incident_page)
+    assert "Actor label" not in incident_page  # the timeline's column is headed "By"
     audit_list = curator.get(changelist(AuditEntry)).content.decode()
     assert '<td class="field-kind_label">Run auto approved</td>' in audit_list
     assert '<a href="?kind=run.auto_approved">Run auto approved</a>' in audit_list  # filter
