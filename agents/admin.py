@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib import admin, messages
@@ -9,12 +10,15 @@ from django.db import models
 from django.db.models import Count, QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from agents import service_registry
 from agents.ingest import tokens
 from agents.models import Agent, Anomaly, ApiToken, MetricSeries, Service, ServiceInstance
-from core.humane import ago_column
-from core.plain_data import ReadableJSONAdmin
+from core.humane import ago, ago_column, exact
+from core.plain_data import EMPTY, Links, ReadableJSONAdmin, number
+from knowledge.incident_text import readable
 
 # Registered URLs come from services on an internal network, usually plain http; say so
 # rather than rely on Django's changing default scheme.
@@ -22,7 +26,7 @@ URL_FIELDS = {models.URLField: {"assume_scheme": "http"}}
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(ReadableJSONAdmin):
     list_display = (
         "name",
         "service",
@@ -34,11 +38,12 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_filter = ("service", ("revoked_at", admin.EmptyFieldListFilter))
     search_fields = ("name", "service", "prefix")
     readonly_fields = ("prefix", "created_at", "last_used_at", "revoked_at")
+    line_fields = ("also_services", "scopes")
     actions = ("revoke_tokens",)
 
     @admin.display(description="state")
     def state(self, token: ApiToken) -> str:
-        return "active" if token.is_active else f"revoked {token.revoked_at:%Y-%m-%d %H:%M}"
+        return "active" if token.is_active else f"revoked {exact(token.revoked_at)}"
 
     def save_model(
         self, request: HttpRequest, obj: ApiToken, form: ModelForm, change: bool
@@ -140,6 +145,20 @@ class ServiceInstanceAdmin(admin.ModelAdmin):
         self.message_user(request, f"Checked {len(checked)} instance(s).", messages.INFO)
 
 
+def worker_beats(workers: Any, links: Links) -> SafeString:
+    """Each consumer and when it last beat ("3 minutes ago", exact on hover): the row keeps
+    Unix times, which say nothing to a person."""
+    rows = [
+        (name, ago(datetime.fromtimestamp(beat, UTC)))
+        for name, beat in sorted((workers or {}).items())
+        if isinstance(beat, int | float)
+    ]
+    if not rows:
+        return format_html('<span class="data-empty">{}</span>', EMPTY)
+    items = format_html_join("", "<dt>{}</dt><dd>last beat {}</dd>", rows)
+    return format_html('<dl class="data">{}</dl>', items)
+
+
 @admin.register(Agent)
 class AgentAdmin(ReadableJSONAdmin):
     """Operators switch agents on and off here; the rest is reported by the workers."""
@@ -156,6 +175,8 @@ class AgentAdmin(ReadableJSONAdmin):
         "events_processed", "errors", "current_activity", "last_error", "workers", "updated_at",
     )  # fmt: skip
 
+    data_renderers = {"workers": worker_beats}
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # agents are registered in code, their rows follow
 
@@ -167,9 +188,24 @@ class MetricSeriesAdmin(admin.ModelAdmin):
     search_fields = ("name",)
 
 
+# Module functions, not admin methods: named like the fields, so the cells keep their
+# "field-series" class (admin.css wraps it), which a method named like a field cannot.
+@admin.display(description="series", ordering="series")
+def series(anomaly: Anomaly) -> str:
+    # "latency_ms (endpoint=/api)" as the dashboard says it, not a dict-like "{...}".
+    return readable(anomaly.series, 300)
+
+
+@admin.display(description="value", ordering="value")
+def value(anomaly: Anomaly) -> str:
+    return number(anomaly.value)
+
+
 @admin.register(Anomaly)
 class AnomalyAdmin(ReadableJSONAdmin):
-    list_display = (ago_column("detected_at"), "series", "detector", "score", "value", "problem")
+    list_display = (
+        ago_column("detected_at"), series, "detector", "score", value, "problem",
+    )  # fmt: skip
     list_filter = ("detector",)
     search_fields = ("series",)
     date_hierarchy = "detected_at"

@@ -14,6 +14,10 @@ from datetime import datetime, timedelta
 from django.db import models
 from django.utils import timezone
 
+from core.humane import exact
+from core.plain_data import number
+from knowledge.incident_text import readable
+
 TOKEN_PREFIX = "aiops_"  # noqa: S105 (a marker that makes leaked tokens greppable)
 # "aiops_" plus 8 characters of the secret: shown in the admin and used to find the row.
 TOKEN_LOOKUP_LENGTH = len(TOKEN_PREFIX) + 8
@@ -224,7 +228,7 @@ class Agent(models.Model):
     current_activity = models.CharField(max_length=300, blank=True)
     last_error = models.TextField(blank=True)
     workers = models.JSONField(
-        default=dict, blank=True, help_text="Consumer name → last beat (Unix time)."
+        default=dict, blank=True, help_text="Each consumer and when it last beat."
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -335,4 +339,5 @@ class Anomaly(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.series} {self.score:.2f} @ {self.window_start:%Y-%m-%d %H:%M:%S}"
+        series = readable(self.series, 200)
+        return f"Anomaly on {series} (score {number(self.score)}) from {exact(self.window_start)}"

@@ -18,7 +18,9 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
+from django import forms
 from django.contrib import admin
+from django.contrib.postgres.forms import SimpleArrayField
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.http import HttpRequest
@@ -26,6 +28,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.text import capfirst
 
 from core.humane import ago
 
@@ -167,15 +170,45 @@ def _words(value: Any) -> str:
 # --- The admin -----------------------------------------------------------------------------------
 
 
-def readable_field(name: str, description: str, links: Links) -> Callable[[Any], SafeString]:
-    """A read-only admin field showing JSON field ``name`` through :func:`render`."""
+#: A field's own renderer: the stored value and the admin's links -> HTML.
+Renderer = Callable[[Any, Links], SafeString]
+
+
+def readable_field(
+    name: str, description: str, links: Links, renderer: Renderer | None = None
+) -> Callable[[Any], SafeString]:
+    """A read-only admin field showing JSON field ``name`` through ``renderer`` (a shape the
+    admin knows, said in sentences) or else :func:`render`."""
 
     def show(obj: Any) -> SafeString:
-        return render(getattr(obj, name), links=links)
+        value = getattr(obj, name)
+        return renderer(value, links) if renderer else render(value, links=links)
 
     # The row keeps the class "field-<name>" a plain field gets, for styles and tests.
     show.__name__ = name
     return admin.display(description=description)(show)
+
+
+class LinesField(SimpleArrayField):
+    """A JSON list of words edited one item a line: ``["events:write", "registry"]`` in a
+    text box made people type brackets and quotes (and a missing quote refused the form).
+    Blank lines are skipped (a trailing newline is not an empty item); each line is stripped
+    (browsers send ``\r\n``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 3, "cols": 60}))
+        super().__init__(forms.CharField(), delimiter="\n", **kwargs)
+
+    def to_python(self, value: Any) -> list[str]:
+        if isinstance(value, str):
+            value = "\n".join(line for line in value.splitlines() if line.strip())
+        return super().to_python(value)
+
+    def prepare_value(self, value: Any) -> Any:
+        # Non-words (a number someone stored) are shown as their text rather than refused.
+        if isinstance(value, list):
+            return "\n".join(str(item) for item in value)
+        return super().prepare_value(value)
 
 
 class ReadableJSONAdmin(admin.ModelAdmin):
@@ -183,12 +216,19 @@ class ReadableJSONAdmin(admin.ModelAdmin):
 
     Django's ``lookup_field`` prefers a model field over an admin attribute of the same name,
     so each read-only JSON field is swapped for a display callable named like it, and the
-    field itself excluded from the form. Editable JSON fields stay as they are: a curator
-    edits JSON (rule parameters, pattern matchers) as JSON.
+    field itself excluded from the form. Editable JSON fields that are lists of words
+    (``line_fields``) are edited one item a line; the others stay JSON, where a curator's
+    data has a shape of its own (rule parameters, pattern matchers, tags).
     """
+
+    #: Editable JSON lists of words (instances, scopes, example messages): one a line.
+    line_fields: ClassVar[tuple[str, ...]] = ()
 
     #: key -> URL name, for ids in the data that name objects (see :func:`render`).
     data_links: ClassVar[dict[str, str]] = {}
+    #: field -> renderer, for a field whose shape is known and reads better in sentences
+    #: (a diagnosis' evidence, a worker's last beat) than as the generic lists.
+    data_renderers: ClassVar[dict[str, Renderer]] = {}
 
     def _json_fields(self, names: Any) -> dict[str, models.JSONField]:
         found = {}
@@ -208,11 +248,21 @@ class ReadableJSONAdmin(admin.ModelAdmin):
         shown = self.__dict__.setdefault("_readable_fields", {})
         for name, field in self._json_fields(names).items():
             if name not in shown:
-                shown[name] = readable_field(name, str(field.verbose_name), self.data_links)
+                shown[name] = readable_field(
+                    name, str(field.verbose_name), self.data_links, self.data_renderers.get(name)
+                )
         return [shown.get(n, n) if isinstance(n, str) else n for n in names]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
         return self._swap(super().get_readonly_fields(request, obj))
+
+    def formfield_for_dbfield(self, db_field: Any, request: Any, **kwargs: Any) -> Any:
+        if db_field.name in self.line_fields:
+            return LinesField(
+                required=not db_field.blank, label=capfirst(db_field.verbose_name),
+                help_text=f"One a line. {db_field.help_text}".strip(),
+            )  # fmt: skip
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def get_exclude(self, request: HttpRequest, obj: Any = None) -> list[str]:
         raw = list(super().get_readonly_fields(request, obj))

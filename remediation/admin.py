@@ -13,9 +13,13 @@ from django.http import HttpRequest, HttpResponse
 
 from core.humane import ago_column, percent_column, words_column
 from core.plain_data import ReadableJSONAdmin
+from knowledge.admin import readable
 from knowledge.admin.graph import PROBLEM_LINKS
+from knowledge.admin.incidents import actor_label
+from knowledge.admin.solutions import SolutionAdmin
+from knowledge.models import Solution
 from remediation import engine, safety
-from remediation.actions import registered_actions
+from remediation.actions import action_title, registered_actions
 from remediation.audit import canonical_json
 from remediation.models import (
     Approval,
@@ -26,6 +30,52 @@ from remediation.models import (
     RunAttempt,
     RunTransition,
 )
+
+
+@admin.display(description="action", ordering="action")
+def action_name(obj: Any) -> str:
+    """An action by its title ("Restart service"), as the dashboard names it; the code it is
+    stored as is in the rule's form and the filters."""
+    return action_title(obj.action)
+
+
+class WordsFilter(admin.SimpleListFilter):
+    """A filter on a code field whose choices are the codes in use, each said in words
+    (``words``); the query string keeps the code."""
+
+    words: Any = staticmethod(str)
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        used = model_admin.get_queryset(request).values_list(self.parameter_name, flat=True)
+        return sorted(((c, self.words(c)) for c in used.distinct()), key=lambda c: c[1])
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(**{self.parameter_name: self.value()}) if self.value() else queryset
+
+
+class ActionFilter(WordsFilter):
+    """Runs by action, each named by its title."""
+
+    title = parameter_name = "action"
+    words = staticmethod(action_title)
+
+
+class KindFilter(WordsFilter):
+    """Audit entries by what happened ("Run auto approved", not ``run.auto_approved``)."""
+
+    title, parameter_name = "what happened", "kind"
+    words = staticmethod(lambda kind: AuditEntry(kind=kind).kind_label)
+
+
+class ActionTitledSolutionAdmin(SolutionAdmin):
+    """The knowledge graph's solutions, their actions named by title. The knowledge layer
+    cannot know the actions (they live here, above it), so this layer completes its admin."""
+
+    list_display = tuple(action_name if f == "action" else f for f in SolutionAdmin.list_display)
+
+
+admin.site.unregister(Solution)
+admin.site.register(Solution, ActionTitledSolutionAdmin)
 
 
 @admin.register(RemediationSettings)
@@ -90,11 +140,12 @@ class RuleForm(forms.ModelForm):
 
 
 @admin.register(Rule)
-class RuleAdmin(admin.ModelAdmin):
+class RuleAdmin(ReadableJSONAdmin):
     form = RuleForm
+    line_fields = ("instances",)  # instance names; parameters stay JSON (their shape varies)
     list_display = [
         "name", "enabled", "service", "cause_class", "exception_type", words_column("signal"),
-        words_column("action"),
+        action_name,
         "risk", "requires_approval", "effective_threshold", "circuit_open",
     ]  # fmt: skip
     list_filter = ["enabled", "cause_class", "risk", "requires_approval", "circuit_open"]
@@ -161,8 +212,8 @@ class TransitionInline(admin.TabularInline):
     model = RunTransition
     extra = 0
     can_delete = False
-    readonly_fields = ["from_status", "to_status", "at", "actor_label", "reason"]
-    exclude = ["actor"]
+    readonly_fields = ["from_status", "to_status", "at", actor_label, "reason"]
+    exclude = ["actor", "actor_label"]  # "by" is shown read-only above
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -180,18 +231,30 @@ class AttemptInline(TransitionInline):
     exclude = []
 
 
+# A run's fields shown in words in their stored value's place: the action by its title, the
+# confidence and threshold as percents (the list and the dashboard say "87%").
+RUN_SHOWN_AS = {
+    "action": action_name,
+    "confidence": percent_column("confidence"),
+    "threshold": percent_column("threshold"),
+}
+
+
 @admin.register(RemediationRun)
 class RemediationRunAdmin(ReadableJSONAdmin):
-    list_display = ["pk", words_column("action"), "service", words_column("signal"), "risk",
+    list_display = ["id", action_name, "service", words_column("signal"), "risk",
                     percent_column("confidence"), "status", ago_column("created_at")]  # fmt: skip
-    list_filter = ["status", "risk", "action"]
+    list_filter = ["status", "risk", ActionFilter]
     search_fields = ["service", "signal", "action"]
     inlines = [TransitionInline, ApprovalInline, AttemptInline]
     actions = ["approve_runs", "reject_runs"]
 
-    # Runs change only through the engine (state machine, audit), never by form.
-    readonly_fields = [f.name for f in RemediationRun._meta.fields]
+    # Runs change only through the engine (state machine, audit), never by form. Some fields
+    # are shown in words in their stored value's place (RUN_SHOWN_AS).
+    readonly_fields = [RUN_SHOWN_AS.get(f.name, f.name) for f in RemediationRun._meta.fields]
+    exclude = list(RUN_SHOWN_AS)
     data_links = PROBLEM_LINKS  # its evidence is its diagnosis' evidence
+    data_renderers = {"evidence": readable.evidence}
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -220,8 +283,8 @@ class RemediationRunAdmin(ReadableJSONAdmin):
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(ReadableJSONAdmin):
-    list_display = ["pk", ago_column("at"), "kind", "run_id", "rule_id", "actor"]
-    list_filter = ["kind"]
+    list_display = ["id", ago_column("at"), "kind_label", "run_id", "rule_id", "actor"]
+    list_filter = [KindFilter]
     search_fields = ["kind", "actor", "run_id"]
     actions = ["export_jsonl"]
 
@@ -231,6 +294,10 @@ class AuditEntryAdmin(ReadableJSONAdmin):
         "solution": "admin:knowledge_solution_change",
         "diagnosis": "admin:knowledge_diagnosis_change",
     }
+
+    @admin.display(description="what happened", ordering="kind")
+    def kind_label(self, entry: AuditEntry) -> str:
+        return entry.kind_label
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

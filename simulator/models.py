@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from core.humane import exact
+
 
 class FaultInjection(models.Model):
     """One injected fault (or healthy period) and its ground truth, for the scorecard and
@@ -35,4 +37,4 @@ class FaultInjection(models.Model):
         ordering = ["-started_at"]
 
     def __str__(self) -> str:
-        return f"{self.scenario} at {self.started_at:%Y-%m-%d %H:%M:%S}"
+        return f"{self.scenario} at {exact(self.started_at)}"

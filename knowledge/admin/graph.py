@@ -8,7 +8,8 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from core.humane import ago_column, percent_column, words_column
-from core.plain_data import ReadableJSONAdmin
+from core.plain_data import ReadableJSONAdmin, one_line
+from knowledge.admin import readable
 from knowledge.admin.panels import node_link
 from knowledge.models import (
     Diagnosis,
@@ -46,6 +47,11 @@ class DiagnosisAdmin(ReadableJSONAdmin):
     """What the diagnostic agent concluded, with its evidence; curators may dismiss one."""
 
     data_links = PROBLEM_LINKS
+    data_renderers = {
+        "evidence": readable.evidence,
+        "hypotheses": readable.hypotheses,
+        "suggestions": readable.suggestions,
+    }
 
     list_display = (
         ago_column("created_at"), "problem", "service", words_column("signal"),
@@ -57,18 +63,26 @@ class DiagnosisAdmin(ReadableJSONAdmin):
     list_select_related = ("problem",)
     readonly_fields = (
         "problem", "service", "instance", "trigger_event_id", "trigger_type", "root_cause",
-        "signal", "confidence", "hypotheses", "evidence", "suggestions", "event_count",
-        "created_at", "last_seen",
+        "signal", percent_column("confidence"), "hypotheses", "evidence", "suggestions",
+        "event_count", "created_at", "last_seen",
     )  # fmt: skip
+    exclude = ("confidence",)  # shown as a percent above, as the list and dashboard say it
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+@admin.display(description="value")
+def value(recommendation: Recommendation) -> str:
+    """A learned value on one line: "Batch size: 250", never ``{"batch_size": 250}``. The
+    form keeps it as JSON: a curator overriding it writes the value the agents read."""
+    return one_line(recommendation.value, 160)
 
 
 @admin.register(Recommendation)
 class RecommendationAdmin(ReadableJSONAdmin):
     """Values learned from traffic (e.g. the import batch size RetryWithSmallerBatch uses)."""
 
-    list_display = ("key", "value", "confidence", ago_column("updated_at"))
+    list_display = ("key", value, "confidence", ago_column("updated_at"))
     search_fields = ("key",)
     readonly_fields = ("evidence", "updated_at")

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -16,6 +14,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from knowledge import services
+from knowledge.admin import readable
 from knowledge.admin.panels import edges_panel
 from knowledge.models import (
     Pattern,
@@ -41,9 +40,7 @@ class PatternVersionInline(admin.TabularInline):
 
     @admin.display(description="content")
     def content(self, obj: PatternVersion) -> SafeString:
-        return format_html(
-            "<code>{}</code>", json.dumps(obj.snapshot, sort_keys=True, cls=DjangoJSONEncoder)
-        )
+        return readable.pattern_snapshot(obj.snapshot)
 
     @admin.display(description="")
     def rollback(self, obj: PatternVersion) -> SafeString:
@@ -83,6 +80,17 @@ class PatternAdmin(admin.ModelAdmin):
     )
     inlines = (PatternVersionInline,)
     actions = ("validate", "retire", "rollback_previous")
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "matcher" and field is not None:
+            # The model's example is Python's {'signal': '...'}, which the JSON field refuses.
+            field.help_text = (
+                'How to recognise it, as JSON: {"signal": "import_timeout"}, or '
+                '{"signals": ["import_timeout", "metadata_fetch_timeout"], '
+                '"action": "retry_with_smaller_batch"}.'
+            )
+        return field
 
     @admin.display(description="accuracy")
     def accuracy_display(self, obj: Pattern) -> str:

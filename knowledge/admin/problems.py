@@ -15,7 +15,9 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from core.humane import ago_column
+from core.plain_data import ReadableJSONAdmin
 from knowledge import backup, services
+from knowledge.admin import readable
 from knowledge.admin.panels import (
     OCCURRENCES_SHOWN,
     SIMILAR_SHOWN,
@@ -62,7 +64,7 @@ class LatestOccurrences(BaseInlineFormSet):
 class OccurrenceInline(admin.TabularInline):
     model = Occurrence
     formset = LatestOccurrences
-    fields = ("at", "service", "instance", "count", "last_at", "event_ids")
+    fields = ("at", "service", "instance", "count", "last_at", "events")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -73,6 +75,10 @@ class OccurrenceInline(admin.TabularInline):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    @admin.display(description="events")
+    def events(self, obj: Occurrence) -> SafeString:
+        return readable.event_ids(obj.event_ids)
 
 
 class SolutionInline(admin.TabularInline):
@@ -91,9 +97,7 @@ def merge_messages(selected: list[Problem], merge: services.MergeResult) -> list
     """Plain sentences for what a merge followed instead of doing as asked: a problem that
     had been merged away before stands for the problem it went into."""
     names = {p.pk: str(p) for p in selected}
-    names.update(
-        Problem.objects.filter(pk__in=merge.redirected.values()).values_list("pk", "title")
-    )
+    names.update((p.pk, str(p)) for p in Problem.objects.filter(pk__in=merge.redirected.values()))
     keep, texts = merge.keep, []
     for problem in selected:
         into = merge.redirected.get(problem.pk)
@@ -117,10 +121,16 @@ def merge_messages(selected: list[Problem], merge: services.MergeResult) -> list
     return texts
 
 
+# A module function named like the field: its cells keep the "field-title" class (admin.css).
+@admin.display(description="title", ordering="title")
+def title(problem: Problem) -> str:
+    return str(problem)  # readable: an automatic title is a log template with "<*>"
+
+
 @admin.register(Problem)
-class ProblemAdmin(admin.ModelAdmin):
+class ProblemAdmin(ReadableJSONAdmin):
     list_display = (
-        "title",
+        title,
         "category",
         "severity",
         "status",
@@ -134,6 +144,8 @@ class ProblemAdmin(admin.ModelAdmin):
     list_select_related = ("merged_into",)
     date_hierarchy = "last_seen"
     exclude = ("embedding",)
+    # Example messages and regular expressions (which may hold commas): one a line.
+    line_fields = ("error_patterns",)
     readonly_fields = (
         "occurrence_count",
         "first_seen",

@@ -7,6 +7,8 @@ from typing import Any
 from django.db import models
 from django.utils import timezone
 
+from core.plain_data import one_line
+from knowledge.incident_text import readable
 from knowledge.models.problems import Problem
 
 
@@ -49,7 +51,7 @@ class Diagnosis(models.Model):
         indexes = [models.Index(fields=["problem", "service", "status", "-last_seen"])]
 
     def __str__(self) -> str:
-        return f"{self.root_cause} ({self.confidence:.0%})"
+        return f"{readable(self.root_cause, 200)} ({self.confidence:.0%})"
 
 
 class Recommendation(models.Model):
@@ -65,7 +67,7 @@ class Recommendation(models.Model):
         ordering = ["key"]
 
     def __str__(self) -> str:
-        return f"{self.key} = {self.value}"
+        return f"{self.key} = {one_line(self.value, 120)}"  # never a Python dict
 
     @classmethod
     def value_of(cls, key: str, default: Any = None) -> Any:

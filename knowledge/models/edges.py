@@ -57,9 +57,10 @@ class Edge(models.Model):
         ]
 
     def __str__(self) -> str:
+        # Ids, not titles: a heading must not cost two queries per row of a changelist.
         return (
-            f"{self.source_kind}:{self.source_id} {self.relation} "
-            f"{self.target_kind}:{self.target_id}"
+            f"{self.get_source_kind_display()} {self.source_id} {self.get_relation_display()} "
+            f"{self.get_target_kind_display().lower()} {self.target_id}"
         )
 
     @property

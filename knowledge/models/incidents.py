@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from core.humane import exact
 from knowledge.models.choices import Severity
 from knowledge.models.diagnoses import Diagnosis, DiagnosisStatus
 
@@ -209,4 +210,4 @@ class IncidentEvent(models.Model):
         ordering = ["at", "pk"]
 
     def __str__(self) -> str:
-        return f"{self.at:%H:%M:%S} {self.kind}: {self.text}"
+        return f"{exact(self.at)} · {self.get_kind_display()}: {self.text}"

@@ -11,7 +11,9 @@ from django.db import connection, models
 from django.utils import timezone
 from pgvector.django import HnswIndex, VectorField
 
+from core.humane import exact
 from knowledge.embeddings import EMBEDDING_DIMENSIONS
+from knowledge.incident_text import readable
 from knowledge.logmask import PARAM as WILDCARD  # drain3's and the fingerprinter's parameter
 from knowledge.models.choices import (
     Category,
@@ -164,7 +166,9 @@ class Problem(NodeMixin, models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.title
+        # Headings, breadcrumbs and every column naming a problem: an automatic title is its
+        # log template, so say it without "<*>" (the stored title stays the template).
+        return readable(self.title)
 
     def embedding_text(self) -> str:
         return embedding_text(self.title, self.description, self.log_template, self.error_patterns)
@@ -234,7 +238,8 @@ class Occurrence(models.Model):
         indexes = [models.Index(fields=["at"], name="knowledge_occurrence_at")]
 
     def __str__(self) -> str:
-        return f"{self.problem_id} @ {self.at:%Y-%m-%d %H:%M} x{self.count}"
+        times = "once" if self.count == 1 else f"{self.count} times"
+        return f"Seen {times} in the minute from {exact(self.at)}"
 
     @staticmethod
     def bucket(moment: datetime) -> datetime:

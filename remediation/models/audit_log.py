@@ -29,7 +29,13 @@ class AuditEntry(models.Model):
         verbose_name_plural = "audit entries"
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.kind} by {self.actor}"
+        return f"#{self.pk}: {self.kind_label} by {self.actor}"
+
+    @property
+    def kind_label(self) -> str:
+        """``run.auto_approved`` as words, "Run auto approved": the stored kind stays the
+        searchable, exported code; a person reads the words."""
+        return self.kind.replace(".", " ").replace("_", " ").capitalize()
 
     def content(self) -> dict[str, Any]:
         """What the hash covers (everything but the hashes themselves and the id)."""

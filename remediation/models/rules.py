@@ -74,7 +74,11 @@ class RemediationSettings(models.Model):
         verbose_name_plural = "remediation settings"
 
     def __str__(self) -> str:
-        return f"autonomy {self.autonomy_mode}{', KILL SWITCH ON' if self.kill_switch else ''}"
+        # The heading and breadcrumb of the settings page: the mode as the form names it.
+        said = f"Autonomy: {self.get_autonomy_mode_display()}"
+        if self.dry_run:
+            said += ", dry run"
+        return said + (", KILL SWITCH ON" if self.kill_switch else "")
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.pk = 1  # a singleton: the admin edits the one row

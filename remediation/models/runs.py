@@ -95,7 +95,10 @@ class RemediationRun(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"run {self.pk}: {self.action} on {self.service or '?'} ({self.status})"
+        from remediation.actions import action_title  # the actions import these models
+
+        where, status = self.service or "any service", self.get_status_display().lower()
+        return f"Run {self.pk}: {action_title(self.action)} on {where} ({status})"
 
     def can_transition(self, to: str) -> bool:
         return to in TRANSITIONS[self.status]
@@ -164,7 +167,8 @@ class RunTransition(models.Model):
         ordering = ["at", "pk"]
 
     def __str__(self) -> str:
-        return f"{self.from_status} -> {self.to_status} by {self.actor_label}"
+        moved = f"{self.get_from_status_display()} → {self.get_to_status_display()}"
+        return f"{moved} by {self.actor_label}"
 
 
 class Decision(models.TextChoices):
@@ -189,7 +193,8 @@ class Approval(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.user} {self.decision}d run {self.run_id}"
+        verb = "approved" if self.decision == Decision.APPROVE else "rejected"
+        return f"{self.user} {verb} run {self.run_id}"
 
 
 class AttemptOutcome(models.TextChoices):
@@ -220,4 +225,4 @@ class RunAttempt(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"run {self.run_id} attempt {self.number}: {self.outcome}"
+        return f"Run {self.run_id}, attempt {self.number}: {self.get_outcome_display()}"

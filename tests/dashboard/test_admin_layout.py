@@ -131,8 +131,8 @@ PHONE_OVERFLOWS = """() => {
 
 PANEL_WIDTHS = "(ids) => ids.map(id => document.getElementById(id).getBoundingClientRect().width)"
 
-# What a dict or a list of dicts looks like when dumped instead of read.
-RAW_TEXT = ("{", "}", "[{", "': '", '": "')
+# What a dict or a list looks like when dumped instead of read, and a log template's token.
+RAW_TEXT = ("{", "}", "[{", '["', "': '", '": "', "<*>")
 # Where each page shows stored JSON (and so where raw text would show): the admin's JSON rows,
 # the dashboard's whole main column.
 STORED_DATA = {
@@ -143,6 +143,8 @@ STORED_DATA = {
     "remediation-auditentry-change": ".field-data",
     "agents-anomaly-change": ".field-evidence",
     "agents-agent-change": ".field-subscribes, .field-workers",
+    "knowledge-problem-change": ".field-events",
+    "knowledge-pattern-change": ".field-content",
     "dashboard-overview": "main",
     "dashboard-problem": "main",
     "dashboard-incident": "main",

@@ -77,6 +77,8 @@ def test_problem_change_page_shows_similar_problems_edges_and_occurrences(curato
 def test_problem_edit_reembeds(curator):
     problem = Problem.objects.get(signal="redis_oom")
     before = list(problem.embedding)
+    data_patterns = list(problem.error_patterns)
+    assert data_patterns  # the seeded examples, kept as they were
     data = {
         "title": "Redis maxmemory reached, writes refused",
         "status": "open",
@@ -85,7 +87,7 @@ def test_problem_edit_reembeds(curator):
         "signal": "redis_oom",
         "description": problem.description,
         "services": ",".join(problem.services),
-        "error_patterns": json.dumps(problem.error_patterns),
+        "error_patterns": "\r\n".join(problem.error_patterns) + "\r\n",  # one a line
         "log_template": "",
         "solutions-TOTAL_FORMS": "0",
         "solutions-INITIAL_FORMS": "0",
@@ -96,6 +98,7 @@ def test_problem_edit_reembeds(curator):
     assert response.status_code == 302, response.context["adminform"].form.errors
     problem.refresh_from_db()
     assert problem.title.startswith("Redis maxmemory") and list(problem.embedding) != before
+    assert problem.error_patterns == data_patterns
 
 
 def test_merge_action_keeps_the_oldest(curator):
@@ -294,7 +297,9 @@ def test_a_diagnosis_shows_its_evidence_as_words_escaped_with_problems_linked(cu
 
     html = curator.get(change("diagnosis", diagnosis.pk)).content.decode()
 
-    assert 'class="form-row field-evidence"' in html and "<dt>Affected users</dt>" in html
+    # Said in sentences, as on the incident page; the rest (the trigger) readably beneath.
+    assert 'class="form-row field-evidence"' in html and "3 users affected." in html
+    assert "<dt>Message</dt>" in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert(1)" not in html
     assert f'<a href="{change("problem", problem.pk)}">{problem.pk}</a>' in html
     assert '"affected_users": 3' not in html and "[{&quot;" not in html

@@ -105,7 +105,8 @@ def test_a_runs_json_fields_read_as_words_and_a_rules_parameters_stay_editable(
 
     assert 'class="form-row field-blast_radius"' in html and "<dt>Rolling</dt><dd>yes</dd>" in html
     assert '"instances": ["web-1"' not in html and "&lt;b&gt;done&lt;/b&gt;" in html
-    assert "<dt>Root cause</dt>" in html  # the evidence copied from the diagnosis
+    # The evidence copied from the diagnosis, in the diagnosis' sentences.
+    assert "Diagnosed cause: " in html and "<dt>Root cause</dt>" not in html
     rule = admin_client.get(reverse("admin:remediation_rule_change", args=[run.rule_id]))
     assert 'name="parameters"' in rule.content.decode()  # JSON a curator edits stays JSON
 
