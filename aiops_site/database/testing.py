@@ -23,11 +23,13 @@ import psycopg
 from django.db import connections
 from psycopg import sql
 
+from aiops_site.database.config import CREDENTIALS
+
 
 def credentials(settings_dict: dict[str, Any]) -> dict[str, Any]:
     """``USER``, ``PASSWORD``, ``HOST``, ``PORT`` of whoever administers test databases."""
     admin = (settings_dict.get("TEST") or {}).get("ADMIN") or settings_dict.get("MIGRATE_AS")
-    return admin or {key: settings_dict.get(key) for key in ("USER", "PASSWORD", "HOST", "PORT")}
+    return admin or {key: settings_dict.get(key) for key in CREDENTIALS}
 
 
 def owner(settings_dict: dict[str, Any]) -> str:
