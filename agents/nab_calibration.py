@@ -56,11 +56,8 @@ incidents are. The detector keeps its fixed level.
 from __future__ import annotations
 
 import math
-import os
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -72,13 +69,10 @@ from .nab_crossval import (
     PROFILES,
     CrossValidation,
     _combos,
-    _file_scores,
-    _folds,
-    _normalised,
-    _surprise_job,
     alarms,
+    fold_scores,
 )
-from .nab_levels import LevelCost, count
+from .nab_levels import LevelCost, costs_at
 
 #: Absolute level (decades) below which no calibrated level pages (see the module docstring).
 FLOOR = 5.0
@@ -230,17 +224,6 @@ def calibrated_alarms(
     return out
 
 
-def surprises(
-    scorer: Any, nab_dir: Path, structures: list[dict[str, Any]], workers: int = 0
-) -> tuple[list[Any], list[list[np.ndarray]]]:
-    """(scorer records, raw surprise per structure and file) for one NAB-format corpus."""
-    files = scorer.load_corpus(str(nab_dir))
-    jobs = [(str(Path(nab_dir) / "data" / f.rel), s) for s in structures for f in files]
-    with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        flat = list(pool.map(_surprise_job, jobs, chunksize=1))
-    return files, [flat[k * len(files) : (k + 1) * len(files)] for k in range(len(structures))]
-
-
 def _grid(candidate: str | None) -> tuple[str, tuple[float, ...]]:
     """The constant's name and grid; ``None`` is the shipped fixed level."""
     if candidate is None:
@@ -267,36 +250,25 @@ def nested(
     """Leave-one-folder-out with the candidate's constant chosen inside the folds, with the
     refractory period and the ``structures`` given (one structure: constant-only)."""
     name, grid = _grid(candidate)
-    configs: list[dict[str, Any]] = []
-    per_profile: dict[str, list[np.ndarray]] = {p: [] for p in profiles}
-    for structure, own in zip(structures, table, strict=True):
-        for value in grid:
-            for refractory in refractories:
-                configs.append({**structure, name: value, "refractory": refractory})
-                detections = [alarm_rows(candidate, x, value, refractory) for x in own]
-                for p in profiles:
-                    prof = scorer.PROFILES[p]
-                    per_profile[p].append(_file_scores(scorer, files, detections, prof))
-    folders = sorted({f.rel.split("/")[0] for f in files})
-    return {
-        p: _folds(files, configs, per_profile[p], folders, p, scorer.PROFILES[p]["fp"])
-        for p in profiles
-    }
+    runs = (
+        ({**structure, name: value, "refractory": refractory},
+         [alarm_rows(candidate, x, value, refractory) for x in own])
+        for structure, own in zip(structures, table, strict=True)
+        for value in grid
+        for refractory in refractories
+    )  # fmt: skip
+    return fold_scores(scorer, files, runs, profiles)
 
 
 def costs(
     scorer: Any, candidate: str | None, files: list[Any], own: list[np.ndarray]
 ) -> list[LevelCost]:
     """Each constant's NAB scores and operator cost on one corpus (shipped structure)."""
-    out = []
-    for value in sorted(_grid(candidate)[1]):
-        detections = [alarm_rows(candidate, x, value, REFRACTORY) for x in own]
-        scores = {
-            p: _normalised(_file_scores(scorer, files, detections, scorer.PROFILES[p]).sum(axis=0))
-            for p in PROFILES
-        }
-        out.append(count(files, detections, value, scores))
-    return out
+
+    def detect(value: float) -> list[np.ndarray]:
+        return [alarm_rows(candidate, x, value, REFRACTORY) for x in own]
+
+    return costs_at(scorer, files, sorted(_grid(candidate)[1]), detect)
 
 
 def structures() -> list[dict[str, Any]]:

@@ -34,7 +34,7 @@ import csv
 import importlib.util
 import itertools
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -228,25 +228,52 @@ def cross_validate(
 ) -> dict[str, CrossValidation]:
     """Nested leave-one-folder-out NAB scores per profile (see the module docstring)."""
     scorer = load_scorer(scorer_path)
-    files = scorer.load_corpus(str(nab_dir))
     structures = _combos(GRID if grid is None else grid)
     settings = _combos(ALARM_GRID if alarm_grid is None else alarm_grid)
+    files, table = corpus_surprises(scorer, nab_dir, structures, workers, progress)
+    runs = (
+        ({**structure, **setting}, [alarms(x, setting["alert_surprise"], setting["refractory"])
+                                    for x in own])
+        for structure, own in zip(structures, table, strict=True)
+        for setting in settings
+    )  # fmt: skip
+    return fold_scores(scorer, files, runs, profiles)
+
+
+def corpus_surprises(
+    scorer: ModuleType,
+    nab_dir: Path,
+    structures: list[dict[str, Any]],
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[list[Any], list[list[np.ndarray]]]:
+    """(scorer records, raw surprise per structure and file): the detector run once per
+    structure and file, in parallel; everything after it only decides which rows alarm."""
+    files = scorer.load_corpus(str(nab_dir))
     jobs = [(str(Path(nab_dir) / "data" / f.rel), s) for s in structures for f in files]
-    surprises: list[np.ndarray] = []
+    flat: list[np.ndarray] = []
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
         for done, result in enumerate(pool.map(_surprise_job, jobs, chunksize=1), start=1):
-            surprises.append(result)
+            flat.append(result)
             if progress is not None:
                 progress(done, len(jobs))
+    return files, [flat[k * len(files) : (k + 1) * len(files)] for k in range(len(structures))]
+
+
+def fold_scores(
+    scorer: ModuleType,
+    files: list[Any],
+    runs: Iterable[tuple[dict[str, Any], list[np.ndarray]]],
+    profiles: Sequence[str] = PROFILES,
+) -> dict[str, CrossValidation]:
+    """Leave-one-folder-out per profile over ``runs`` (a configuration and each file's
+    alarms under it): every file scored once per run, folds as sums (module docstring)."""
     configs: list[dict[str, Any]] = []
     per_profile: dict[str, list[np.ndarray]] = {p: [] for p in profiles}  # [config] -> (file, 3)
-    for s, structure in enumerate(structures):
-        own = surprises[s * len(files) : (s + 1) * len(files)]
-        for setting in settings:
-            configs.append({**structure, **setting})
-            detections = [alarms(x, setting["alert_surprise"], setting["refractory"]) for x in own]
-            for p in profiles:
-                per_profile[p].append(_file_scores(scorer, files, detections, scorer.PROFILES[p]))
+    for config, detections in runs:
+        configs.append(config)
+        for p in profiles:
+            per_profile[p].append(_file_scores(scorer, files, detections, scorer.PROFILES[p]))
     folders = sorted({f.rel.split("/")[0] for f in files})
     return {
         p: _folds(files, configs, per_profile[p], folders, p, scorer.PROFILES[p]["fp"])
@@ -342,53 +369,3 @@ def _describe_ties(fold: FoldResult) -> str:
         for c, train in zip(fold.tied, fold.tied_train, strict=True)
     ]
     return "/".join(keys) + " " + ", ".join(shown)
-
-
-def threshold_cross_validate(
-    nab_dir: Path,
-    scorer_path: Path,
-    pred_dir: Path,
-    default_threshold: float,
-    profiles: Sequence[str] = PROFILES,
-) -> dict[str, CrossValidation]:
-    """Leave-one-folder-out scores of a detector whose only free constant is its threshold.
-
-    For detectors with no structural knobs to choose (CAD OSE's constants are the published
-    ones), ``pred_dir`` holds their scores (``nab_predict`` output) and each fold picks the
-    alarm threshold on the other folders with the scorer's own exhaustive sweep.
-    ``default_threshold`` is the detector's own alarm level, reported in-sample beside them.
-    """
-    scorer = load_scorer(scorer_path)
-    files = scorer.load_corpus(str(nab_dir))
-    arrays = [scorer.load_scores(str(pred_dir), f, check_timestamps=False) for f in files]
-    folders = sorted({f.rel.split("/")[0] for f in files})
-    results = {}
-    for p in profiles:
-        prof = {p: scorer.PROFILES[p]}
-        cv = CrossValidation(p)
-        for held_out in folders:
-            train = [i for i, f in enumerate(files) if not f.rel.startswith(held_out + "/")]
-            fit = scorer.evaluate([files[i] for i in train], [arrays[i] for i in train], None, prof)
-            thr = fit[p]["threshold"]
-            test = [i for i in range(len(files)) if i not in train]
-            totals = _threshold_totals(scorer, [files[i] for i in test], [arrays[i] for i in test],
-                                       prof[p], thr)  # fmt: skip
-            cv.folds.append(FoldResult(held_out, {"threshold": thr}, fit[p]["score"], *totals))
-        whole = scorer.evaluate(files, arrays, None, prof)[p]
-        cv.in_sample, cv.in_sample_config = whole["score"], {"threshold": whole["threshold"]}
-        cv.defaults = scorer.evaluate(files, arrays, {p: default_threshold}, prof)[p]["score"]
-        results[p] = cv
-    return results
-
-
-def _threshold_totals(
-    scorer: ModuleType, files: list[Any], arrays: list[np.ndarray], prof: dict, threshold: float
-) -> tuple[float, float, float]:
-    """(raw, null, perfect) summed over files, each row alarming at ``threshold``."""
-    detections = []
-    for f, scores in zip(files, arrays, strict=True):
-        full = np.zeros(f.n, dtype=bool)
-        full[f.keep] = scores >= threshold
-        detections.append(full)
-    raw, null, perfect = _file_scores(scorer, files, detections, prof).sum(axis=0)
-    return float(raw), float(null), float(perfect)

@@ -33,10 +33,8 @@ window 10 the public in-sample score peaks at 8 (72.2; 67.3 at 5).
 
 from __future__ import annotations
 
-import os
 from collections import Counter
-from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,8 +47,8 @@ from .nab_crossval import (
     PROFILES,
     _file_scores,
     _normalised,
-    _surprise_job,
     alarms,
+    corpus_surprises,
     load_scorer,
 )
 
@@ -113,13 +111,25 @@ def level_costs(
 ) -> list[LevelCost]:
     """Scores and operator costs of one corpus at every level (see the module docstring)."""
     scorer = load_scorer(scorer_path)
-    files = scorer.load_corpus(str(nab_dir))
-    jobs = [(str(Path(nab_dir) / "data" / f.rel), params or {}) for f in files]
-    with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        surprises = list(pool.map(_surprise_job, jobs, chunksize=1))
+    files, [surprises] = corpus_surprises(scorer, nab_dir, [params or {}], workers)
+
+    def detect(level: float) -> list[np.ndarray]:
+        return [alarms(x, level, refractory) for x in surprises]
+
+    return costs_at(scorer, files, levels, detect, profiles)
+
+
+def costs_at(
+    scorer: Any,
+    files: list[Any],
+    levels: Sequence[float],
+    detect: Callable[[float], list[np.ndarray]],
+    profiles: Sequence[str] = PROFILES,
+) -> list[LevelCost]:
+    """Each level's NAB scores and operator cost, ``detect(level)`` giving each file's alarms."""
     out = []
     for level in levels:
-        detections = [alarms(x, level, refractory) for x in surprises]
+        detections = detect(level)
         scores = {
             p: _normalised(_file_scores(scorer, files, detections, scorer.PROFILES[p]).sum(axis=0))
             for p in profiles

@@ -29,7 +29,8 @@ import numpy as np
 
 from .monitor.detector import ALERT_SCORE, StreamingDetector
 from .monitor.nab import _parse_timestamp, _value
-from .nab_crossval import PROFILES, _threshold_totals, load_scorer
+from .nab_crossval import PROFILES, load_scorer
+from .nab_threshold import _threshold_totals
 
 DetectorFactory = Callable[[], Any]
 

@@ -29,10 +29,10 @@ def main() -> None:
     scorer = nab_crossval.load_scorer(path)
     started = time.perf_counter()
     structures = cal.structures()
-    files, table = cal.surprises(scorer, nab_dir, structures)
+    files, table = nab_crossval.corpus_surprises(scorer, nab_dir, structures)
     with tempfile.TemporaryDirectory() as tmp:
         nab_corpus.generate(Path(tmp))
-        corpus_files, corpus = cal.surprises(scorer, Path(tmp), structures[:1])
+        corpus_files, corpus = nab_crossval.corpus_surprises(scorer, Path(tmp), structures[:1])
     print(f"(surprises of every structure and file: {time.perf_counter() - started:.1f}s)")
     for candidate in (None, *cal.CANDIDATES):
         started = time.perf_counter()

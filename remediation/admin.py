@@ -29,6 +29,7 @@ from remediation.models import (
     Rule,
     RunAttempt,
     RunTransition,
+    kind_words,
 )
 
 
@@ -64,7 +65,7 @@ class KindFilter(WordsFilter):
     """Audit entries by what happened ("Run auto approved", not ``run.auto_approved``)."""
 
     title, parameter_name = "what happened", "kind"
-    words = staticmethod(lambda kind: AuditEntry(kind=kind).kind_label)
+    words = staticmethod(kind_words)
 
 
 class ActionTitledSolutionAdmin(SolutionAdmin):

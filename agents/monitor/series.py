@@ -7,19 +7,17 @@ problem message and the samples a minute needs before it may be judged.
 
 from __future__ import annotations
 
+import functools
 import math
-import re
 from collections.abc import Mapping
 
 from agents.models import MetricKind
 from agents.monitor.histogram import PERCENTILES, percentile
+from aiops_sdk.paths import ID, is_id
 
 #: Per-endpoint series are kept for this many endpoints; the rest count in the overall series.
 MAX_ENDPOINTS = 50
 MAX_METRIC_SERIES = 200
-_ID_SEGMENT = re.compile(
-    r"/(?:\d+|[0-9a-f]{8}-[0-9a-f-]{27,}|[0-9a-fA-F]{16,}|[0-9A-Z]{26})(?=/|$)"
-)
 
 #: A mean or ratio over fewer samples than this is charted but not judged; a percentile
 #: needs MIN_TAIL_SAMPLES above it (p99: 500 samples), or it is only the noisy maximum.
@@ -63,10 +61,14 @@ def series_base(name: str) -> str:
     return name.partition("{")[0]
 
 
+@functools.lru_cache(maxsize=4096)  # per api.request on the writer's hot path; labels repeat
 def normalise_endpoint(endpoint: str) -> str:
-    """Collapse ids in paths (``/api/bookmarks/42`` -> ``/api/bookmarks/{id}``)."""
+    """Collapse ids in paths (``/api/bookmarks/42`` -> ``/api/bookmarks/{id}``), for senders
+    that report raw paths. What an id looks like is the SDK's rule (``aiops_sdk.paths``), so
+    a path the SDK labelled and one posted raw become the same series."""
     path = endpoint.split("?", 1)[0] or "/"
-    return _ID_SEGMENT.sub("/{id}", path)[:150]
+    segments = (ID if is_id(segment) else segment for segment in path.split("/"))
+    return "/".join(segments)[:150]
 
 
 def category_for(series: str) -> str:

@@ -42,7 +42,6 @@ class DatabaseWrapper(base.DatabaseWrapper):
             with super()._nodb_cursor() as cursor:
                 yield cursor
             return
-        test = {**(self.settings_dict.get("TEST") or {}), "ADMIN": None}
-        settings = {**self.settings_dict, **admin, "MIGRATE_AS": None, "TEST": test}
+        settings = testing.admin_settings(self.settings_dict)
         with self.__class__(settings, self.alias)._nodb_cursor() as cursor:
             yield cursor

@@ -14,6 +14,7 @@ from typing import Any
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+#: The keys of a settings dict that name who connects (owner.py and testing.py swap them).
 CREDENTIALS = ("USER", "PASSWORD", "HOST", "PORT")
 
 

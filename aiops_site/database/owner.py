@@ -22,7 +22,7 @@ from collections.abc import Iterator
 
 from django.db import connections
 
-CREDENTIALS = ("USER", "PASSWORD", "HOST", "PORT")
+from aiops_site.database.config import CREDENTIALS
 
 
 @contextlib.contextmanager

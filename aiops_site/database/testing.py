@@ -23,11 +23,13 @@ import psycopg
 from django.db import connections
 from psycopg import sql
 
+from aiops_site.database.config import CREDENTIALS
+
 
 def credentials(settings_dict: dict[str, Any]) -> dict[str, Any]:
     """``USER``, ``PASSWORD``, ``HOST``, ``PORT`` of whoever administers test databases."""
     admin = (settings_dict.get("TEST") or {}).get("ADMIN") or settings_dict.get("MIGRATE_AS")
-    return admin or {key: settings_dict.get(key) for key in ("USER", "PASSWORD", "HOST", "PORT")}
+    return admin or {key: settings_dict.get(key) for key in CREDENTIALS}
 
 
 def owner(settings_dict: dict[str, Any]) -> str:
@@ -35,18 +37,22 @@ def owner(settings_dict: dict[str, Any]) -> str:
     return str((settings_dict.get("MIGRATE_AS") or settings_dict)["USER"] or "")
 
 
+def admin_settings(settings_dict: dict[str, Any]) -> dict[str, Any]:
+    """``settings_dict`` with the test administrator's credentials: its OPTIONS (sslmode, a
+    service file) and every other key kept, so the administrator reaches the same server the
+    same way the app does."""
+    test = {**(settings_dict.get("TEST") or {}), "ADMIN": None}
+    return {**settings_dict, **credentials(settings_dict), "MIGRATE_AS": None, "TEST": test}
+
+
 def connect(dbname: str = "postgres", alias: str = "default") -> psycopg.Connection:
     """An autocommit connection to ``dbname`` as the test administrator (``CREATE`` and
-    ``DROP DATABASE`` refuse a transaction block)."""
-    admin = credentials(connections[alias].settings_dict)
-    return psycopg.connect(
-        host=admin["HOST"] or None,
-        port=admin["PORT"] or None,
-        user=admin["USER"] or None,
-        password=admin["PASSWORD"] or None,
-        dbname=dbname,
-        autocommit=True,
-    )
+    ``DROP DATABASE`` refuse a transaction block), with the parameters the backend itself
+    would use (``get_connection_params``), not a second reading of the settings."""
+    connection = connections[alias]
+    settings = {**admin_settings(connection.settings_dict), "NAME": dbname}
+    admin = connection.__class__(settings, alias)
+    return psycopg.connect(**admin.get_connection_params(), autocommit=True)
 
 
 def create_database(name: str, *, template: str | None = None, alias: str = "default") -> None:

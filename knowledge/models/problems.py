@@ -32,17 +32,7 @@ def generalises(old: str, new: str) -> bool:
     wildcards: the only move a fingerprint's template makes as it learns (drain3 and the
     fingerprinter's folds are forward-only). Anything else is a different event, whose
     words must never replace a problem's."""
-    old_words, new_words = old.split(), new.split()
-    if len(old_words) != len(new_words):
-        return False
-    moved = False
-    for before, after in zip(old_words, new_words, strict=True):
-        if before == after:
-            continue
-        moved = True
-        if not _slot_covers(after, before):
-            return False
-    return moved
+    return _wildcards_cover(old, new, skip_masked=False)
 
 
 def folds_a_word(line: str, template: str) -> bool:
@@ -51,17 +41,25 @@ def folds_a_word(line: str, template: str) -> bool:
     so the line names one value of many. Where the line has a masked value, the template may
     read anything (a slot, or a value it kept); a word the template has otherwise is a
     different event."""
-    line_words, words = line.split(), template.split()
-    if len(line_words) != len(words):
+    return _wildcards_cover(line, template, skip_masked=True)
+
+
+def _wildcards_cover(specific: str, general: str, *, skip_masked: bool) -> bool:
+    """Whether ``general`` reads ``specific`` word for word, with at least one word read
+    through a wildcard. ``skip_masked``: a word of ``specific`` that is itself a masked value
+    matches whatever ``general`` has there (a line against a template; two templates must
+    agree on their own wildcards)."""
+    specific_words, general_words = specific.split(), general.split()
+    if len(specific_words) != len(general_words):
         return False
-    folded = False
-    for seen, general in zip(line_words, words, strict=True):
-        if seen == general or WILDCARD in seen:
+    moved = False
+    for word, slot in zip(specific_words, general_words, strict=True):
+        if word == slot or (skip_masked and WILDCARD in word):
             continue
-        if not _slot_covers(general, seen):
+        if not _slot_covers(slot, word):
             return False
-        folded = True
-    return folded
+        moved = True
+    return moved
 
 
 def _slot_covers(general: str, word: str) -> bool:

@@ -5,7 +5,7 @@ conditional UPDATE); work that spans rows, talks to the network or emits events 
 ``remediation/engine/``.
 """
 
-from remediation.models.audit_log import AuditEntry
+from remediation.models.audit_log import AuditEntry, kind_words
 from remediation.models.rules import (
     APPROVE_CODENAME,
     APPROVE_PERMISSION,
@@ -49,4 +49,5 @@ __all__ = [
     "RunTransition",
     "TERMINAL",
     "TRANSITIONS",
+    "kind_words",
 ]

@@ -8,6 +8,12 @@ from typing import Any
 from django.db import models
 
 
+def kind_words(kind: str) -> str:
+    """``run.auto_approved`` as words, "Run auto approved": the stored kind stays the
+    searchable, exported code; a person reads the words."""
+    return kind.replace(".", " ").replace("_", " ").capitalize()
+
+
 class AuditEntry(models.Model):
     """One decision, append-only (a database trigger refuses UPDATE and DELETE) and
     hash-chained: ``hash = sha256(prev_hash + canonical JSON of the content)``.
@@ -33,9 +39,7 @@ class AuditEntry(models.Model):
 
     @property
     def kind_label(self) -> str:
-        """``run.auto_approved`` as words, "Run auto approved": the stored kind stays the
-        searchable, exported code; a person reads the words."""
-        return self.kind.replace(".", " ").replace("_", " ").capitalize()
+        return kind_words(self.kind)
 
     def content(self) -> dict[str, Any]:
         """What the hash covers (everything but the hashes themselves and the id)."""

@@ -102,6 +102,28 @@ def test_the_signed_in_user_is_named(
     assert "user_id" not in events["anonymous"]["payload"]
 
 
+@pytest.mark.parametrize("kind", ["wsgi", "asgi"])
+def test_a_user_hook_that_raises_costs_only_the_user_id(
+    kind: str, client: AIOpsClient, clean_redis: redis.Redis
+) -> None:
+    def broken_user(_: Any) -> str:
+        raise LookupError("no session store")
+
+    if kind == "wsgi":
+        server = web_apps.serve_wsgi(web_apps.bare_wsgi_app(client, 10, user_id=broken_user))
+    else:
+        server = web_apps.serve_asgi(web_apps.bare_asgi_app(client, 10, user_id=broken_user))
+    try:
+        with httpx.Client(base_url=server.url) as http:
+            assert http.get("/items/5").status_code == 200
+    finally:
+        server.stop()
+    [event] = arrived(clean_redis, client, "api.request", 1)
+    assert event["payload"]["endpoint"] == "/items/{id}"
+    assert event["payload"]["status"] == 200
+    assert "user_id" not in event["payload"]
+
+
 def test_a_slow_handler_reports_its_whole_latency(
     shop: web_apps.ThreadedServer, client: AIOpsClient, clean_redis: redis.Redis
 ) -> None:

@@ -234,17 +234,17 @@ def serve_asgi(app: Any) -> ThreadedServer:
     return runner
 
 
-def bare_wsgi_app(client: AIOpsClient, max_paths: int) -> Any:
+def bare_wsgi_app(client: AIOpsClient, max_paths: int, **options: Any) -> Any:
     """A WSGI callable with no framework and no routes: every path answers 200."""
 
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"ok"]
 
-    return WSGIMiddleware(app, client, max_paths=max_paths)
+    return WSGIMiddleware(app, client, max_paths=max_paths, **options)
 
 
-def bare_asgi_app(client: AIOpsClient, max_paths: int) -> Any:
+def bare_asgi_app(client: AIOpsClient, max_paths: int, **options: Any) -> Any:
     """An ASGI 3 coroutine with no framework and no routes: every path answers 200."""
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -257,7 +257,7 @@ def bare_asgi_app(client: AIOpsClient, max_paths: int) -> Any:
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"ok"})
 
-    return ASGIMiddleware(app, client, max_paths=max_paths)
+    return ASGIMiddleware(app, client, max_paths=max_paths, **options)
 
 
 def mounted_shops_app(client: AIOpsClient, max_paths: int) -> Any:

@@ -180,6 +180,17 @@ def test_only_the_test_admin_may_create_databases_or_end_the_app_s_sessions():
         testing.drop_database(name)
 
 
+def test_the_test_admin_connects_with_the_backend_s_own_parameters():
+    # OPTIONS (here the test run's "-c" settings; elsewhere sslmode, a service file) reach the
+    # administrator's sessions as they reach the app's: one reading of the settings.
+    with testing.connect() as admin:
+        user, guard = admin.execute(
+            "SELECT current_user, current_setting('aiops.allow_audit_truncate', true)"
+        ).fetchone()
+    assert user == roles.TEST_ADMIN_ROLE
+    assert guard == "on"
+
+
 def test_the_check_warns_when_the_migrating_role_holds_powers(monkeypatch):
     assert checks.check_owner_role(databases=["default"]) == []
     owner = connection.settings_dict["MIGRATE_AS"]

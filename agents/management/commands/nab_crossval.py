@@ -3,7 +3,7 @@
 ``--detector streaming`` (the live monitor's, the default) chooses its structural constants
 and alarm level inside each fold (:func:`agents.nab_crossval.cross_validate`); detectors
 with published constants (``cad``) have only their threshold chosen per fold
-(:func:`agents.nab_crossval.threshold_cross_validate`), on scores ``nab_predict`` writes.
+(:func:`agents.nab_threshold.threshold_cross_validate`), on scores ``nab_predict`` writes.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from agents import nab_crossval
+from agents import nab_crossval, nab_threshold
 from agents.management.commands.nab_predict import predict
 from agents.monitor import cad
 from agents.monitor import nab as nab_module
@@ -44,7 +44,7 @@ class Command(BaseCommand):
             with tempfile.TemporaryDirectory(prefix="nab-cv-") as tmp:
                 predict(nab / "data", tmp, workers=options["workers"], progress=not quiet,
                         detector=detector)  # fmt: skip
-                results = nab_crossval.threshold_cross_validate(
+                results = nab_threshold.threshold_cross_validate(
                     nab, scorer, Path(tmp), THRESHOLD_ONLY[detector]
                 )
             self.stdout.write(f"detector: {detector}")

@@ -26,7 +26,6 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from aiops_sdk.base import ClientBase
-from aiops_sdk.core import logger
 from aiops_sdk.paths import DEFAULT_MAX_PATHS, PathLabels, normalise_path, template_label
 from aiops_sdk.web import Exchange, correlation_id
 
@@ -146,12 +145,4 @@ class AIOpsMiddleware:
             exchange.failed(exc)
             raise
         finally:
-            exchange.finish(self._user(scope))
-
-    def _user(self, scope: Scope) -> str | None:
-        try:
-            user = self.user_id(scope)
-        except Exception:
-            logger.warning("could not name the user", exc_info=True)
-            return None
-        return None if user is None else str(user)
+            exchange.finish(lambda: self.user_id(scope))

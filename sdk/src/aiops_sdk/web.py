@@ -29,6 +29,7 @@ from aiops_sdk.exceptions import exception_payload, first_report, past_own_frame
 CORRELATION_HEADERS = ("X-Correlation-ID", "X-Request-ID")
 MAX_CORRELATION_CHARS = 200
 MAX_PATH_CHARS = 500
+UNKNOWN_ENDPOINT = "<unknown>"  # the framework's route could not be read
 
 
 def correlation_id(header: Callable[[str], str | None]) -> str | None:
@@ -145,7 +146,13 @@ class Exchange:
             self._ended = time.perf_counter()
 
     def endpoint(self) -> str:
-        return self._endpoint(self.status)
+        """The request's label; ``<unknown>`` when the framework's route could not be read
+        (telemetry must not fail the request)."""
+        try:
+            return self._endpoint(self.status)
+        except Exception:
+            logger.warning("could not label the endpoint", exc_info=True)
+            return UNKNOWN_ENDPOINT
 
     def failed(self, exc: BaseException) -> None:
         """The app raised: a request whose body did not complete is a 500 (the client got
@@ -155,38 +162,40 @@ class Exchange:
             self.status = 500
         if self.status is not None and self.status >= 500 and self.error_type is None:
             self.error_type = type_name(type(exc))
-        try:
-            endpoint = self.endpoint()
-        except Exception:
-            endpoint = "<unknown>"
         report_exception(
             self.client,
             exc,
             method=self.method,
-            endpoint=endpoint,
+            endpoint=self.endpoint(),
             path=self.path,
             correlation=self.correlation,
             logger_name=self._logger_name,
         )
 
-    def finish(self, user_id: str | None = None) -> None:
+    def finish(self, user_of: Callable[[], Any] = lambda: None) -> None:
+        """Emit the request's ``api.request`` (once); ``user_of()`` names the signed-in user
+        (the middleware's ``user_id`` hook, asked only now: auth runs inside the app)."""
         if self._finished:
             return
         self._finished = True
         ended = self._ended if self._ended is not None else time.perf_counter()
         status = self.status if self.status is not None else 500
-        try:
-            endpoint = self.endpoint()
-        except Exception:
-            logger.warning("could not label the endpoint", exc_info=True)
-            endpoint = "<unknown>"
         emit_request(
             self.client,
             method=self.method,
-            endpoint=endpoint,
+            endpoint=self.endpoint(),
             status=status,
             latency_ms=(ended - self.started) * 1000,
             correlation=self.correlation,
-            user_id=user_id,
+            user_id=_user_name(user_of),
             error_type=self.error_type,
         )
+
+
+def _user_name(user_of: Callable[[], Any]) -> str | None:
+    try:
+        user = user_of()
+    except Exception:
+        logger.warning("could not name the user", exc_info=True)
+        return None
+    return None if user is None else str(user)

@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from aiops_sdk.base import ClientBase
-from aiops_sdk.core import logger
 from aiops_sdk.paths import DEFAULT_MAX_PATHS, PathLabels, rule_label
 from aiops_sdk.web import Exchange, correlation_id
 
@@ -97,21 +96,16 @@ class AIOpsMiddleware:
                 return start_response(status, headers)
             return start_response(status, headers, exc_info)
 
+        def finish() -> None:
+            exchange.finish(lambda: self.user_id(environ))
+
         try:
             body = self.app(environ, start)
         except Exception as exc:
             exchange.failed(exc)
-            self._finish(exchange, environ)
+            finish()
             raise
-        return _Body(body, exchange, lambda: self._finish(exchange, environ))
-
-    def _finish(self, exchange: Exchange, environ: Environ) -> None:
-        try:
-            user = self.user_id(environ)
-        except Exception:
-            logger.warning("could not name the user", exc_info=True)
-            user = None
-        exchange.finish(None if user is None else str(user))
+        return _Body(body, exchange, finish)
 
 
 class _Body:
