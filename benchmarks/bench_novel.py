@@ -11,9 +11,11 @@ so the figures do not depend on what a previous run left behind; about 12 minute
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +32,10 @@ def main() -> None:
         env.update(AIOPS_VAR_DIR=var_dir, LOG_LEVEL="ERROR")
         try:
             subprocess.run(argv, cwd=ROOT, env=env, check=True)  # noqa: S603  (our argv)
+            kept = ROOT / "var" / "novel" / f"report-{int(time.time())}.json"
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(report_path, kept)  # the temporary folder goes; the figures stay
+            print(f"Kept: {kept}")
         finally:
             subprocess.run(  # noqa: S603
                 [sys.executable, "manage.py", "embedded", "stop"], cwd=ROOT, env=env, check=False

@@ -6,10 +6,11 @@ Per fault, read from the database after its window (the window is the injection'
 ``started_at`` to ``ended_at``; nothing is approved, so a proposal is seen as it was made):
 
 * **detected** and time to detect — as the known scorecard counts them;
-* **diagnosis** — the most confident diagnosis on the fault's service opened (or
-  reinforced) in the window, else the most confident anywhere: its kind (a known problem,
-  a cause class, or unknown), what it names and its confidence; **acceptable** when it is
-  unknown or a cause class the ground truth allows;
+* **diagnosis** — the most confident diagnosis on the fault's service opened in the window,
+  else the most confident opened anywhere in it (one opened for the fault before, still
+  reinforced by its late events, belongs to that fault and is not counted): its kind (a
+  known problem, a cause class, or unknown), what it names and its confidence;
+  **acceptable** when it is unknown or a cause class the ground truth allows;
 * **wrong confident** — any diagnosis in the window that names a *catalogue* problem (none
   is the cause of a novel fault) at a confidence at or above the lowest threshold of the
   rules for that problem's signal: the answer that would act on a wrong cause;
@@ -77,8 +78,7 @@ def score(record: FaultInjection) -> NovelResult:
     window = Q(created_at__gte=record.started_at)
     if record.ended_at is not None:
         window &= Q(created_at__lte=record.ended_at)
-    seen = Diagnosis.objects.filter(window | Q(last_seen__gte=record.started_at,
-                                               created_at__lt=record.started_at))  # fmt: skip
+    seen = Diagnosis.objects.filter(window)
     result.diagnoses = seen.count()
     top = (
         seen.filter(service=scenario.service).order_by("-confidence", "created_at").first()
