@@ -91,3 +91,15 @@ def test_a_fitting_confident_rule_is_said_to_act() -> None:
     [plan] = [line for line in page(make_diagnosis(confidence=0.9)) if "Automatic" in line]
     assert plan.startswith("Automatic action: ") and plan.endswith("(waits for approval).")
     assert "none" not in plan
+
+
+def test_a_latency_only_incident_is_titled_in_words_not_by_its_metric() -> None:
+    latency = {"cause": "Anomaly on api.latency_p95", "kind": "correlated-anomaly",
+               "score": 0.4, "signal": "", "evidence": []}  # fmt: skip
+    diagnosis = novel_diagnosis(
+        [latency], trigger_type="anomaly.detected",
+        evidence={"message": "Anomaly on api.latency_p95{endpoint=/api/bookmarks/}"},
+    )  # fmt: skip
+    headline = page(diagnosis)[0]
+    assert headline.startswith("Incident opened: Slow responses on /api/bookmarks/ (p95) on ")
+    assert "api.latency" not in headline and "{" not in headline
