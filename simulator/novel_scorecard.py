@@ -26,6 +26,7 @@ from typing import Any
 
 from django.db.models import Q
 
+from agents.models import Anomaly
 from knowledge.models import Diagnosis, Incident, Problem
 from remediation import notify
 from remediation.models import RemediationRun, Rule
@@ -34,7 +35,12 @@ from simulator.models import FaultInjection
 from simulator.scorecard import Scorecard
 
 CATALOGUE_PREFIX = "catalogue:"
-PAGE_LINES = 2  # the headline and the cause: what an operator reads before opening it
+PAGE_LINES = 6  # the headline, cause, since, evidence and plan: what a page says
+#: Quiet time between novel faults: longer than the diagnostic agent's window for reading
+#: an anomaly as the symptom of a concurrent error burst (90 s, on any service), so one
+#: fault's late evidence never joins the next fault's and each is scored on its own.
+SETTLE_SECONDS = 95.0
+FAULT_SECONDS = 75.0
 
 
 @dataclass
@@ -54,6 +60,8 @@ class NovelResult:
     diagnoses: int = 0
     incident_title: str = ""
     page: list[str] = field(default_factory=list)
+    anomalies: list[str] = field(default_factory=list)  # series flagged in the window
+    folded_into: list[str] = field(default_factory=list)  # earlier incidents it joined
 
 
 def run_novel(scorecard: Scorecard, names: list[str]) -> dict[str, Any]:
@@ -87,6 +95,20 @@ def score(record: FaultInjection) -> NovelResult:
     if top is not None:
         _describe(result, top)
     result.wrong_confident = wrong_confident(list(seen))
+    anomalies = Anomaly.objects.filter(detected_at__gte=record.started_at)
+    if record.ended_at is not None:
+        anomalies = anomalies.filter(detected_at__lte=record.ended_at)
+    result.anomalies = sorted(set(anomalies.values_list("series", flat=True)))[:6]
+    # Evidence of this fault that went into an incident opened before it (corroboration).
+    earlier = Diagnosis.objects.filter(
+        created_at__lt=record.started_at, last_seen__gte=record.started_at
+    )
+    result.folded_into = [
+        f"{title} ({service})"
+        for title, service in Incident.objects.filter(diagnosis__in=earlier).values_list(
+            "title", "service"
+        )
+    ]
     result.runs = [
         f"{run.action}:{run.status} ({run.signal or '-'})"
         for run in RemediationRun.objects.filter(window).order_by("created_at")
@@ -164,6 +186,10 @@ def format_table(report: dict[str, Any]) -> str:
         )
         for run in row["runs"][:3]:
             lines.append(f"    run: {run}")
+        if row["anomalies"]:
+            lines.append(f"    anomalies: {', '.join(row['anomalies'])[:150]}")
+        for title in row["folded_into"][:2]:
+            lines.append(f"    joined an earlier incident: {title[:120]}")
         for page_line in row["page"] or ["(no incident opened)"]:
             lines.append(f"    | {page_line[:150]}")
     lines.append("")

@@ -70,9 +70,10 @@ class Command(BaseCommand):
         names = opts["scenarios"] or list(default or _full_order())
         config = ScorecardConfig(
             scenarios=names,
-            fault_seconds=opts["fault_seconds"] or (60.0 if quick else 90.0 if novel else 150.0),
+            fault_seconds=opts["fault_seconds"]
+            or (60.0 if quick else novel_scorecard.FAULT_SECONDS if novel else 150.0),
             healthy_seconds=opts["healthy_seconds"] or (30.0 if quick else 300.0),
-            settle_seconds=5.0 if quick else 15.0,
+            settle_seconds=5.0 if quick else novel_scorecard.SETTLE_SECONDS if novel else 15.0,
             approve_after=None if quick or novel else 5.0,
             wait_for_verification=not quick,
             baseline=not (opts["no_baseline"] or novel),
