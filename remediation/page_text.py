@@ -39,7 +39,8 @@ def opened_lines(incident: Incident) -> list[str]:
     """The lines after the headline and the cause, for an operator reading a page."""
     diagnosis = incident.diagnosis
     since = timezone.localtime(incident.opened_at).strftime("%H:%M:%S %Z")
-    lines = [f"Since: {since}, {diagnosis.event_count} times so far"]
+    times = "once" if diagnosis.event_count == 1 else f"{diagnosis.event_count} times"
+    lines = [f"Since: {since}, {times} so far"]
     lines += [f"Evidence: {said}" for said in _evidence(diagnosis)]
     lines.append(automatic_plan(diagnosis))
     return lines
@@ -77,7 +78,7 @@ def _evidence(diagnosis: Any) -> list[str]:
         said.append(_metric(trigger))
     elif template:
         said.append(f"the error reads “{readable(str(template), 200)}”")
-    said += _changes(diagnosis.hypotheses or [])
+    said += _changes(diagnosis.hypotheses or [], diagnosis.service)
     return said
 
 
@@ -85,12 +86,15 @@ def _metric(trigger: dict[str, Any]) -> str:
     series = readable(str(trigger["series"]), 120)
     value, expected = trigger.get("value"), trigger.get("expected")
     if isinstance(value, int | float) and isinstance(expected, int | float) and expected:
-        return f"the metric {series} moved to {value:g} (usually about {expected:g})"
+        # Whole numbers past ten: "120 (usually about 41)", not "119.862 (… 40.7966)".
+        shown, usual = (round(v) if abs(v) >= 10 else round(v, 2) for v in (value, expected))
+        return f"the metric {series} moved to {shown:g} (usually about {usual:g})"
     return f"the metric {series} moved"
 
 
-def _changes(hypotheses: list[dict[str, Any]]) -> list[str]:
-    """Each change that came before the first error, once, said in words."""
+def _changes(hypotheses: list[dict[str, Any]], service: str = "") -> list[str]:
+    """Each change that came before the first error, once, said in words; one of another
+    service than the incident's is said to be so (a clue, weighed a quarter as much)."""
     said: list[str] = []
     for hypothesis in hypotheses:
         for item in hypothesis.get("evidence") or []:
@@ -100,8 +104,10 @@ def _changes(hypotheses: list[dict[str, Any]]) -> list[str]:
                 continue
             what = CHANGE_WORDS.get(str(item.get("type")), "a change")
             version = _version(hypothesis.get("cause", ""))
+            changed = item.get("service") or "a service"
+            other = " (another service)" if service and changed != service else ""
             line = (
-                f"{what}{version} of {item.get('service') or 'a service'} finished "
+                f"{what}{version} of {changed}{other} finished "
                 f"{item['minutes_before']:g} min before the first error"
             )
             if item.get("new_since_change") is False:

@@ -72,10 +72,32 @@ def test_a_latency_anomaly_names_the_metric_that_moved_in_words() -> None:
     diagnosis = novel_diagnosis(
         [latency], trigger_type="anomaly.detected",
         evidence={"trigger": {"series": "api.latency_p95{endpoint=/api/bookmarks/}",
-                              "value": 243.0, "expected": 41.0}},
+                              "value": 243.4, "expected": 40.7966}},
     )  # fmt: skip
     assert ("Evidence: the metric api.latency_p95(endpoint=/api/bookmarks/) moved to 243 "
             "(usually about 41)") in page(diagnosis)  # fmt: skip
+    assert "Since: " in page_lines_of(diagnosis)[2] and "once so far" in page_lines_of(diagnosis)[2]
+
+
+def page_lines_of(diagnosis: Diagnosis) -> list[str]:
+    diagnosis.event_count = 1
+    diagnosis.save(update_fields=["event_count"])
+    return notify.message("opened", diagnosis.incident).text.splitlines()
+
+
+def test_a_change_of_another_service_is_said_to_be_one() -> None:
+    other = {
+        **DEPLOY_HYPOTHESIS,
+        "evidence": [
+            {**DEPLOY_HYPOTHESIS["evidence"][0], "service": "search", "minutes_before": 2.8}
+        ],
+    }
+    unknown = {"cause": "Unknown cause", "kind": "unknown", "score": 0.0, "signal": "",
+               "evidence": []}  # fmt: skip
+    assert (
+        "Evidence: a deploy (2026.12.1) of search (another service) finished 2.8 min "
+        "before the first error"
+    ) in page(novel_diagnosis([unknown, other]))
 
 
 def test_a_fitting_rule_under_its_threshold_is_said_not_to_act() -> None:
