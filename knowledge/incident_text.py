@@ -34,6 +34,34 @@ def readable(text: str, limit: int = TITLE_LENGTH) -> str:
     return text or "Unrecognised error"
 
 
+#: Plain words for an anomaly's metric family (first matching prefix wins).
+_METRIC_WORDS = (
+    ("api.latency", "Slow responses"),
+    ("api.error_rate", "More requests failing"),
+    ("api.throughput", "Fewer requests finishing"),
+    ("api.requests", "Unusual number of requests"),
+    ("search.latency", "Slow searches"),
+    ("db.", "Slow database queries"),
+    ("imports.failed", "More imports failing"),
+    ("process.memory", "Memory use out of its usual range"),
+)
+_ANOMALY_PREFIX = "Anomaly on "
+
+
+def metric_title(series: str) -> str:
+    """An anomaly's series as an operator says it: ``api.latency_p95{endpoint=/x/}`` is
+    "Slow responses on /x/ (p95)", never the raw metric name with its braces."""
+    base, _, inner = series.partition("{")
+    labels = dict(part.split("=", 1) for part in inner.rstrip("}").split(",") if "=" in part)
+    words = next((w for prefix, w in _METRIC_WORDS if base.startswith(prefix)), "")
+    if not words:
+        return readable(f"Unusual {base.replace('.', ' ').replace('_', ' ')}")
+    where = labels.get("endpoint") or labels.get("service") or ""
+    stat = base.rpartition("_")[2] if "_" in base else ""
+    detail = f" ({stat})" if stat in ("p50", "p95", "p99", "mean", "max") else ""
+    return readable(f"{words}{f' on {where}' if where else ''}{detail}")
+
+
 def is_catalogue(fingerprint: str) -> bool:
     return fingerprint.startswith(CATALOGUE_PREFIX)
 
@@ -57,6 +85,8 @@ def incident_title(
         return readable(catalogue_title)
     if general:
         return readable(problem_title)
+    if message.startswith(_ANOMALY_PREFIX) and "." in message:
+        return metric_title(message.removeprefix(_ANOMALY_PREFIX).strip())
     return readable(message or problem_title)
 
 

@@ -23,6 +23,7 @@ from django.urls import reverse
 
 from knowledge.models import Incident
 from knowledge.signals import incident_changed
+from remediation import page_text
 from remediation.actions import action_title
 
 logger = logging.getLogger(__name__)
@@ -82,7 +83,8 @@ def message(kind: Kind, incident: Incident, run: Any = None) -> Message:
     subject = f"[{incident.get_severity_display()}] {HEADLINE[kind]}: {incident.title}{where}"
     lines = [f"{HEADLINE[kind]}: {incident.title}{where} ({incident.get_severity_display()})"]
     if kind == "opened":
-        lines.append(f"Cause: {incident.diagnosis.root_cause}")
+        lines.append(page_text.cause_line(incident.diagnosis))
+        lines += page_text.opened_lines(incident)
     elif kind == "approval" and run is not None:
         target = "/".join(p for p in (run.service, run.instance) if p)
         fix = action_title(run.action)

@@ -21,6 +21,9 @@ class FaviconUpstream:
         w = self.world
         if not w.flags["favicon_fetch"]:
             return None
+        novel = w.novel.favicon_failure(host, now)
+        if novel is not None:
+            return novel
         if w.favicon_upstream_failing:
             code, reason = w.random.choice(FAVICON_FAILURES)
             return w.signal_log.error(

@@ -50,6 +50,12 @@ class ImportParsing:
                 f"Container {worker} was OOMKilled (exit code 137) while running "
                 f"import_bookmarks[{job.source}] for import {job.import_id}",
             )  # fmt: skip
+        novel = w.novel.import_failure(job)
+        if novel is not None:
+            signal, error_type, text = novel
+            outcome = self._failed(job, now, signal, text)
+            outcome.details["error_type"] = error_type
+            return outcome
         if job.malformed and job.source == "html" and not w.flags["lenient_html_import"]:
             line = w.random.randint(80, 4000)
             return self._failed(

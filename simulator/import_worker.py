@@ -57,7 +57,12 @@ class ImportWorker:
 
     def _fault_imports(self) -> bool:
         w = self.world
-        return w.large_chrome_imports or w.malformed_html_imports or w.duplicate_imports
+        return (
+            w.large_chrome_imports
+            or w.malformed_html_imports
+            or w.duplicate_imports
+            or w.novel.wants_imports() is not None
+        )
 
     def _fault_import(self) -> tuple[str, int, bool]:
         w = self.world
@@ -68,6 +73,9 @@ class ImportWorker:
             kinds.append(("html", self.rng.randint(50, 5000), True))
         if w.duplicate_imports:
             kinds.append((self._pick_source(), self.rng.randint(100, 3000), False))
+        if (source := w.novel.wants_imports()) is not None:
+            source = self._pick_source() if source == "any" else source
+            kinds.append((source, self.rng.randint(100, 3000), False))
         return self.rng.choice(kinds)
 
     def _pick_source(self) -> str:

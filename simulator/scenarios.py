@@ -186,8 +186,12 @@ DEMO_CYCLE = (
 
 
 def get(name: str) -> Scenario:
+    """A known scenario, or one of the novel set (``novel_scenarios.py``, kept apart so the
+    demo cycle and the known scorecard never play it)."""
+    from simulator.novel_scenarios import NOVEL  # it builds on Scenario: imported late
+
     try:
-        return SCENARIOS[name]
+        return SCENARIOS.get(name) or NOVEL[name]
     except KeyError:
-        known = ", ".join(sorted(SCENARIOS))
+        known = ", ".join(sorted([*SCENARIOS, *NOVEL]))
         raise KeyError(f"unknown scenario {name!r}; known: {known}") from None

@@ -56,6 +56,8 @@ class Vitals:
         while not self.stopping.wait(1.0):
             now = time.time()
             self.world.advance(now)
+            for service, event_type, payload in self.world.take_changes():
+                self.telemetry.emit(service, event_type, payload)
             if self.direct and now >= next_beat:
                 next_beat = now + HEARTBEAT_INTERVAL_S
                 self._beat_directly()

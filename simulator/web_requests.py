@@ -69,7 +69,15 @@ class WebRequests:
         self.search = search
 
     def handle(self, endpoint: str, *, authenticated: bool, now: float) -> Outcome:
+        outcome = self._handle(endpoint, authenticated=authenticated, now=now)
+        outcome.latency_ms *= self.world.novel.slowdown()
+        return outcome
+
+    def _handle(self, endpoint: str, *, authenticated: bool, now: float) -> Outcome:
         w = self.world
+        failed = w.novel.web_failure(endpoint, authenticated=authenticated, now=now)
+        if failed is not None:
+            return failed
         if authenticated and not w.session_store_up and not w.flags["db_sessions_fallback"]:
             return w.signal_log.error(
                 "bookmarks", "session_store_down", now, status=500,

@@ -27,6 +27,7 @@ from simulator.deployment import (
 )
 from simulator.favicon_upstream import FaviconUpstream
 from simulator.import_parsing import ImportParsing
+from simulator.novel_faults import NovelFaults
 from simulator.resources import Resources
 from simulator.signals import SignalLog
 from simulator.web_requests import SearchCapacity, WebRequests
@@ -45,6 +46,7 @@ class World:
         self._web = WebRequests(self, self._search)
         self._imports = ImportParsing(self)
         self._favicons = FaviconUpstream(self)
+        self.novel = NovelFaults(self)
         self._set_defaults()
 
     def reset(self) -> None:
@@ -84,6 +86,16 @@ class World:
         self.cache_keys: dict[str, int] = {"default": 1200, "search": 300}
         self.restarts: dict[str, int] = {}
         self.imports_run = 0
+        # The novel faults' knobs (``novel_faults.py``): off in a healthy deployment.
+        self.fd_exhausted = False  # the import worker leaks file descriptors to its limit
+        self.favicon_dns_failing = False
+        self.broken_endpoint = ""  # an endpoint a bad release breaks, once it is live
+        self.pocket_cert_expired = False
+        self.cpu_saturation = 1.0  # every latency is multiplied by it
+        self.clock_skew_s = 0.0
+        # Deploys and config changes to announce (service, event type, payload); the code
+        # they ship is live once they are announced.
+        self.pending_changes: list[tuple[str, str, dict[str, Any]]] = []
 
     # --- Behaviour, by the model of the service it concerns ---------------------------------
 
@@ -112,6 +124,16 @@ class World:
         """None when fetching is paused by its feature flag."""
         with self.lock:
             return self._favicons.fetch(host, now)
+
+    def announce(self, service: str, event_type: str, payload: dict[str, Any]) -> None:
+        with self.lock:
+            self.pending_changes.append((service, event_type, payload))
+
+    def take_changes(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """The changes to announce now; what they ship goes live as they are taken."""
+        with self.lock:
+            changes, self.pending_changes = self.pending_changes, []
+            return changes
 
     def gauges(self) -> list[tuple[str, str, float, dict[str, str]]]:
         """(service, metric name, value, labels) samples a real deployment would export."""
@@ -149,7 +171,7 @@ class World:
                 and self.flags["favicon_fetch"],
                 "import_parse_error": self.malformed_html_imports
                 and not self.flags["lenient_html_import"],
-            }
+            } | self.novel.present()
             return sorted(signal for signal, on in present.items() if on)
 
     def health(self, service: str | None, now: float) -> dict[str, Any]:

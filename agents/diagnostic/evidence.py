@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
+from agents import mesh
 from agents.events import Event
 from agents.payloads import ExceptionInfo
 from agents.system_events import AnomalyDetected
@@ -78,3 +80,17 @@ def service_of(event: Event) -> str:
         payload = event.payload
         return str(payload.get("service") or (payload.get("evidence") or {}).get("service") or "")
     return event.source
+
+
+def requests_served(service: str, since: datetime, until: datetime, cap: int) -> int:
+    """Requests ``service`` answered between two times (read from ``events:api.request``),
+    counted up to ``cap``: how much traffic went through a change before an error began."""
+    served = 0
+    # An end id without a sequence takes the whole millisecond (every entry added in it).
+    end = str(int(until.timestamp() * 1000))
+    for delivery in mesh.replay("api.request", since=since, until=end):
+        if delivery.event.source == service:
+            served += 1
+            if served >= cap:
+                break
+    return served

@@ -29,7 +29,6 @@ of all points tempered by its support, and a winner under 1.0 never gets more th
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -37,7 +36,14 @@ from typing import Any
 
 from agents import mesh
 from agents.diagnostic import causes
-from agents.diagnostic.evidence import classify_error, error_text, exception_of, service_of
+from agents.diagnostic.evidence import (
+    classify_error,
+    error_text,
+    exception_of,
+    requests_served,
+    service_of,
+)
+from agents.diagnostic.workload import LARGE_IMPORT_BOOKMARKS, weigh_workload
 from agents.events import Event
 from agents.system_events import AnomalyDetected
 
@@ -48,6 +54,10 @@ CHANGE_WINDOW = timedelta(minutes=30)
 CHANGE_HALF_LIFE_MINUTES = 10.0
 #: An error first seen this long before a change still counts as new since it (clock skew).
 CHANGE_SLACK = timedelta(seconds=5)
+#: A regression shows on the first requests through its code path: after this many served
+#: without the error, a change explains it a quarter as much (it began for another reason).
+CLEAN_REQUESTS = 300
+CLEAN_TRAFFIC_WEIGHT = 0.25
 ANOMALY_WINDOW = timedelta(minutes=5)
 #: Errors a service logged this close to its anomaly are read for the anomaly's cause.
 CONCURRENT_ERRORS = timedelta(minutes=2)
@@ -61,8 +71,6 @@ UNKNOWN_BELOW = 0.6
 UNKNOWN_CONFIDENCE = 0.2
 #: Catalogue problems (``knowledge.seed``) carry this fingerprint prefix.
 CATALOGUE_PREFIX = "catalogue:"
-LARGE_IMPORT_BOOKMARKS = 10_000
-SMALL_IMPORT_BOOKMARKS = 2_000
 MIN_SIMILARITY = 0.3
 CATEGORY_PRIOR = 0.2
 
@@ -181,7 +189,7 @@ def rank_hypotheses(
                            "similarity": round(similarity, 3)}],
             )
         )  # fmt: skip
-    _weigh_workload(trigger, hypotheses)
+    weigh_workload(trigger, hypotheses)
     hypotheses += _cause_classes(trigger, context)
     hypotheses += _changes(trigger, context, service)
     if context.anomalies:
@@ -310,6 +318,10 @@ def _changes(trigger: Event, context: Context, service: str) -> list[Hypothesis]
             new = first is None or first >= change.timestamp - CHANGE_SLACK
             score = (1.3 + 0.2 * has_exception) * decay if new else 0.15 * decay
             evidence["new_since_change"] = new
+            served = requests_served(service, change.timestamp, trigger.timestamp, CLEAN_REQUESTS)
+            if new and served >= CLEAN_REQUESTS:
+                score *= CLEAN_TRAFFIC_WEIGHT
+                evidence["served_before"] = served
         if not same_service:
             score *= 0.25
         found.append(
@@ -341,36 +353,6 @@ def _unknown(context: Context, service: str) -> Hypothesis:
         evidence=[{"kind": "change", "event": c.id, "type": c.type} for c in context.changes[:5]]
         + [{"kind": "service", "service": service}],
     )
-
-
-def _weigh_workload(trigger: Event, hypotheses: list[Hypothesis]) -> None:
-    """A huge import makes timeout and memory explanations likelier, and says so; a small
-    one makes "the file is too large" unlikely (something else starved the worker)."""
-    count = trigger.payload.get("bookmark_count")
-    if trigger.type != "import.failed" or count is None:
-        return
-    if count < SMALL_IMPORT_BOOKMARKS:
-        for hypothesis in hypotheses:
-            if hypothesis.kind == "known-problem" and re.search(
-                r"\blarge\b", hypothesis.cause, re.I
-            ):
-                hypothesis.score -= 0.3
-                hypothesis.evidence.append(
-                    {"kind": "workload", "bookmark_count": count, "note": "a small import"}
-                )
-        return
-    if count < LARGE_IMPORT_BOOKMARKS:
-        return
-    for hypothesis in hypotheses:
-        if hypothesis.kind == "known-problem" and re.search(
-            r"timeout|memory|large|batch", hypothesis.signal + hypothesis.cause, re.I
-        ):
-            hypothesis.score += 0.3
-            hypothesis.evidence.append(
-                {"kind": "workload", "bookmark_count": count,
-                 "batch_size": trigger.payload.get("batch_size"),
-                 "source": trigger.payload.get("source")}
-            )  # fmt: skip
 
 
 def confidence(hypotheses: list[Hypothesis]) -> float:

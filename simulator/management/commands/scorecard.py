@@ -18,7 +18,7 @@ from tqdm import tqdm
 from agents.models import ApiToken
 from aiops_site.stack import BackgroundStack
 from remediation.models import Rule
-from simulator import scenarios
+from simulator import novel_scenarios, novel_scorecard, scenarios
 from simulator.deployment import SERVICES
 from simulator.runner import Simulator, SimulatorConfig
 from simulator.scorecard import Scorecard, ScorecardConfig, format_table
@@ -39,7 +39,15 @@ class Command(BaseCommand):
             action="store_true",
             help=f"A few minutes: {', '.join(scenarios.QUICK)}; approvals are left pending.",
         )
-        parser.add_argument("--scenarios", nargs="*", choices=sorted(scenarios.SCENARIOS))
+        parser.add_argument(
+            "--novel",
+            action="store_true",
+            help="The novel faults (simulator/novel_scenarios.py) instead: no approvals, no "
+            "baseline; scored on honest diagnosis, wrong confident ones and runs started.",
+        )
+        parser.add_argument(
+            "--scenarios", nargs="*", choices=sorted([*scenarios.SCENARIOS, *novel_scenarios.NOVEL])
+        )
         parser.add_argument("--fault-seconds", type=float, default=None)
         parser.add_argument("--healthy-seconds", type=float, default=None)
         parser.add_argument("--warmup", type=float, default=None, help="Healthy traffic first.")
@@ -57,16 +65,18 @@ class Command(BaseCommand):
         parser.add_argument("--format", choices=["table", "json"], default="table")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        quick = opts["quick"]
-        names = opts["scenarios"] or list(scenarios.QUICK if quick else _full_order())
+        quick, novel = opts["quick"], opts["novel"]
+        default = novel_scenarios.NOVEL_ORDER if novel else (scenarios.QUICK if quick else None)
+        names = opts["scenarios"] or list(default or _full_order())
         config = ScorecardConfig(
             scenarios=names,
-            fault_seconds=opts["fault_seconds"] or (60.0 if quick else 150.0),
+            fault_seconds=opts["fault_seconds"]
+            or (60.0 if quick else novel_scorecard.FAULT_SECONDS if novel else 150.0),
             healthy_seconds=opts["healthy_seconds"] or (30.0 if quick else 300.0),
-            settle_seconds=5.0 if quick else 15.0,
-            approve_after=None if quick else 5.0,
+            settle_seconds=5.0 if quick else novel_scorecard.SETTLE_SECONDS if novel else 15.0,
+            approve_after=None if quick or novel else 5.0,
             wait_for_verification=not quick,
-            baseline=not opts["no_baseline"],
+            baseline=not (opts["no_baseline"] or novel),
             baseline_fault_seconds=10.0 if quick else 30.0,
             label=f"scorecard-{int(time.time())}",
         )
@@ -74,7 +84,7 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("seed_knowledge", verbosity=0, no_progress=True)
         call_command("seed_rules", verbosity=0)
-        report = self._run(config, warmup, opts)
+        report = self._run(config, warmup, opts, novel=novel)
         path = Path(
             opts["json_path"] or Path(settings.VAR_DIR) / "scorecard" / f"{config.label}.json"
         )
@@ -83,10 +93,13 @@ class Command(BaseCommand):
         if opts["format"] == "json":
             self.stdout.write(json.dumps(report, indent=2, default=str))
         else:
-            self.stdout.write(format_table(report))
+            table = novel_scorecard.format_table if novel else format_table
+            self.stdout.write(table(report))
             self.stdout.write(f"\nReport: {path}")
 
-    def _run(self, config: ScorecardConfig, warmup: float, opts: dict[str, Any]) -> dict[str, Any]:
+    def _run(
+        self, config: ScorecardConfig, warmup: float, opts: dict[str, Any], *, novel: bool
+    ) -> dict[str, Any]:
         port = _free_port()
         stack = BackgroundStack(
             STACK_PROCESSES, host="127.0.0.1", port=port,
@@ -112,7 +125,10 @@ class Command(BaseCommand):
                         bar.set_postfix_str(finished)
                         bar.update(1)
 
-                    return Scorecard(simulator, config, progress=progress).run()
+                    scorecard = Scorecard(simulator, config, progress=progress)
+                    if novel:
+                        return novel_scorecard.run_novel(scorecard, config.scenarios)
+                    return scorecard.run()
         except (TimeoutError, RuntimeError) as exc:
             raise CommandError(str(exc)) from None
         finally:
