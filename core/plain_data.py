@@ -14,6 +14,7 @@ fallback for the rest, and what the admin shows for every read-only JSON field t
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
@@ -189,11 +190,25 @@ def readable_field(
     return admin.display(description=description)(show)
 
 
+def _json_words(text: str) -> list[str] | None:
+    """``text`` as a JSON list of strings, or None when it is not one."""
+    if not text.strip().startswith("["):
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return [item.strip() for item in value if item.strip()]
+    return None
+
+
 class LinesField(SimpleArrayField):
     """A JSON list of words edited one item a line: ``["events:write", "registry"]`` in a
     text box made people type brackets and quotes (and a missing quote refused the form).
     Blank lines are skipped (a trailing newline is not an empty item); each line is stripped
-    (browsers send ``\r\n``)."""
+    (browsers send ``\r\n``). A JSON list of words, as the field was typed before (and as
+    scripts still post it), is read as that list, not as one item named ``[]``."""
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 3, "cols": 60}))
@@ -201,6 +216,9 @@ class LinesField(SimpleArrayField):
 
     def to_python(self, value: Any) -> list[str]:
         if isinstance(value, str):
+            typed_as_json = _json_words(value)
+            if typed_as_json is not None:
+                return typed_as_json
             value = "\n".join(line for line in value.splitlines() if line.strip())
         return super().to_python(value)
 

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from agents.models import Agent, Anomaly, ApiToken
+from core.plain_data import LinesField
 from knowledge import services
 from knowledge.models import Diagnosis, Edge, Occurrence, Pattern, Problem, Relation, Solution
 from knowledge.seed import seed_knowledge
@@ -376,3 +377,16 @@ def test_a_learned_value_reads_as_words_in_the_list_and_stays_editable_json(cura
     assert response.status_code == 302, response.context["adminform"].form.errors
     learned.refresh_from_db()
     assert learned.value == {"batch_size": 100}
+
+
+@pytest.mark.parametrize(
+    ("typed", "items"),
+    [
+        ("events:write\r\nregistry\r\n\r\n", ["events:write", "registry"]),
+        ("[]", []),  # the old JSON form: no instance named "[]"
+        ('["web-1", " web-2 "]', ["web-1", "web-2"]),
+        ("[not json", ["[not json"]),  # one line that only starts like JSON is a word
+    ],
+)
+def test_a_list_field_reads_lines_and_the_old_json_form(typed, items):
+    assert LinesField(required=False).clean(typed) == items
