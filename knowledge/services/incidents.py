@@ -48,14 +48,29 @@ def announce(incident: Incident, change: str, **details: Any) -> None:
 
 def title_for(diagnosis: Diagnosis) -> str:
     problem = diagnosis.problem
-    message = str((diagnosis.evidence or {}).get("message") or "")
+    evidence = diagnosis.evidence or {}
+    message = str(evidence.get("message") or "")
     return incident_title(
         problem_title=problem.title,
         problem_fingerprint=problem.fingerprint,
         catalogue_title=_catalogue_match(diagnosis),
-        message=message or problem.log_template,
+        message=naming_the_exception(message, (evidence.get("trigger") or {}).get("exception"))
+        or problem.log_template,
         general=covers_more_than(problem, message),
     )
+
+
+def naming_the_exception(message: str, exception: Any) -> str:
+    """A server error's line says where it happened ("Internal Server Error: GET /items/{id}")
+    and its structured exception says what; an incident's title needs both, so the
+    exception's type and message (data stripped) follow a line that does not name it."""
+    if not message or not isinstance(exception, dict) or not exception.get("type"):
+        return message
+    kind = str(exception["type"]).rsplit(".", 1)[-1]
+    if kind in message:
+        return message
+    what = strip_data(str(exception.get("message") or "")).strip()
+    return f"{message} ({kind}: {what})" if what else f"{message} ({kind})"
 
 
 def covers_more_than(problem: Problem, message: str) -> bool:

@@ -6,6 +6,7 @@ import pytest
 
 from knowledge.incident_text import evidence_phrase, hypothesis_sentence, incident_title, readable
 from knowledge.models import folds_a_word
+from knowledge.services.incidents import naming_the_exception
 
 
 @pytest.mark.parametrize(
@@ -178,3 +179,36 @@ def test_an_anomaly_trigger_says_how_far_the_metric_was_from_usual():
         "search.replicas was 1 where about 2 is usual (2 times lower)."
     ]
     assert evidence_sentences({"trigger": {"error": "Timeout", "value": 3}})[0] == []
+
+
+@pytest.mark.parametrize(
+    ("line", "exception", "expected"),
+    [
+        # A server error's line says where; its exception says what.
+        (
+            "Internal Server Error: GET /items/{id}",
+            {
+                "type": "builtins.ConnectionRefusedError",
+                "message": "[Errno 111] Connection refused",
+            },
+            "Internal Server Error: GET /items/{id} (ConnectionRefusedError: [Errno <*>] "
+            "Connection refused)",
+        ),
+        (
+            "Internal Server Error: GET /x",
+            {"type": "app.Boom", "message": ""},
+            "Internal Server Error: GET /x (Boom)",
+        ),
+        # A line that names the exception already, or no exception: the line as it is.
+        (
+            "KeyError: 'folder' in to_representation",
+            {"type": "KeyError", "message": "'folder'"},
+            "KeyError: 'folder' in to_representation",
+        ),
+        ("disk full on /var", None, "disk full on /var"),
+        ("disk full on /var", {"message": "no type"}, "disk full on /var"),
+        ("", {"type": "KeyError", "message": "x"}, ""),
+    ],
+)
+def test_a_title_names_the_exception_the_line_does_not(line, exception, expected):
+    assert naming_the_exception(line, exception) == expected

@@ -71,9 +71,12 @@ def test_a_burst_of_500s_from_a_flask_app_opens_an_incident(live_server: Any) ->
     (incident,) = Incident.objects.filter(service=SERVICE)  # the anomaly did not open one
     diagnosis = incident.diagnosis
     assert incident.state != "resolved" and diagnosis.signal == "upstream-dependency"
-    # The title is the request's route, never one request's path; the problem names the
-    # exception and the in-app function that raised it.
-    assert incident.title == "Internal Server Error: GET /items/(id)/price"
+    # The title is the request's route, never one request's path, and what failed there; the
+    # problem names the exception and the in-app function that raised it.
+    assert incident.title == (
+        "Internal Server Error: GET /items/(id)/price (ConnectionRefusedError: [Errno …] "
+        "Connection refused)"
+    )
     assert diagnosis.problem.title == (
         "ConnectionRefusedError: [Errno …] Connection refused in tests.sdk.web_apps:fetch_price"
     )
