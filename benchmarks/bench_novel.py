@@ -10,36 +10,23 @@ fault 75 s, then 95 s quiet). ``BENCH_NOVEL_FAULT_SECONDS`` is each fault's wind
 
 from __future__ import annotations
 
+import json
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
+
+from benchmarks.bench_scorecard import run_scorecard
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="aiops-novel-") as var_dir:
-        report_path = Path(var_dir) / "report.json"
-        argv = [
-            sys.executable, "manage.py", "scorecard", "--novel", "--json", str(report_path),
-            "--fault-seconds", os.environ.get("BENCH_NOVEL_FAULT_SECONDS", "75"),
-        ]  # fmt: skip
-        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-        env.update(AIOPS_VAR_DIR=var_dir, LOG_LEVEL="ERROR")
-        try:
-            subprocess.run(argv, cwd=ROOT, env=env, check=True)  # noqa: S603  (our argv)
-            kept = ROOT / "var" / "novel" / f"report-{int(time.time())}.json"
-            kept.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(report_path, kept)  # the temporary folder goes; the figures stay
-            print(f"Kept: {kept}")
-        finally:
-            subprocess.run(  # noqa: S603
-                [sys.executable, "manage.py", "embedded", "stop"], cwd=ROOT, env=env, check=False
-            )
+    fault_seconds = os.environ.get("BENCH_NOVEL_FAULT_SECONDS", "75")
+    report = run_scorecard(["--novel", "--fault-seconds", fault_seconds], prefix="aiops-novel-")
+    kept = ROOT / "var" / "novel" / f"report-{int(time.time())}.json"
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.write_text(json.dumps(report, indent=2))  # the temporary folder goes; the figures stay
+    print(f"Kept: {kept}")
 
 
 if __name__ == "__main__":

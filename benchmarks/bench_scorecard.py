@@ -24,18 +24,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def main() -> None:
-    mode = os.environ.get("BENCH_SCORECARD", "full")
-    with tempfile.TemporaryDirectory(prefix="aiops-scorecard-") as var_dir:
+def run_scorecard(options: list[str], *, prefix: str) -> dict:
+    """``manage.py scorecard`` with ``options`` on a fresh, temporary ``AIOPS_VAR_DIR``, whose
+    embedded servers are stopped afterwards whatever happened; returns its JSON report."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as var_dir:
         report_path = Path(var_dir) / "report.json"
-        argv = [sys.executable, "manage.py", "scorecard", "--json", str(report_path)]
-        if mode == "quick":
-            argv.append("--quick")
-        else:
-            argv += [
-                "--verify-after", os.environ.get("BENCH_SCORECARD_VERIFY_AFTER", "65"),
-                "--healthy-seconds", os.environ.get("BENCH_SCORECARD_HEALTHY", "300"),
-            ]  # fmt: skip
+        argv = [sys.executable, "manage.py", "scorecard", "--json", str(report_path), *options]
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
         env.update(AIOPS_VAR_DIR=var_dir, LOG_LEVEL="ERROR")
         try:
@@ -44,7 +38,19 @@ def main() -> None:
             subprocess.run(  # noqa: S603
                 [sys.executable, "manage.py", "embedded", "stop"], cwd=ROOT, env=env, check=False
             )
-        report = json.loads(report_path.read_text())
+        return json.loads(report_path.read_text())
+
+
+def main() -> None:
+    mode = os.environ.get("BENCH_SCORECARD", "full")
+    if mode == "quick":
+        options = ["--quick"]
+    else:
+        options = [
+            "--verify-after", os.environ.get("BENCH_SCORECARD_VERIFY_AFTER", "65"),
+            "--healthy-seconds", os.environ.get("BENCH_SCORECARD_HEALTHY", "300"),
+        ]  # fmt: skip
+    report = run_scorecard(options, prefix="aiops-scorecard-")
     print(f"\nscorecard ({mode}), targets:")
     metrics = report["metrics"]
     for name, target in report["targets"].items():
